@@ -1,0 +1,183 @@
+"""Plan (event x product) tasks, run them on all cores, reduce into the catalog tree, atomically."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from .atomic import staged_dir
+from .errors import MmtpError, ProductError
+from .inventory import Event, load_inventory
+from .sources import BuildOptions, ProductMeta, Task, discover, get_source
+from .stac.events import events_bundle, root_catalog_metadata
+from .stac.tree import CollectionBundle, set_extent, write_tree
+
+
+@dataclass
+class TaskResult:
+    event_id: str
+    product: str
+    collection: str
+    item_id: str
+    role: str
+    ok: bool
+    seconds: float
+    message: str = ""
+    item: dict[str, Any] | None = field(default=None, repr=False)
+
+
+@dataclass
+class BuildReport:
+    out: Path
+    events: int = 0
+    results: list[TaskResult] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)  # product-level problems, each naming its file
+    collections: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures and all(r.ok for r in self.results)
+
+
+def temporal_role(event: Event, product: ProductMeta) -> tuple[str, float]:
+    """Role of an acquisition relative to its event, and days from the event (start)."""
+    days = round((product.start - event.start).total_seconds() / 86400, 3)
+    if product.end < event.start:
+        return "pre-event", days
+    if product.start > event.end:
+        return "post-event", round((product.start - event.end).total_seconds() / 86400, 3)
+    return "co-event", days
+
+
+def plan(events: list[Event], products: list[ProductMeta], options: BuildOptions) -> tuple[list[Task], list[ProductMeta]]:
+    """Match each product to the events whose AOI it intersects within the time window.
+
+    The earliest post-event acquisition of each (event, collection) is marked `first-post-event`:
+    for emergency mapping the first available image is the one that matters.
+    """
+    from shapely.geometry import shape
+
+    before, after = timedelta(days=options.days_before), timedelta(days=options.days_after)
+    tasks: list[Task] = []
+    unmatched: list[ProductMeta] = []
+    shapes = {ev.id: ev.shape for ev in events}
+    for prod in products:
+        footprint = shape(prod.geometry)
+        matched = False
+        for ev in events:
+            if prod.end < ev.start - before or prod.start > ev.end + after:
+                continue
+            if not footprint.intersects(shapes[ev.id]):
+                continue
+            role, days = temporal_role(ev, prod)
+            tasks.append(Task(ev, prod, role, days, options))
+            matched = True
+        if not matched:
+            unmatched.append(prod)
+    first: dict[tuple[str, str], Task] = {}
+    for t in tasks:
+        if t.temporal_role == "post-event":
+            key = (t.event.id, t.product.source)
+            if key not in first or t.product.start < first[key].product.start:
+                first[key] = t
+    firsts = {id(t) for t in first.values()}
+    tasks = [Task(t.event, t.product, "first-post-event", t.days_from_event, t.options) if id(t) in firsts else t for t in tasks]
+    return sorted(tasks, key=lambda t: (t.product.source, t.item_id)), unmatched
+
+
+def run_task(task: Task, stage: Path) -> TaskResult:
+    """Run one unit of work; its outputs appear in `stage/<collection>/<item-id>/` only on success."""
+    source = get_source(task.product.source)
+    t0 = time.perf_counter()
+    final = stage / source.collection_id / task.item_id
+    part = final.with_name(final.name + ".part")
+    shutil.rmtree(part, ignore_errors=True)
+    part.mkdir(parents=True)
+    try:
+        item = source.convert(task, part)
+        os.replace(part, final)
+        return TaskResult(task.event.id, task.product.id, source.collection_id, task.item_id, task.temporal_role,
+                          True, time.perf_counter() - t0, item=item)
+    except Exception as exc:  # a failed product must not stop the others
+        shutil.rmtree(part, ignore_errors=True)
+        msg = str(exc) if isinstance(exc, MmtpError) else f"{task.product.path}: {type(exc).__name__}: {exc}"
+        return TaskResult(task.event.id, task.product.id, source.collection_id, task.item_id, task.temporal_role,
+                          False, time.perf_counter() - t0, message=msg)
+
+
+Progress = Callable[[str, int, int], None]  # (phase, done, total)
+
+
+def build(
+    events_dir: Path,
+    product_dirs: list[Path],
+    out: Path,
+    options: BuildOptions | None = None,
+    progress: Progress | None = None,
+    extra_bundles: Callable[[list[Event], list[CollectionBundle], Path], list[CollectionBundle]] | None = None,
+) -> BuildReport:
+    """Build the catalog tree into `out` (replaced atomically). Raises InputError for a bad inventory."""
+    options = options or BuildOptions()
+    events = load_inventory(events_dir)  # raises before anything is written
+    report = BuildReport(out=out, events=len(events))
+    found, unknown = discover(product_dirs)
+    report.failures += [f"{p}: not a product of a supported family" for p in unknown]
+    products: list[ProductMeta] = []
+    for i, (path, source) in enumerate(found):
+        try:
+            products.append(source.read(path))
+        except ProductError as exc:
+            report.failures.append(str(exc))
+        if progress:
+            progress("read", i + 1, len(found))
+    tasks, unmatched = plan(events, products, options)
+    report.failures += [
+        f"{p.path}: does not intersect any event within -{options.days_before}/+{options.days_after} days" for p in unmatched
+    ]
+    with staged_dir(out) as stage:
+        results = _run_all(tasks, stage, options.jobs, progress)
+        report.results = sorted(results, key=lambda r: (r.collection, r.item_id))
+        bundles = [events_bundle(events)]
+        by_coll: dict[str, list[dict[str, Any]]] = {}
+        for r in report.results:
+            if r.ok and r.item is not None:
+                by_coll.setdefault(r.collection, []).append(r.item)
+        for src_name in sorted({t.product.source for t in tasks}):
+            source = get_source(src_name)
+            items = by_coll.get(source.collection_id, [])
+            if items:
+                coll = source.collection(items)
+                set_extent(coll, items)
+                bundles.append(CollectionBundle(coll, items))
+        if extra_bundles:
+            bundles += extra_bundles(events, bundles, stage)
+        write_tree(stage, root_catalog_metadata(), bundles)
+        report.collections = {b.id: len(b.items) for b in bundles}
+    return report
+
+
+def _run_all(tasks: list[Task], stage: Path, jobs: int, progress: Progress | None) -> list[TaskResult]:
+    if not tasks:
+        return []
+    jobs = jobs or os.cpu_count() or 1
+    results: list[TaskResult] = []
+    if jobs == 1 or len(tasks) == 1:
+        for i, t in enumerate(tasks):
+            results.append(run_task(t, stage))
+            if progress:
+                progress("convert", i + 1, len(tasks))
+        return results
+    with ProcessPoolExecutor(max_workers=min(jobs, len(tasks))) as pool:
+        futures = [pool.submit(run_task, t, stage) for t in tasks]
+        for i, fut in enumerate(as_completed(futures)):
+            results.append(fut.result())
+            if progress:
+                progress("convert", i + 1, len(tasks))
+    return results

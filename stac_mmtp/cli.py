@@ -1,0 +1,194 @@
+"""The `stac-mmtp` command line: a thin layer that parses options, calls one function, prints, exits.
+
+Exit codes: 0 success; 1 some work failed (a product, a validation error, an upload);
+2 invalid input or usage (nothing was written).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+import click
+from rich.markup import escape
+
+from . import __version__, console
+from .errors import EXIT_BAD_INPUT, EXIT_FAILED, MmtpError
+from .paths import default_events_dir
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def fail(exc: MmtpError | str, code: int | None = None) -> None:
+    console.error(escape(str(exc)))
+    sys.exit(code if code is not None else getattr(exc, "exit_code", EXIT_FAILED))
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, prog_name="stac-mmtp")
+@click.option("-v", "--verbose", count=True, help="More detail (-vv for debug).")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors: no progress bar, no tables.")
+def main(verbose: int, quiet: bool) -> None:
+    """Build, validate and publish the stac-mmtp natural-hazard dataset (COGs + STAC 1.1).
+
+    \b
+    Typical run:
+      stac-mmtp sample build/samples          # small format-faithful products
+      stac-mmtp build --products build/samples
+      stac-mmtp validate build/catalog
+
+    Exit codes: 0 success, 1 some work failed, 2 invalid input or usage.
+    """
+    console.setup(verbose, quiet)
+
+
+# --------------------------------------------------------------------------- events
+@main.group(context_settings=CONTEXT)
+def events() -> None:
+    """Work with the event inventory (catalog/events/*.geojson)."""
+
+
+@events.command("check", context_settings=CONTEXT)
+@click.argument("directory", required=False, type=click.Path(path_type=Path))
+def events_check(directory: Path | None) -> None:
+    """Check the inventory in DIRECTORY (default catalog/events) and print a summary.
+
+    Checks: URL-safe unique ids, valid AOIs containing the real site and under 50 km across,
+    dates not in the future with start <= end, known phenomenon types, references, and
+    triggers that exist and do not happen after what they trigger. Problems are listed with
+    their file and field; the exit status is then 2.
+    """
+    from .inventory import cascades, load_inventory
+
+    directory = directory or default_events_dir()
+    try:
+        evs = load_inventory(directory)
+    except MmtpError as exc:
+        fail(exc)
+    counts = Counter(ev.phenomenon for ev in evs)
+    console.table(
+        f"{len(evs)} events in {directory}",
+        ["phenomenon", "events", "examples"],
+        [[p, n, ", ".join(ev.id for ev in evs if ev.phenomenon == p)[:90]] for p, n in sorted(counts.items())],
+    )
+    pairs = cascades(evs)
+    console.table(f"{len(pairs)} cascades (trigger -> triggered)", ["trigger", "triggered"], [list(p) for p in pairs])
+
+
+# --------------------------------------------------------------------------- build
+@main.command(context_settings=CONTEXT)
+@click.option("--events", "events_dir", type=click.Path(path_type=Path), help="Inventory directory [default: catalog/events].")
+@click.option("--products", "product_dirs", multiple=True, type=click.Path(path_type=Path),
+              help="Directory of source products (SAFE dirs/zips, AWS layouts, FLATSIM packages); repeatable.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("build/catalog"), show_default=True,
+              help="Output catalog directory (replaced atomically).")
+@click.option("--days-before", type=int, default=60, show_default=True, help="Time window before each event.")
+@click.option("--days-after", type=int, default=90, show_default=True, help="Time window after each event.")
+@click.option("--buffer", "buffer_m", type=float, default=1000.0, show_default=True,
+              help="Buffer around the event AOI for clipping, in metres.")
+@click.option("-j", "--jobs", type=int, default=0, help="Parallel workers [default: all cores].")
+def build(events_dir: Path | None, product_dirs: tuple[Path, ...], out: Path, days_before: int, days_after: int,
+          buffer_m: float, jobs: int) -> None:
+    """Build the STAC catalog: events collection plus one item per (event, product).
+
+    Each product is matched to the events whose AOI it intersects within the time window;
+    its bands overlapping the AOI are written as clipped COGs. The tree is written to a
+    temporary directory and moved into place; failed products are listed and the exit
+    status is 1, a bad inventory stops everything with exit status 2.
+    """
+    from .build import build as run_build
+    from .sources import BuildOptions
+
+    options = BuildOptions(days_before=days_before, days_after=days_after, buffer_m=buffer_m, jobs=jobs)
+    try:
+        with console.progress_bar() as progress:
+            report = run_build(events_dir or default_events_dir(), list(product_dirs), out, options, progress)
+    except MmtpError as exc:
+        fail(exc)
+    if report.results:
+        console.table(
+            "items built",
+            ["collection", "item", "role", "status", "seconds"],
+            [[r.collection, r.item_id, r.role, "ok" if r.ok else "FAILED", f"{r.seconds:.1f}"] for r in report.results],
+        )
+    console.table("catalog", ["collection", "items"], [[k, v] for k, v in sorted(report.collections.items())])
+    problems = report.failures + [r.message for r in report.results if not r.ok]
+    for p in problems:
+        console.error(escape(p))
+    if not console.quiet():
+        console.err.print(f"catalog written to {out} ({report.events} events, {len(problems)} problem(s))", highlight=False)
+    sys.exit(EXIT_FAILED if problems else 0)
+
+
+# --------------------------------------------------------------------------- validate
+@main.command(context_settings=CONTEXT)
+@click.argument("directory", type=click.Path(path_type=Path, exists=True))
+@click.option("--schema-cache", type=click.Path(path_type=Path), envvar="STAC_MMTP_SCHEMA_CACHE",
+              help="Schema mirror laid out as HOST/PATH [env STAC_MMTP_SCHEMA_CACHE; default ~/.cache/stac-mmtp/schemas].")
+@click.option("--fetch/--no-fetch", default=False, show_default=True,
+              help="Download schemas missing from the cache over HTTPS (checked against the lock file).")
+def validate(directory: Path, schema_cache: Path | None, fetch: bool) -> None:
+    """Validate every STAC object of a built tree against the STAC 1.1 core schema and each of
+    its extensions' schemas, offline; also check links and asset files exist."""
+    from .validate import SchemaStore, validate_tree
+
+    store = SchemaStore(schema_cache, allow_fetch=fetch)
+    try:
+        report = validate_tree(directory, store)
+    except MmtpError as exc:
+        fail(exc)
+    console.table(
+        f"validated {report.objects} objects in {directory}",
+        ["type", "count"],
+        [[k, v] for k, v in sorted(report.by_type.items())] + [["schemas used", len(report.schemas)]],
+    )
+    for p in report.problems[:200]:
+        console.error(escape(str(p)))
+    if report.problems:
+        fail(f"{len(report.problems)} problem(s) found", EXIT_FAILED)
+    if not console.quiet():
+        console.err.print("all objects valid", style="green")
+
+
+# --------------------------------------------------------------------------- inspect
+@main.command(context_settings=CONTEXT)
+@click.argument("product", type=click.Path(path_type=Path, exists=True))
+def inspect(product: Path) -> None:
+    """Print the STAC item that PRODUCT's metadata alone yields (no pixel work), as JSON."""
+    from .sources import read_product
+
+    try:
+        meta = read_product(product)
+    except MmtpError as exc:
+        fail(exc)
+    click.echo(json.dumps(meta.item, indent=2, ensure_ascii=False))
+
+
+def _register_optional_commands() -> None:
+    """Commands that live in their own modules (sample, publish, serve...)."""
+    import importlib
+
+    for mod, name in (
+        ("stac_mmtp.samples", "sample_command"),
+        ("stac_mmtp.publish", "publish_command"),
+        ("stac_mmtp.annotations", "annotations_command"),
+        ("stac_mmtp.splits", "splits_command"),
+        ("stac_mmtp.preview", "preview_command"),
+        ("stac_mmtp.serve", "serve_command"),
+        ("stac_mmtp.search", "search_command"),
+    ):
+        try:
+            module = importlib.import_module(mod)
+        except ModuleNotFoundError as exc:
+            if exc.name == mod:
+                continue
+            raise
+        main.add_command(getattr(module, name))
+
+
+_register_optional_commands()
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

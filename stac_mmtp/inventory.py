@@ -1,0 +1,297 @@
+"""Load and check the event inventory (`catalog/events/*.geojson`), one GeoJSON Feature per event."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import shapely
+from shapely.geometry import Point, shape
+from shapely.validation import explain_validity
+
+from .errors import InputError
+from .vocab import phenomena, states
+
+ID_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+COUNTRY_PATTERN = re.compile(r"^[A-Z]{3}$")
+DOI_PATTERN = re.compile(r"^10\.\d{4,9}/\S+$")
+PRECISIONS = ("second", "minute", "hour", "day", "month", "year")
+MAX_AOI_KM = 50.0
+
+
+class InventoryErrors(InputError):
+    """Every problem found in an inventory, each naming its file and field."""
+
+    def __init__(self, errors: list[InputError]):
+        self.errors = errors
+        super().__init__(f"{len(errors)} problem(s) in the inventory:\n" + "\n".join(f"  {e}" for e in errors))
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass(frozen=True)
+class Reference:
+    title: str
+    href: str | None = None
+    doi: str | None = None
+
+    @property
+    def url(self) -> str:
+        return self.href if self.href else f"https://doi.org/{self.doi}"
+
+
+@dataclass(frozen=True)
+class Event:
+    """One inventory event. Instantaneous events have start == end."""
+
+    id: str
+    path: Path
+    title: str
+    description: str
+    phenomenon: str
+    state: str
+    start: datetime
+    end: datetime
+    instant: bool
+    precision: str
+    site: tuple[float, float]
+    geometry: dict[str, Any]
+    countries: tuple[str, ...]
+    hazard_codes: tuple[str, ...] = ()
+    glide: str | None = None
+    triggered_by: tuple[str, ...] = ()
+    references: tuple[Reference, ...] = ()
+    triggers: tuple[str, ...] = field(default=())  # filled by load_inventory from the other events
+
+    @property
+    def datetime(self) -> datetime:
+        return self.start
+
+    @property
+    def shape(self) -> shapely.Geometry:
+        return shape(self.geometry)
+
+    @property
+    def bbox(self) -> list[float]:
+        return [round(v, 6) for v in self.shape.bounds]
+
+
+def parse_datetime(value: Any, path: Path, name: str) -> datetime:
+    if not isinstance(value, str):
+        raise InputError(f"expected an ISO 8601 date-time string, got {value!r}", path, name)
+    try:
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InputError(f"not an ISO 8601 date-time: {value!r}", path, name) from None
+    if dt.tzinfo is None:
+        raise InputError(f"date-time {value!r} has no time zone (write it in UTC with a trailing Z)", path, name)
+    return dt.astimezone(UTC)
+
+
+def aoi_extent_km(geom: shapely.Geometry) -> tuple[float, float]:
+    """Width and height of a lon/lat geometry's bounding box in km (spherical approximation)."""
+    minx, miny, maxx, maxy = geom.bounds
+    lat = math.radians((miny + maxy) / 2)
+    km_per_deg = 111.32
+    return (maxx - minx) * km_per_deg * math.cos(lat), (maxy - miny) * km_per_deg
+
+
+def _check_geometry(geom_json: Any, path: Path) -> shapely.Geometry:
+    if not isinstance(geom_json, dict) or geom_json.get("type") not in ("Polygon", "MultiPolygon"):
+        raise InputError("the AOI must be a GeoJSON Polygon or MultiPolygon", path, "geometry")
+    try:
+        geom = shape(geom_json)
+    except Exception as exc:  # shapely raises several types for malformed coordinates
+        raise InputError(f"malformed coordinates: {exc}", path, "geometry") from None
+    if geom.is_empty:
+        raise InputError("the AOI is empty", path, "geometry")
+    if not geom.is_valid:
+        raise InputError(f"invalid AOI polygon ({explain_validity(geom)})", path, "geometry")
+    minx, miny, maxx, maxy = geom.bounds
+    if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
+        raise InputError("coordinates out of range: GeoJSON is longitude, latitude in degrees", path, "geometry")
+    w, h = aoi_extent_km(geom)
+    if max(w, h) > MAX_AOI_KM:
+        raise InputError(f"the AOI is {max(w, h):.0f} km across; keep it under {MAX_AOI_KM:.0f} km", path, "geometry")
+    return geom
+
+
+def _str_list(props: dict[str, Any], key: str, path: Path) -> tuple[str, ...]:
+    value = props.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InputError("expected a list of strings", path, key)
+    return tuple(value)
+
+
+def parse_event(path: Path, now: datetime | None = None) -> Event:
+    """Parse and check one event file; raise InputError naming the file and field."""
+    now = now or datetime.now(UTC)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not valid JSON ({exc})", path) from None
+    if not isinstance(doc, dict) or doc.get("type") != "Feature":
+        raise InputError("expected one GeoJSON Feature per file", path, "type")
+    eid = doc.get("id")
+    if not isinstance(eid, str) or not ID_PATTERN.match(eid):
+        raise InputError(
+            f"id {eid!r} is not URL-safe (lowercase letters, digits and single '-' only; no '/', '..' or spaces)",
+            path,
+            "id",
+        )
+    if path.suffix == ".geojson" and path.stem != eid:
+        raise InputError(f"id {eid!r} differs from the file name {path.name!r}", path, "id")
+    props = doc.get("properties")
+    if not isinstance(props, dict):
+        raise InputError("missing properties", path, "properties")
+    for key in ("title", "description"):
+        if not isinstance(props.get(key), str) or not props[key].strip():
+            raise InputError("missing or empty", path, key)
+    phen = props.get("phenomenon")
+    if phen not in phenomena():
+        raise InputError(f"unknown phenomenon {phen!r}; known: {', '.join(phenomena())}", path, "phenomenon")
+    state = props.get("state", "ended")
+    if state not in states():
+        raise InputError(f"unknown state {state!r}; known: {', '.join(states())}", path, "state")
+
+    geom = _check_geometry(doc.get("geometry"), path)
+    site = props.get("site")
+    if not (isinstance(site, list) and len(site) == 2 and all(isinstance(v, int | float) for v in site)):
+        raise InputError("expected [longitude, latitude] of the real site", path, "site")
+    if not geom.covers(Point(site)):
+        raise InputError(f"the site {site} is outside the AOI polygon", path, "site")
+
+    if "datetime" in props:
+        if "start_datetime" in props or "end_datetime" in props:
+            raise InputError("give either datetime or start_datetime/end_datetime, not both", path, "datetime")
+        start = end = parse_datetime(props["datetime"], path, "datetime")
+        instant = True
+    elif "start_datetime" in props and "end_datetime" in props:
+        start = parse_datetime(props["start_datetime"], path, "start_datetime")
+        end = parse_datetime(props["end_datetime"], path, "end_datetime")
+        instant = False
+        if start > end:
+            raise InputError(f"start_datetime {start:%Y-%m-%d} is after end_datetime {end:%Y-%m-%d}", path, "start_datetime")
+    else:
+        raise InputError("missing datetime (or start_datetime and end_datetime)", path, "datetime")
+    if start > now:
+        raise InputError(f"the event date {start:%Y-%m-%d} is in the future", path, "datetime" if instant else "start_datetime")
+    precision = props.get("datetime_precision", "second")
+    if precision not in PRECISIONS:
+        raise InputError(f"unknown precision {precision!r}; known: {', '.join(PRECISIONS)}", path, "datetime_precision")
+
+    countries = _str_list(props, "countries", path)
+    if not countries or not all(COUNTRY_PATTERN.match(c) for c in countries):
+        raise InputError("expected ISO 3166-1 alpha-3 codes, e.g. ['NOR']", path, "countries")
+    refs = props.get("references")
+    if not isinstance(refs, list) or not refs:
+        raise InputError("at least one reference (a DOI or an authoritative page) is required", path, "references")
+    references = []
+    for i, ref in enumerate(refs):
+        key = f"references[{i}]"
+        if not isinstance(ref, dict) or not isinstance(ref.get("title"), str):
+            raise InputError("each reference needs a title", path, key)
+        href, doi = ref.get("href"), ref.get("doi")
+        if href is None and doi is None:
+            raise InputError("each reference needs an href or a doi", path, key)
+        if href is not None and not (isinstance(href, str) and href.startswith("https://")):
+            raise InputError(f"href must be an https URL, got {href!r}", path, key)
+        if doi is not None and not (isinstance(doi, str) and DOI_PATTERN.match(doi)):
+            raise InputError(f"not a bare DOI (10.xxxx/yyyy): {doi!r}", path, key)
+        references.append(Reference(title=ref["title"], href=href, doi=doi))
+    triggered_by = _str_list(props, "triggered_by", path)
+    if eid in triggered_by:
+        raise InputError("an event cannot trigger itself", path, "triggered_by")
+    return Event(
+        id=eid,
+        path=path,
+        title=props["title"].strip(),
+        description=props["description"].strip(),
+        phenomenon=phen,
+        state=state,
+        start=start,
+        end=end,
+        instant=instant,
+        precision=precision,
+        site=(float(site[0]), float(site[1])),
+        geometry=doc["geometry"],
+        countries=countries,
+        hazard_codes=_str_list(props, "hazard_codes", path),
+        glide=props.get("glide"),
+        triggered_by=triggered_by,
+        references=tuple(references),
+    )
+
+
+def load_inventory(directory: Path, now: datetime | None = None) -> list[Event]:
+    """Load every `*.geojson` event of `directory`, sorted by id; raise InventoryErrors listing every problem."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise InputError("no such inventory directory", directory)
+    files = sorted(directory.glob("*.geojson"))
+    if not files:
+        raise InputError("the inventory directory holds no *.geojson event file", directory)
+    errors: list[InputError] = []
+    events: dict[str, Event] = {}
+    for path in files:
+        try:
+            ev = parse_event(path, now)
+        except InputError as exc:
+            errors.append(exc)
+            continue
+        if ev.id in events:
+            errors.append(InputError(f"duplicate id {ev.id!r} (also in {events[ev.id].path.name})", path, "id"))
+            continue
+        events[ev.id] = ev
+    triggers: dict[str, list[str]] = {eid: [] for eid in events}
+    for ev in events.values():
+        for trig in ev.triggered_by:
+            if trig not in events:
+                errors.append(InputError(f"unknown trigger event {trig!r}", ev.path, "triggered_by"))
+            elif events[trig].start > ev.start:
+                errors.append(
+                    InputError(
+                        f"trigger {trig!r} ({events[trig].start:%Y-%m-%d}) happens after this event ({ev.start:%Y-%m-%d})",
+                        ev.path,
+                        "triggered_by",
+                    )
+                )
+            else:
+                triggers[trig].append(ev.id)
+    if not errors:
+        _check_acyclic(events, errors)
+    if errors:
+        raise InventoryErrors(errors)
+    return [
+        Event(**{**ev.__dict__, "triggers": tuple(sorted(triggers[ev.id]))}) for ev in sorted(events.values(), key=lambda e: e.id)
+    ]
+
+
+def _check_acyclic(events: dict[str, Event], errors: list[InputError]) -> None:
+    """Same-day triggers pass the date check, so look for cycles explicitly."""
+    state: dict[str, int] = {}
+
+    def visit(eid: str, stack: list[str]) -> None:
+        state[eid] = 1
+        for trig in events[eid].triggered_by:
+            if state.get(trig) == 1:
+                cycle = " -> ".join([*stack[stack.index(trig) :], trig]) if trig in stack else trig
+                errors.append(InputError(f"trigger cycle: {cycle}", events[eid].path, "triggered_by"))
+            elif trig not in state:
+                visit(trig, [*stack, trig])
+        state[eid] = 2
+
+    for eid in sorted(events):
+        if eid not in state:
+            visit(eid, [eid])
+
+
+def cascades(events: list[Event]) -> list[tuple[str, str]]:
+    """All (trigger, triggered) pairs of the inventory."""
+    return sorted((trig, ev.id) for ev in events for trig in ev.triggered_by)

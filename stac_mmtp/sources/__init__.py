@@ -1,0 +1,131 @@
+"""Product families. Each module registers one `Source` with the same small shape:
+
+- `detect(path)`: is this a product of my family (directory or .zip)? Cheap, no parsing.
+- `read(path)`: parse metadata only -> `ProductMeta` (id, lon/lat footprint, times, and the
+  metadata-only STAC item that `stac-mmtp inspect` prints). Raise `ProductError` naming the file.
+- `convert(task, item_dir)`: the unit of work, a pure function of (event, product): write the
+  clipped COGs/thumbnail into `item_dir` and return the item dict (asset hrefs `./name.tif`).
+- `collection(items)`: the collection dict (no links or extent: the tree writer adds those).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from ..errors import ProductError
+from ..inventory import Event
+
+# Modules that define a source; imported lazily so that `--help` stays fast.
+SOURCE_MODULES: tuple[str, ...] = (
+    "stac_mmtp.sources.sentinel2",
+    "stac_mmtp.sources.sentinel1",
+    "stac_mmtp.sources.flatsim",
+)
+
+
+@dataclass(frozen=True)
+class ProductMeta:
+    path: Path
+    source: str
+    id: str
+    geometry: dict[str, Any]  # footprint, GeoJSON lon/lat
+    start: datetime
+    end: datetime
+    item: dict[str, Any] = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    days_before: int = 60
+    days_after: int = 90
+    buffer_m: float = 1000.0
+    jobs: int = 0  # 0 = all cores
+
+
+@dataclass(frozen=True)
+class Task:
+    event: Event
+    product: ProductMeta
+    temporal_role: str
+    days_from_event: float
+    options: BuildOptions
+
+    @property
+    def item_id(self) -> str:
+        return f"{self.event.id}_{self.product.id}"
+
+
+class Source(Protocol):
+    name: str
+    collection_id: str
+
+    def detect(self, path: Path) -> bool: ...
+
+    def read(self, path: Path) -> ProductMeta: ...
+
+    def convert(self, task: Task, item_dir: Path) -> dict[str, Any]: ...
+
+    def collection(self, items: list[dict[str, Any]]) -> dict[str, Any]: ...
+
+
+_REGISTRY: dict[str, Source] = {}
+
+
+def register(source: Source) -> Source:
+    _REGISTRY[source.name] = source
+    return source
+
+
+def all_sources() -> dict[str, Source]:
+    for mod in SOURCE_MODULES:
+        try:
+            importlib.import_module(mod)
+        except ModuleNotFoundError as exc:
+            if exc.name != mod:  # a real missing dependency, not a family not written yet
+                raise
+    return _REGISTRY
+
+
+def get_source(name: str) -> Source:
+    return all_sources()[name]
+
+
+def detect(path: Path) -> Source | None:
+    for source in all_sources().values():
+        if source.detect(path):
+            return source
+    return None
+
+
+def read_product(path: Path) -> ProductMeta:
+    source = detect(path)
+    if source is None:
+        raise ProductError("not a product of a supported family (Sentinel-2 SAFE/AWS tile, Sentinel-1 GRD, FLATSIM)", path)
+    return source.read(path)
+
+
+def discover(dirs: list[Path]) -> tuple[list[tuple[Path, Source]], list[Path]]:
+    """Find products under `dirs`: entries a source detects, searching directories it does not."""
+    found: list[tuple[Path, Source]] = []
+    unknown: list[Path] = []
+
+    def walk(path: Path, depth: int) -> None:
+        source = detect(path)
+        if source is not None:
+            found.append((path, source))
+        elif path.is_dir() and depth < 6:
+            for child in sorted(path.iterdir()):
+                if not child.name.startswith("."):
+                    walk(child, depth + 1)
+        elif depth > 0 and path.suffix.lower() in (".zip", ".safe"):
+            unknown.append(path)
+
+    for d in dirs:
+        if not d.exists():
+            raise ProductError("no such products directory", d)
+        walk(d, 0)
+    return found, unknown

@@ -1,0 +1,255 @@
+"""Offline validation of a built tree against the real STAC JSON Schemas.
+
+Schemas come from a local cache laid out as `HOST/PATH` for `https://HOST/PATH` (the layout of
+`../shared/stac-schemas`). Each schema is checked against the committed lock (URL -> sha256);
+a schema missing from the cache is fetched over HTTPS only when allowed. Our own extension's
+schema resolves from `extensions/`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import urllib.parse
+import urllib.request
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import referencing
+import referencing.exceptions
+import referencing.jsonschema
+from jsonschema_specifications import REGISTRY as META_SCHEMAS
+
+from . import EXTENSION_NAME, EXTENSION_SCHEMA_URI
+from .errors import SchemaMissing
+from .paths import extensions_dir
+
+ENV_CACHE = "STAC_MMTP_SCHEMA_CACHE"
+LOCK_PATH = Path(__file__).with_name("schemas.lock.json")
+OUR_PREFIX = EXTENSION_SCHEMA_URI.rsplit("/", 2)[0] + "/"  # .../extensions/mmtp/
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get(ENV_CACHE)
+    if env:
+        return Path(env)
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "stac-mmtp" / "schemas"
+
+
+@cache
+def schema_lock() -> dict[str, str]:
+    return json.loads(LOCK_PATH.read_text(encoding="utf-8"))["schemas"]
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _canonical(url: str) -> str:
+    return url.split("#", 1)[0]
+
+
+class SchemaStore:
+    """Resolve schema URLs to parsed schemas: own extension, then cache, then (if allowed) HTTPS."""
+
+    def __init__(self, cache_dir: Path | None = None, allow_fetch: bool = False, lock: dict[str, str] | None = None):
+        self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+        self.allow_fetch = allow_fetch
+        self.lock = schema_lock() if lock is None else lock
+        self._loaded: dict[str, Any] = {}
+
+    def local_path(self, url: str) -> Path | None:
+        u = urllib.parse.urlsplit(url)
+        if url.startswith(OUR_PREFIX):
+            # https://…/extensions/mmtp/v1.0.0/schema.json -> extensions/mmtp/json-schema/schema.json
+            if url == EXTENSION_SCHEMA_URI:
+                return extensions_dir() / EXTENSION_NAME / "json-schema" / "schema.json"
+            return None
+        if u.scheme != "https" or not u.netloc or ".." in u.path.split("/"):
+            return None
+        return self.cache_dir / u.netloc / u.path.lstrip("/")
+
+    def get(self, url: str) -> Any:
+        url = _canonical(url)
+        if url in self._loaded:
+            return self._loaded[url]
+        path = self.local_path(url)
+        if path is not None and path.is_file():
+            data = path.read_bytes()
+            self._check_lock(url, data, path)
+        elif url.startswith(OUR_PREFIX):
+            raise SchemaMissing(f"schema {url} is not one of this project's extension versions ({EXTENSION_SCHEMA_URI})")
+        elif self.allow_fetch and path is not None:
+            data = self._fetch(url)
+            self._check_lock(url, data, url)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(path.suffix + ".part")
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+        else:
+            raise SchemaMissing(
+                f"schema {url} is not in the schema cache {self.cache_dir} "
+                f"(expected at {path}). Point --schema-cache or ${ENV_CACHE} at a mirror of the STAC schemas "
+                "laid out as HOST/PATH (CI uses ../shared/stac-schemas), or pass --fetch to download it "
+                "over HTTPS (checked against stac_mmtp/schemas.lock.json)."
+            )
+        doc = json.loads(data)
+        self._loaded[url] = doc
+        return doc
+
+    def _check_lock(self, url: str, data: bytes, where: str | Path) -> None:
+        if url.startswith(OUR_PREFIX):
+            return  # our own schema lives in the repository, versioned by git
+        expected = self.lock.get(url)
+        if expected is None:
+            if self.allow_fetch:
+                raise SchemaMissing(f"schema {url} is not in the lock file; add its sha256 to {LOCK_PATH.name} to trust it")
+            return  # a local mirror is trusted for schemas the lock does not list
+        actual = _sha256(data)
+        if actual != expected:
+            raise SchemaMissing(f"schema {url} at {where} has sha256 {actual}, the lock expects {expected}")
+
+    @staticmethod
+    def _fetch(url: str) -> bytes:
+        with urllib.request.urlopen(url, timeout=30) as resp:  # noqa: S310 - https only, checked above
+            return resp.read()
+
+    def registry(self) -> referencing.Registry:
+        def retrieve(uri: str) -> referencing.Resource:
+            canon = _canonical(uri)
+            if canon.startswith(("http://json-schema.org/", "https://json-schema.org/")):
+                return META_SCHEMAS.get_or_retrieve(canon if canon.endswith("#") else canon + "#").value
+            try:
+                doc = self.get(canon)
+            except SchemaMissing as exc:
+                raise referencing.exceptions.NoSuchResource(ref=uri) from exc
+            return referencing.Resource.from_contents(doc, default_specification=referencing.jsonschema.DRAFT7)
+
+        return referencing.Registry(retrieve=retrieve)  # type: ignore[call-arg]
+
+
+def core_schema_url(obj: dict[str, Any]) -> str:
+    version = obj.get("stac_version", "1.1.0")
+    kind = obj.get("type")
+    if kind == "Feature":
+        part = "item-spec/json-schema/item.json"
+    elif kind == "Collection":
+        part = "collection-spec/json-schema/collection.json"
+    else:
+        part = "catalog-spec/json-schema/catalog.json"
+    return f"https://schemas.stacspec.org/v{version}/{part}"
+
+
+@dataclass
+class Problem:
+    path: str
+    message: str
+    schema: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" + (f" (schema {self.schema})" if self.schema else "")
+
+
+class StacValidator:
+    """Validate STAC objects against the core schema of their version and each of their extensions."""
+
+    def __init__(self, store: SchemaStore):
+        self.store = store
+        self._registry = store.registry()
+        self._validators: dict[str, jsonschema.Draft7Validator] = {}
+
+    def _validator(self, url: str) -> jsonschema.Draft7Validator:
+        if url not in self._validators:
+            self.store.get(url)  # raise SchemaMissing with its helpful message before jsonschema wraps it
+            self._validators[url] = jsonschema.Draft7Validator({"$ref": url}, registry=self._registry)
+        return self._validators[url]
+
+    def schemas_for(self, obj: dict[str, Any]) -> list[str]:
+        return [core_schema_url(obj), *obj.get("stac_extensions", [])]
+
+    def iter_problems(self, obj: dict[str, Any], where: str) -> Iterator[Problem]:
+        for url in self.schemas_for(obj):
+            validator = self._validator(url)
+            for err in sorted(validator.iter_errors(obj), key=lambda e: list(e.absolute_path)):
+                loc = "/".join(str(p) for p in err.absolute_path) or "(root)"
+                yield Problem(where, f"{loc}: {err.message[:300]}", url)
+
+
+@dataclass
+class TreeReport:
+    objects: int = 0
+    by_type: dict[str, int] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    schemas: set[str] = field(default_factory=set)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _load(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def iter_tree(root: Path) -> Iterator[tuple[Path, dict[str, Any] | None, str | None]]:
+    """Walk a STAC tree from its root catalog along child/item links: (path, object or None, error)."""
+    root_file = root / "catalog.json" if root.is_dir() else root
+    seen: set[Path] = set()
+    stack = [root_file.resolve()]
+    while stack:
+        path = stack.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        if not path.is_file():
+            yield path, None, "linked file does not exist"
+            continue
+        try:
+            obj = _load(path)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            yield path, None, f"not valid JSON ({exc})"
+            continue
+        yield path, obj, None
+        for link in reversed(obj.get("links", [])):
+            if link.get("rel") in ("child", "item"):
+                href = link.get("href", "")
+                if "://" in href or href.startswith("/"):
+                    continue  # absolute links are checked elsewhere (publish forbids them)
+                stack.append((path.parent / href).resolve())
+
+
+def validate_tree(root: Path, store: SchemaStore, check_assets: bool = True) -> TreeReport:
+    """Validate every object reachable from the root; also check that relative links and assets exist."""
+    validator = StacValidator(store)
+    report = TreeReport()
+    base = root.resolve() if root.is_dir() else root.resolve().parent
+    for path, obj, error in iter_tree(root):
+        rel = os.path.relpath(path, base)
+        if obj is None:
+            report.problems.append(Problem(rel, error or "unreadable"))
+            continue
+        report.objects += 1
+        kind = obj.get("type", "?")
+        report.by_type[kind] = report.by_type.get(kind, 0) + 1
+        report.schemas.update(validator.schemas_for(obj))
+        report.problems.extend(validator.iter_problems(obj, rel))
+        for link in obj.get("links", []):
+            href = link.get("href", "")
+            if link.get("rel") in ("root", "parent", "collection") and "://" not in href and not (path.parent / href).exists():
+                report.problems.append(Problem(rel, f"broken {link['rel']} link {href!r}"))
+        if check_assets:
+            for key, asset in obj.get("assets", {}).items():
+                href = asset.get("href", "")
+                if "://" not in href and not href.startswith("/") and not (path.parent / href).is_file():
+                    report.problems.append(Problem(rel, f"asset {key!r}: file {href!r} does not exist"))
+    return report
+
+
+def validate_objects(objs: Iterable[dict[str, Any]], store: SchemaStore) -> list[Problem]:
+    validator = StacValidator(store)
+    return [p for i, obj in enumerate(objs) for p in validator.iter_problems(obj, obj.get("id", f"#{i}"))]
