@@ -15,7 +15,7 @@ import click
 from rich.markup import escape
 
 from . import __version__, console
-from .errors import EXIT_BAD_INPUT, EXIT_FAILED, MmtpError
+from .errors import EXIT_FAILED, MmtpError
 from .paths import default_events_dir
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
