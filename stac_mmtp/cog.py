@@ -120,8 +120,8 @@ def _with_band_metadata(vrt: str, nodata: float | None, descriptions: list[str] 
     import re
 
     bands = re.split(r"(<VRTRasterBand [^>]*>)", vrt)
-    out, idx = [bands[0]], 0
-    for i in range(1, len(bands), 2):
+    out = [bands[0]]
+    for idx, i in enumerate(range(1, len(bands), 2)):
         head, body = bands[i], bands[i + 1]
         if nodata is not None:
             body = re.sub(r"<NoDataValue>[^<]*</NoDataValue>", "", body)
@@ -130,7 +130,6 @@ def _with_band_metadata(vrt: str, nodata: float | None, descriptions: list[str] 
             body = re.sub(r"<Description>[^<]*</Description>", "", body)
             head += f"<Description>{escape(descriptions[idx])}</Description>"
         out += [head, body]
-        idx += 1
     return "".join(out)
 
 
