@@ -176,6 +176,9 @@ class StacValidator:
         for url in self.schemas_for(obj):
             validator = self._validator(url)
             for err in sorted(validator.iter_errors(obj), key=lambda e: list(e.absolute_path)):
+                # oneOf/anyOf failures say only "not valid under any of the given schemas": show the
+                # most relevant underlying error instead (jsonschema's own heuristic).
+                err = jsonschema.exceptions.best_match([err])
                 loc = "/".join(str(p) for p in err.absolute_path) or "(root)"
                 yield Problem(where, f"{loc}: {err.message[:300]}", url)
 

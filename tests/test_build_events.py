@@ -1,0 +1,105 @@
+"""Build of the root catalog and events collection: valid offline, deterministic, cascades both ways."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+import referencing
+import referencing.jsonschema
+from helpers import write_event
+
+from stac_mmtp.build import build
+from stac_mmtp.errors import InputError
+from stac_mmtp.validate import validate_tree
+
+
+@pytest.fixture
+def inventory(tmp_path: Path) -> Path:
+    d = tmp_path / "events"
+    write_event(d, "quake-2015", phenomenon="earthquake", datetime="2015-04-25T06:11:25Z",
+                references=[{"title": "paper", "doi": "10.1126/science.aac8353"}, {"title": "p", "href": "https://usgs.gov/"}])
+    write_event(d, "slide-2015", datetime="2015-04-25T07:00:00Z", triggered_by=["quake-2015"])
+    write_event(d, "glacier-2016", phenomenon="rock-glacier", state="active", datetime=None,
+                start_datetime="2016-01-01T00:00:00Z", end_datetime="2020-12-31T00:00:00Z")
+    return d
+
+
+def _tree_digest(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_build_events_tree(inventory: Path, tmp_path: Path, schema_store, no_network) -> None:
+    out = tmp_path / "catalog"
+    report = build(inventory, [], out)
+    assert report.ok and report.collections == {"events": 3}
+    root = json.loads((out / "catalog.json").read_text())
+    assert root["stac_version"] == "1.1.0" and root["type"] == "Catalog"
+    assert [lk["href"] for lk in root["links"] if lk["rel"] == "child"] == ["./events/collection.json"]
+    coll = json.loads((out / "events" / "collection.json").read_text())
+    assert coll["summaries"]["mmtp:phenomenon"] == ["earthquake", "landslide", "rock-glacier"]
+    assert coll["extent"]["temporal"]["interval"] == [["2015-04-25T06:11:25Z", "2020-12-31T00:00:00Z"]]
+    assert coll["license"] == "CC-BY-4.0" and "sci:citation" in coll
+    quake = json.loads((out / "events/quake-2015/quake-2015.json").read_text())
+    slide = json.loads((out / "events/slide-2015/slide-2015.json").read_text())
+    assert {"rel": "triggers-hazard", "href": "../../events/slide-2015/slide-2015.json", "type": "application/geo+json"} in quake["links"]
+    assert any(lk["rel"] == "triggered-by-hazard" and lk["href"].endswith("quake-2015.json") for lk in slide["links"])
+    assert quake["properties"]["mmtp:triggers"] == ["slide-2015"] and quake["properties"]["sci:doi"] == "10.1126/science.aac8353"
+    glacier = json.loads((out / "events/glacier-2016/glacier-2016.json").read_text())
+    assert glacier["properties"]["datetime"] is None
+    assert glacier["properties"]["mmtp:event_start_datetime"] == "2016-01-01T00:00:00Z"
+    # every href relative: the same tree works on disk and on object storage
+    for p in out.rglob("*.json"):
+        for lk in json.loads(p.read_text())["links"]:
+            assert lk["rel"] in ("cite-as", "about", "license") or not lk["href"].startswith(("/", "file:", "http"))
+    report_v = validate_tree(out, schema_store)
+    assert report_v.ok, [str(p) for p in report_v.problems]
+    assert report_v.by_type == {"Catalog": 1, "Collection": 1, "Feature": 3}
+    assert no_network == []
+
+
+def test_build_is_deterministic(inventory: Path, tmp_path: Path) -> None:
+    build(inventory, [], tmp_path / "a")
+    build(inventory, [], tmp_path / "b")
+    assert _tree_digest(tmp_path / "a") == _tree_digest(tmp_path / "b")
+
+
+def test_bad_inventory_writes_nothing(inventory: Path, tmp_path: Path) -> None:
+    out = tmp_path / "catalog"
+    build(inventory, [], out)
+    before = _tree_digest(out)
+    write_event(inventory, "bad", phenomenon="meteor")
+    with pytest.raises(InputError):
+        build(inventory, [], out)
+    assert _tree_digest(out) == before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".catalog")]
+
+
+def test_independent_validator(inventory: Path, tmp_path: Path, schema_dir: Path) -> None:
+    """A plain jsonschema + referencing validator over the mirror (no project code) agrees."""
+    out = tmp_path / "catalog"
+    build(inventory, [], out)
+    repo = Path(__file__).resolve().parents[1]
+
+    def retrieve(uri: str) -> referencing.Resource:
+        uri = uri.split("#")[0]
+        if uri.startswith("https://stac-mmtp.github.io/extensions/mmtp/"):
+            path = repo / "extensions/mmtp/json-schema/schema.json"
+        else:
+            path = schema_dir / uri.removeprefix("https://")
+        return referencing.Resource.from_contents(json.loads(path.read_text()), referencing.jsonschema.DRAFT7)
+
+    registry = referencing.Registry(retrieve=retrieve)
+    checked = 0
+    for path in sorted(out.rglob("*.json")):
+        obj = json.loads(path.read_text())
+        kind = {"Feature": "item-spec/json-schema/item.json", "Collection": "collection-spec/json-schema/collection.json",
+                "Catalog": "catalog-spec/json-schema/catalog.json"}[obj["type"]]
+        for url in [f"https://schemas.stacspec.org/v1.1.0/{kind}", *obj.get("stac_extensions", [])]:
+            errors = list(jsonschema.Draft7Validator({"$ref": url}, registry=registry).iter_errors(obj))
+            assert errors == [], (path, url, errors[0].message if errors else None)
+            checked += 1
+    assert checked >= 10

@@ -1,0 +1,67 @@
+"""Offline validation: real schemas from the mirror, no network, lock checked, missing schemas named."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from stac_mmtp.errors import SchemaMissing
+from stac_mmtp.validate import SchemaStore, schema_lock, validate_objects
+
+ITEM_V11 = "https://schemas.stacspec.org/v1.1.0/item-spec/json-schema/item.json"
+PROJ = "https://stac-extensions.github.io/projection/v2.0.0/schema.json"
+
+
+def _item(**props) -> dict:
+    return {
+        "type": "Feature", "stac_version": "1.1.0", "stac_extensions": [PROJ], "id": "x",
+        "geometry": {"type": "Point", "coordinates": [11.0, 60.0]}, "bbox": [11.0, 60.0, 11.0, 60.0],
+        "properties": {"datetime": "2021-01-03T10:44:41Z", "proj:code": "EPSG:32632", **props},
+        "links": [], "assets": {},
+    }
+
+
+def test_lock_matches_mirror(schema_dir: Path) -> None:
+    index = json.loads((schema_dir / "index.json").read_text())
+    lock = schema_lock()
+    assert set(index) <= set(lock)
+    assert lock[ITEM_V11] and len(lock[ITEM_V11]) == 64
+
+
+def test_real_schema_catches_errors(schema_store, no_network) -> None:
+    assert validate_objects([_item()], schema_store) == []
+    bad = _item()
+    bad["properties"]["proj:code"] = 32632  # must be a string
+    problems = validate_objects([bad], schema_store)
+    assert problems and problems[0].schema == PROJ and "proj:code" in problems[0].message
+    del bad["properties"]["datetime"]
+    assert any(p.schema == ITEM_V11 for p in validate_objects([bad], schema_store))
+    assert no_network == []
+
+
+def test_missing_schema_says_which_and_how(tmp_path: Path, no_network) -> None:
+    store = SchemaStore(tmp_path / "empty-cache")
+    with pytest.raises(SchemaMissing) as info:
+        validate_objects([_item()], store)
+    msg = str(info.value)
+    assert ITEM_V11 in msg and "--schema-cache" in msg and "STAC_MMTP_SCHEMA_CACHE" in msg
+    assert no_network == []
+
+
+def test_fetch_refused_offline_is_attempted_only_when_allowed(tmp_path: Path, no_network) -> None:
+    store = SchemaStore(tmp_path / "cache", allow_fetch=True)
+    with pytest.raises(OSError, match="network blocked"):
+        store.get(ITEM_V11)
+    assert no_network, "an allowed fetch must go to the network"
+
+
+def test_tampered_schema_fails_the_lock(tmp_path: Path, schema_dir: Path) -> None:
+    cache = tmp_path / "cache"
+    shutil.copytree(schema_dir, cache)
+    target = cache / "stac-extensions.github.io/projection/v2.0.0/schema.json"
+    target.write_text(target.read_text().replace('"proj:code"', '"proj:kode"'))
+    with pytest.raises(SchemaMissing, match="sha256"):
+        SchemaStore(cache).get(PROJ)
