@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import shutil
 import time
@@ -144,6 +145,9 @@ def build(
     with staged_dir(out) as stage:
         results = _run_all(tasks, stage, options.jobs, progress)
         report.results = sorted(results, key=lambda r: (r.collection, r.item_id))
+        for d in stage.iterdir():  # a collection whose every task failed leaves no empty directory
+            if d.is_dir() and not any(d.iterdir()):
+                d.rmdir()
         bundles = [events_bundle(events)]
         by_coll: dict[str, list[dict[str, Any]]] = {}
         for r in report.results:
@@ -174,7 +178,10 @@ def _run_all(tasks: list[Task], stage: Path, jobs: int, progress: Progress | Non
             if progress:
                 progress("convert", i + 1, len(tasks))
         return results
-    with ProcessPoolExecutor(max_workers=min(jobs, len(tasks))) as pool:
+    # "spawn", not fork: a forked child inherits GDAL's worker-thread pool in whatever state the
+    # parent left it (locked mutexes), and GDALRegenerateOverviews then waits forever.
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=ctx) as pool:
         futures = [pool.submit(run_task, t, stage) for t in tasks]
         for i, fut in enumerate(as_completed(futures)):
             results.append(fut.result())

@@ -1,0 +1,71 @@
+"""Read a product the same way whether it is a directory or a .zip: XML/JSON members and GDAL paths."""
+
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from ..errors import ProductError
+
+
+@dataclass
+class ProductFS:
+    """Files of one product, addressed by POSIX paths relative to the product root."""
+
+    path: Path
+    _zip: zipfile.ZipFile | None = field(default=None, repr=False)
+    _prefix: str = ""
+    _names: list[str] = field(default_factory=list, repr=False)
+
+    @classmethod
+    def open(cls, path: Path, root_marker: str | None = None) -> ProductFS:
+        path = Path(path)
+        if path.is_dir():
+            names = sorted(p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file())
+            return cls(path, None, "", names)
+        if path.suffix.lower() == ".zip":
+            try:
+                zf = zipfile.ZipFile(path)
+            except (zipfile.BadZipFile, OSError) as exc:
+                raise ProductError(f"not a readable zip archive ({exc})", path) from None
+            names = [n for n in zf.namelist() if not n.endswith("/")]
+            prefix = ""
+            if root_marker:
+                hits = [n for n in names if PurePosixPath(n).name == root_marker]
+                if hits:
+                    prefix = min(hits, key=len)[: -len(root_marker)]
+            return cls(path, zf, prefix, [n[len(prefix) :] for n in names if n.startswith(prefix)])
+        raise ProductError("expected a product directory or a .zip archive", path)
+
+    @property
+    def names(self) -> list[str]:
+        return self._names
+
+    def exists(self, rel: str) -> bool:
+        return rel in self._names
+
+    def find(self, suffix: str) -> list[str]:
+        return [n for n in self._names if n.endswith(suffix)]
+
+    def read_bytes(self, rel: str) -> bytes:
+        try:
+            if self._zip is not None:
+                return self._zip.read(self._prefix + rel)
+            return (self.path / rel).read_bytes()
+        except (KeyError, FileNotFoundError):
+            raise ProductError(f"missing file {rel}", self.path) from None
+
+    def size(self, rel: str) -> int:
+        if self._zip is not None:
+            return self._zip.getinfo(self._prefix + rel).file_size
+        return (self.path / rel).stat().st_size
+
+    def display(self, rel: str) -> str:
+        """A path naming the member, for error messages."""
+        return f"{self.path}/{rel}" if self._zip is None else f"{self.path}!/{self._prefix}{rel}"
+
+    def gdal_path(self, rel: str) -> str:
+        if self._zip is not None:
+            return f"/vsizip/{self.path.resolve()}/{self._prefix}{rel}"
+        return str((self.path / rel).resolve())
