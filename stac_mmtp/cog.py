@@ -78,9 +78,6 @@ def _vrt_clip_xml(src: rasterio.io.DatasetReader, path: str, window: Window, ban
             f"<Description>{escape(desc)}</Description>" if desc else "",
             "<SimpleSource>",
             f'<SourceFilename relativeToVRT="0">{escape(path)}</SourceFilename>',
-            # Hide the source's overviews (JPEG 2000 resolution levels): GDAL would otherwise read them
-            # when computing our overviews, and wavelet-smoothed levels are not nearest/average.
-            '<OpenOptions><OOI key="OVERVIEW_LEVEL">NONE</OOI></OpenOptions>',
             f"<SourceBand>{b}</SourceBand>",
             f'<SrcRect xOff="{col}" yOff="{row}" xSize="{w}" ySize="{h}"/>',
             f'<DstRect xOff="0" yOff="0" xSize="{w}" ySize="{h}"/>',
@@ -109,7 +106,7 @@ def clip_to_cog(
         window = window or Window(0, 0, src.width, src.height)
         window = window.round_offsets().round_lengths().intersection(Window(0, 0, src.width, src.height))
         vrt = _vrt_clip_xml(src, src_path, window, bands)
-    with staged_file(dst) as tmp, rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS", GDAL_CACHEMAX=512):
+    with staged_file(dst) as tmp, rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS", GDAL_CACHEMAX=512 * 1024 * 1024):
         opts = profile.creation_options()
         if nodata is not None or descriptions:
             # Band metadata the source lacks goes into the VRT that GDAL streams from.
