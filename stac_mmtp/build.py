@@ -162,7 +162,7 @@ def build(
                 bundles.append(CollectionBundle(coll, items))
         if extra_bundles:
             bundles += extra_bundles(events, bundles, stage)
-        write_tree(stage, root_catalog_metadata(), bundles)
+        write_tree(stage, root_catalog_metadata(), bundles, geoparquet=True)
         report.collections = {b.id: len(b.items) for b in bundles}
     return report
 

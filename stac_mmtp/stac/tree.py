@@ -85,8 +85,12 @@ def bbox_of(geometry: dict[str, Any]) -> list[float]:
     return [round(v, 6) for v in shape(geometry).bounds]
 
 
-def write_tree(out: Path, catalog: dict[str, Any], bundles: list[CollectionBundle]) -> list[Path]:
-    """Write the root catalog, collections and items under `out` with relative structural links."""
+def write_tree(out: Path, catalog: dict[str, Any], bundles: list[CollectionBundle], geoparquet: bool = False) -> list[Path]:
+    """Write the root catalog, collections and items under `out` with relative structural links.
+
+    With `geoparquet`, each collection also gets its items as `items.parquet`, a collection asset
+    with role `stac-items` (what `stac-mmtp search`/`serve` and stac-geoparquet readers use).
+    """
     written: list[Path] = []
     catalog = dict(catalog)
     catalog["links"] = [
@@ -109,6 +113,7 @@ def write_tree(out: Path, catalog: dict[str, Any], bundles: list[CollectionBundl
                 for it in items
             ],
         ]
+        final = []
         for it in items:
             it = dict(it)
             it["collection"] = bundle.id
@@ -121,6 +126,18 @@ def write_tree(out: Path, catalog: dict[str, Any], bundles: list[CollectionBundl
             path = out / bundle.id / it["id"] / f"{it['id']}.json"
             write_json(path, it)
             written.append(path)
+            final.append(it)
+        if geoparquet and final:
+            from ..assets import file_fields
+            from ..geoparquet import ITEMS_ASSET, PARQUET_MEDIA_TYPE, export_items
+            from . import FILE
+
+            pq = export_items(final, out / bundle.id)
+            coll["assets"] = {**coll.get("assets", {}), ITEMS_ASSET: {
+                "href": "./items.parquet", "type": PARQUET_MEDIA_TYPE, "roles": ["stac-items"],
+                "title": f"All {len(final)} items of this collection as stac-geoparquet", **file_fields(pq)}}
+            coll["stac_extensions"] = sorted({*coll.get("stac_extensions", []), FILE})
+            written.append(pq)
         path = out / bundle.id / "collection.json"
         write_json(path, coll)
         written.append(path)
