@@ -335,7 +335,7 @@ class Flatsim:
                 warnings.simplefilter("ignore", NotGeoreferencedWarning)
                 with rasterio.open(fs.gdal_path(rel)) as ds:
                     if ds.crs is None:
-                        raise ProductError("a _geo_ product without a CRS (not georeferenced)", fs.display(rel))
+                        raise ProductError("a _geo_ product without a CRS (not georeferenced, or a truncated TIFF)", fs.display(rel))
                     return Raster(rel, fn, kind, meta, ds.count, ds.dtypes[0], ds.crs.to_epsg(), tuple(ds.bounds),
                                   tuple(ds.descriptions))
         except RasterioIOError as exc:
@@ -644,6 +644,29 @@ def _cite_link() -> dict[str, Any]:
 
 def _license_link() -> dict[str, Any]:
     return {"rel": "license", "href": LICENSE_URL, "type": "text/html", "title": "CC BY-NC 4.0"}
+
+
+
+def velocity_to_cog(src_path: Path, dst: Path, window: Window | None = None, unit: str = "mm/yr",
+                    nodata: float = float("nan")) -> dict[str, Any]:
+    """A generic InSAR LOS velocity GeoTIFF (e.g. NSBAS `lin_coeff.tif`: any CRS, NaN as no data) -> COG + asset.
+
+    Same rules as FLATSIM velocities: the source grid is kept (no resampling), overviews are averaged.
+    """
+    with rasterio.open(src_path) as src:
+        if src.crs is None:
+            raise ProductError("velocity raster without a CRS (not georeferenced)", src_path)
+        window = window or Window(0, 0, src.width, src.height)
+        wt, shape_, dtype = src.window_transform(window), (int(window.height), int(window.width)), src.dtypes[0]
+        code = f"EPSG:{src.crs.to_epsg()}" if src.crs.to_epsg() else src.crs.to_wkt()
+    clip_to_cog(src_path, dst, window, CogProfile(overview_resampling="average", predictor=3, blocksize=256),
+                nodata=nodata, descriptions=["velocity"])
+    band = {"name": "velocity", "description": "Mean LOS velocity (positive away from the satellite)",
+            "nodata": "nan" if math.isnan(nodata) else nodata, "data_type": dtype, "unit": unit,
+            "raster:spatial_resolution": abs(wt.a)}
+    return {"href": f"./{dst.name}", "type": COG_MEDIA_TYPE, "title": "Mean LOS velocity", "roles": ["data", "velocity"],
+            "proj:code": code, "proj:shape": list(shape_), "proj:transform": [wt.a, wt.b, wt.c, wt.d, wt.e, wt.f],
+            "bands": [band], **file_fields(dst)}
 
 
 register(Flatsim())

@@ -84,6 +84,7 @@ def _write_geo(path: Path, data: np.ndarray, ev: Event, descriptions: list[str] 
         data = data[np.newaxis]
     data = data.astype(np.float32)
     data[:, :, :NODATA_COLS] = 0.0
+    data[:, SIZE // 2 + 20 : SIZE // 2 + 25, SIZE // 2 - 30 : SIZE // 2 - 23] = 0.0  # a masked patch (e.g. layover)
     ulx, uly = _grid(ev)
     path.parent.mkdir(parents=True, exist_ok=True)
     with rasterio.open(path, "w", driver="GTiff", width=SIZE, height=SIZE, count=data.shape[0], dtype="float32",
