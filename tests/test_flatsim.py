@@ -372,3 +372,13 @@ def test_inspect_each_package_kind(flatsim_build) -> None:
     daux = json.loads(CliRunner().invoke(main, ["-q", "inspect", str(products / "NSBAS_DAUX-PKG_S1_ALPES-D139_VV")]).stdout)
     assert "insar:temporal_baseline" not in daux["properties"]
     assert {a["title"] for a in daux["assets"].values()} >= {"Digital elevation model", "LOS unit vector (east, north, up)"}
+
+
+def test_build_deterministic(flatsim_build, tmp_path: Path) -> None:
+    out, products, events = flatsim_build
+    again = tmp_path / "again"
+    build(events, [products], again, BuildOptions(buffer_m=6000, jobs=1))
+    files = sorted(p for p in out.rglob("*") if p.is_file())
+    assert len(files) == 29  # root, 2 collections, 7 items, 16 COGs, 3 thumbnails
+    for p in files:
+        assert (again / p.relative_to(out)).read_bytes() == p.read_bytes(), p
