@@ -47,6 +47,11 @@ def release(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -68,8 +73,7 @@ def _wait(url: str) -> None:
 @pytest.fixture(scope="module")
 def static_url(release: Path) -> Iterator[str]:
     """The built tree over plain HTTP on 127.0.0.1, as a static release is read."""
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(release))
-    handler.log_message = lambda *a, **k: None  # type: ignore[method-assign]
+    handler = functools.partial(_QuietHandler, directory=str(release))
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{httpd.server_address[1]}/catalog.json"
