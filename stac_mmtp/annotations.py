@@ -418,3 +418,44 @@ def import_ems_command(path: Path, event_id: str, out: Path | None, events_dir: 
         _fail(exc)
     console.table(f"{len(written)} annotation file(s) written", ["file"], [[str(p)] for p in written])
 
+
+
+# --------------------------------------------------------------------------- build hook
+def dataset_hook(annotations_dir: Path | None, events_dir: Path, ratios: tuple[float, float, float] | None = None,
+                 seed: str | None = None, gap_m: float | None = None):  # noqa: ANN201 - the build's extra_bundles callable
+    """The `extra_bundles` step of `build.build`: label items + masks, then splits on every item.
+
+    Annotations are loaded and checked now, before any conversion, so that a bad file stops the
+    build with exit status 2 and nothing written.
+    """
+    from .splits import (
+        DEFAULT_GAP_M,
+        DEFAULT_RATIOS,
+        DEFAULT_SEED,
+        MANIFEST,
+        apply_splits,
+        assign_splits,
+        manifest,
+    )
+
+    events = load_inventory(events_dir)
+    sets = load_annotations(annotations_dir, events, only_known_events=True) if annotations_dir else []
+    ratios = ratios or DEFAULT_RATIOS
+    seed = seed or DEFAULT_SEED
+    gap = DEFAULT_GAP_M if gap_m is None else gap_m
+
+    def extra(evs: list[Event], bundles: list, stage: Path) -> list:
+        from .atomic import write_json
+        from .stac.labels import annotations_bundle
+
+        extra_bundles = []
+        labels = annotations_bundle(sets, evs, bundles, stage)
+        if labels is not None:
+            extra_bundles.append(labels)
+        assignment = assign_splits(evs, ratios, seed, gap)
+        everything = [(b.id, it) for b in [*bundles, *extra_bundles] for it in b.items]
+        apply_splits([it for _, it in everything], assignment)
+        write_json(stage / MANIFEST, manifest(everything, assignment, evs, ratios, seed, gap))
+        return extra_bundles
+
+    return extra
