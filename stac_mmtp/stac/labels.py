@@ -257,6 +257,8 @@ def annotations_bundle(sets: list[AnnotationSet], events: list[Event], bundles: 
         if ev is None:
             continue
         sources = sorted([(c, it) for c, it in imagery if applies_to(aset, it)], key=lambda ci: ci[1]["id"])
+        if not sources:  # a label item labels imagery: without any, the outlines stay in catalog/annotations only
+            continue
         root = stage / LABEL_COLLECTION
         vec = vector_item(aset, ev, sources, root / aset.item_id)
         items.append(vec)
