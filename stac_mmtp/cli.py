@@ -89,8 +89,11 @@ def events_check(directory: Path | None) -> None:
 @click.option("--buffer", "buffer_m", type=float, default=1000.0, show_default=True,
               help="Buffer around the event AOI for clipping, in metres.")
 @click.option("-j", "--jobs", type=int, default=0, help="Parallel workers [default: all cores].")
+@click.option("--annotations", "annotations_dir", type=click.Path(path_type=Path),
+              help="Annotations directory [default: catalog/annotations].")
+@click.option("--split-ratios", default="0.7,0.15,0.15", show_default=True, help="train,validate,test ratios (in events).")
 def build(events_dir: Path | None, product_dirs: tuple[Path, ...], out: Path, days_before: int, days_after: int,
-          buffer_m: float, jobs: int) -> None:
+          buffer_m: float, jobs: int, annotations_dir: Path | None, split_ratios: str) -> None:
     """Build the STAC catalog: events collection plus one item per (event, product).
 
     Each product is matched to the events whose AOI it intersects within the time window;
@@ -98,13 +101,18 @@ def build(events_dir: Path | None, product_dirs: tuple[Path, ...], out: Path, da
     temporary directory and moved into place; failed products are listed and the exit
     status is 1, a bad inventory stops everything with exit status 2.
     """
+    from .annotations import dataset_hook
     from .build import build as run_build
+    from .paths import default_annotations_dir
     from .sources import BuildOptions
+    from .splits import parse_ratios
 
     options = BuildOptions(days_before=days_before, days_after=days_after, buffer_m=buffer_m, jobs=jobs)
+    events_dir = events_dir or default_events_dir()
     try:
+        hook = dataset_hook(annotations_dir or default_annotations_dir(), events_dir, parse_ratios(split_ratios))
         with console.progress_bar() as progress:
-            report = run_build(events_dir or default_events_dir(), list(product_dirs), out, options, progress)
+            report = run_build(events_dir, list(product_dirs), out, options, progress, extra_bundles=hook)
     except MmtpError as exc:
         fail(exc)
     if report.results:

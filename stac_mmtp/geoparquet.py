@@ -56,6 +56,10 @@ def parquet_ready(item: dict[str, Any]) -> dict[str, Any]:
     it["links"] = [
         {**lk, "href": _rebase(lk["href"], prefix)} for lk in it.get("links", []) if lk.get("rel") not in _STRUCTURAL
     ]
+    # Arrow needs one type per column: label:classes lists class names (vector labels) or mask
+    # values (raster labels) in the same collection, so the parquet stores them all as strings.
+    for entry in it["properties"].get("label:classes", []):
+        entry["classes"] = [str(c) for c in entry.get("classes", [])]
     return it
 
 
