@@ -37,7 +37,19 @@ from ..cog import CogProfile, array_to_cog
 from ..errors import ProductError, UnsupportedProduct
 from ..geo import reproject as reproject_geom
 from ..geo import utm_epsg
-from ..stac import COG_MEDIA_TYPE, FILE, MMTP, PNG_MEDIA_TYPE, PROCESSING, PRODUCT, PROJ, RASTER, SAR, SAT, VIEW
+from ..stac import (
+    COG_MEDIA_TYPE,
+    FILE,
+    MMTP,
+    PNG_MEDIA_TYPE,
+    PROCESSING,
+    PRODUCT,
+    PROJ,
+    RASTER,
+    SAR,
+    SAT,
+    VIEW,
+)
 from ..stac.events import collection_metadata, event_fields
 from ..stac.tree import STAC_VERSION
 from . import ProductMeta, Task, register
@@ -536,6 +548,15 @@ class Sentinel1:
         if prod.orbit_state is None:
             for ann in prod.annotations.values():
                 prod.orbit_state = ann.pass_
+        if prod.orbit_state is None:  # AWS layout without annotation: the measurement's GCPs tell the direction
+            for rel in prod.measurements.values():
+                if fs.size(rel) > 0:
+                    try:
+                        with rasterio.open(fs.gdal_path(rel)) as src:
+                            prod.orbit_state = orbit_state_from_gcps(list(src.gcps[0])) if src.gcps[0] else None
+                    except RasterioIOError as exc:
+                        raise ProductError(f"unreadable or truncated measurement file ({exc})", fs.display(rel)) from None
+                    break
         if not prod.polarisations:
             prod.polarisations = sorted(prod.measurements)
         for pol in prod.measurements:
@@ -549,8 +570,10 @@ class Sentinel1:
         item = self._base_item(prod)
         assets: dict[str, Any] = {}
         for pol, rel in sorted(prod.measurements.items()):
+            # file:size shows at a glance a 0-byte placeholder measurement (the build reports it as unusable)
             assets[pol.lower()] = {"href": f"./{rel}", "type": "image/tiff; application=geotiff", "roles": ["data"],
-                                   "title": f"{pol} measurement (uint16 DN, radar geometry)"}
+                                   "title": f"{pol} measurement (uint16 DN, radar geometry)",
+                                   "file:size": prod.fs.size(rel)}
         for pol, ann in sorted(prod.annotations.items()):
             assets[f"annotation-{pol.lower()}"] = {"href": f"./{ann.rel}", "type": "application/xml",
                                                    "roles": ["metadata"], "title": f"{pol} product annotation"}
@@ -558,6 +581,7 @@ class Sentinel1:
             assets[f"calibration-{pol.lower()}"] = {"href": f"./{rel}", "type": "application/xml",
                                                     "roles": ["metadata"], "title": f"{pol} calibration LUT"}
         item["assets"] = assets
+        item["stac_extensions"].append(FILE)
         ann = self._first_annotation(prod)
         if ann is not None:
             props = item["properties"]
