@@ -283,6 +283,16 @@ def calibrate(dn: np.ndarray, a: np.ndarray) -> np.ndarray:
     return out
 
 
+def calibrate_window(dn: np.ndarray, lut: CalibrationLUT, win: Window, strip: int = 512) -> np.ndarray:
+    """sigma0 of a source window, computed in strips of rows so that A never exists for the whole window."""
+    out = np.empty(dn.shape, dtype=np.float32)
+    row_off, col_off = int(win.row_off), int(win.col_off)
+    for r in range(0, dn.shape[0], strip):
+        h = min(strip, dn.shape[0] - r)
+        out[r:r + h] = calibrate(dn[r:r + h], lut.window(row_off + r, col_off, h, dn.shape[1]))
+    return out
+
+
 # ---------------------------------------------------------------- geocoding
 
 
@@ -737,9 +747,8 @@ class Sentinel1:
                     dn = src.read(1, window=win)
             except RasterioIOError as exc:
                 raise ProductError(f"unreadable or truncated measurement file ({exc})", prod.fs.display(rel)) from None
-            a = lut.window(int(win.row_off), int(win.col_off), int(win.height), int(win.width))
-            sigma0 = calibrate(dn, a)
-            del dn, a
+            sigma0 = calibrate_window(dn, lut, win)
+            del dn
             data = geocode(sigma0, window_gcps(gcps, win), grid)
             del sigma0
             if not np.isfinite(data).any():
