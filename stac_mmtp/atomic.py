@@ -17,12 +17,25 @@ def dumps_json(obj: Any) -> str:
     return json.dumps(obj, indent=2, ensure_ascii=False) + "\n"
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def publishable(path: Path | str, directory: bool = False) -> None:
+    """Give a temp file/dir the mode a normal create would (mkstemp/mkdtemp make them owner-only):
+    a published tree must be readable by the web server or the other users of a shared mirror."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
+
+
 def write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+        publishable(tmp)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -43,6 +56,8 @@ def staged_file(path: Path) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        if tmp_path.exists():
+            publishable(tmp_path)
         os.replace(tmp_path, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
@@ -61,6 +76,7 @@ def staged_dir(path: Path) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp
+        publishable(tmp, directory=True)
         old = None
         if path.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))

@@ -60,6 +60,12 @@ def parquet_ready(item: dict[str, Any]) -> dict[str, Any]:
     # values (raster labels) in the same collection, so the parquet stores them all as strings.
     for entry in it["properties"].get("label:classes", []):
         entry["classes"] = [str(c) for c in entry.get("classes", [])]
+    # STAC writes a NaN nodata as the string "nan"; rustac's typed bands take numbers only, and JSON
+    # has no NaN: the parquet copy omits such a nodata (the item JSON and the COG keep it).
+    for band in [b for a in it.get("assets", {}).values() for b in a.get("bands", [])] + it["properties"].get(
+            "bands", []):
+        if isinstance(band.get("nodata"), str):
+            del band["nodata"]
     return it
 
 

@@ -18,7 +18,7 @@ from .paths import default_events_dir
 # (writer, event ids it writes products for). Ids must exist in catalog/events.
 WRITERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("stac_mmtp.sources.sentinel2_samples:write_samples", ("gjerdrum-landslide-2020", "veneto-flash-flood-2018")),
-    ("stac_mmtp.sources.sentinel1_samples:write_samples", ()),
+    ("stac_mmtp.sources.sentinel1_samples:write_samples", ("gjerdrum-landslide-2020", "veneto-flash-flood-2018")),
     ("stac_mmtp.sources.flatsim_samples:write_samples", ("la-clapiere-landslide-2014", "laurichard-rock-glacier-2014")),
 )
 

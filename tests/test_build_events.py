@@ -103,3 +103,23 @@ def test_independent_validator(inventory: Path, tmp_path: Path, schema_dir: Path
             assert errors == [], (path, url, errors[0].message if errors else None)
             checked += 1
     assert checked >= 10
+
+
+def test_outputs_readable_by_others(tmp_path) -> None:
+    """Temporary files are owner-only; what lands in the tree gets the normal mode (umask 022 here)."""
+    import os
+    import stat
+
+    from stac_mmtp.atomic import staged_dir, staged_file, write_json
+
+    old = os.umask(0o022)
+    try:
+        with staged_dir(tmp_path / "tree") as stage:
+            write_json(stage / "a.json", {"a": 1})
+            with staged_file(stage / "b.bin") as tmp:
+                tmp.write_bytes(b"x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "tree").stat().st_mode) == 0o755
+    assert stat.S_IMODE((tmp_path / "tree" / "a.json").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "tree" / "b.bin").stat().st_mode) == 0o644

@@ -1,0 +1,174 @@
+"""Sentinel-1 geocoding + calibration vs a gdalwarp-equivalent `rasterio.warp.reproject`, same GCPs, same resampling.
+
+A synthetic full-size IW GRD-HR measurement (25000 x 16700 uint16, tiled GeoTIFF with a 21 x 10 grid of
+GCPs, like real products) is written once to a cache directory. Each side then runs in its own process
+(so that peak RSS is its own), clipped to a 50 km x 50 km AOI at the scene centre, onto a 10 m UTM grid:
+
+- ours: `source_window` + windowed read + LUT calibration (DN^2 / A^2, float32) + `geocode` (TPS through
+  the GCPs around the window);
+- reference: `rasterio.warp.reproject(rasterio.band(src, 1), ...)` with all the GCPs, `SRC_METHOD=GCP_TPS`,
+  bilinear, i.e. what `gdalwarp -tps -r bilinear -te ... -tr 10 10` does (it warps DN, no calibration).
+
+Usage: python benchmarks/bench_s1.py [--cache DIR] [--repeat N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+LINES, SAMPLES = 16700, 25000
+AOI_M = 50_000.0
+SITE = (3.37, 45.49)  # central France, like the real stactools product
+HEADING = -14.16  # ascending
+
+
+def _geometry():  # noqa: ANN202 - returns (lonlat function, utm epsg)
+    from pyproj import Transformer
+
+    from stac_mmtp.geo import utm_epsg
+
+    epsg = utm_epsg(*SITE)
+    x, y = Transformer.from_crs(4326, epsg, always_xy=True).transform(*SITE)
+    to_ll = Transformer.from_crs(epsg, 4326, always_xy=True)
+    h = math.radians(HEADING)
+    az, rg = np.array([math.sin(h), math.cos(h)]), np.array([math.cos(h), -math.sin(h)])
+    origin = np.array([x, y]) - LINES / 2 * 10 * az - SAMPLES / 2 * 10 * rg
+
+    def lonlat(line: np.ndarray, pixel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # a slight range-dependent stretch so that the geometry is not affine (as slant-to-ground range is not)
+        p = pixel * (1 + 0.04 * pixel / SAMPLES)
+        gx = origin[0] + line * 10 * az[0] + p * 10 * rg[0]
+        gy = origin[1] + line * 10 * az[1] + p * 10 * rg[1]
+        return to_ll.transform(gx, gy)
+
+    return lonlat, epsg
+
+
+def make_input(cache: Path) -> Path:
+    import rasterio
+    from rasterio.control import GroundControlPoint
+    from rasterio.windows import Window
+
+    path = cache / "s1-iw-grd-vv-synthetic-full.tiff"
+    if path.exists():
+        return path
+    cache.mkdir(parents=True, exist_ok=True)
+    lonlat, _ = _geometry()
+    gl, gp = np.meshgrid(np.linspace(0, LINES - 1, 10), np.linspace(0, SAMPLES - 1, 21), indexing="ij")
+    lon, lat = lonlat(gl, gp)
+    gcps = [GroundControlPoint(row=float(r), col=float(c), x=float(a), y=float(b), z=150.0, id=str(i + 1))
+            for i, (r, c, a, b) in enumerate(zip(gl.ravel(), gp.ravel(), lon.ravel(), lat.ravel(), strict=True))]
+    rng = np.random.default_rng(0)
+    tmp = path.with_suffix(".part.tiff")
+    with rasterio.open(tmp, "w", driver="GTiff", width=SAMPLES, height=LINES, count=1, dtype="uint16", gcps=gcps,
+                       crs="EPSG:4326", tiled=True, blockxsize=512, blockysize=512, compress="deflate",
+                       predictor=2) as ds:
+        for r0 in range(0, LINES, 1024):
+            h = min(1024, LINES - r0)
+            block = (200 * np.sqrt(rng.gamma(4.4, 1 / 4.4, (h, SAMPLES)))).astype(np.uint16)
+            block[:, :40] = 0
+            ds.write(block, 1, window=Window(0, r0, SAMPLES, h))
+    tmp.rename(path)
+    return path
+
+
+def _lut():  # noqa: ANN202
+    from stac_mmtp.sources.sentinel1 import CalibrationLUT
+
+    lines = np.arange(0, LINES + 667, 667, dtype=np.float64)
+    pixels = np.arange(0, SAMPLES + 40, 40, dtype=np.float64)
+    values = np.array([663.0 - 160.0 * pixels / SAMPLES * (1 + 1e-6 * li) for li in lines])
+    return CalibrationLUT(lines, pixels, values)
+
+
+def _grid():  # noqa: ANN202
+    from pyproj import Transformer
+    from rasterio.crs import CRS
+
+    from stac_mmtp.sources.sentinel1 import snap_grid
+
+    _, epsg = _geometry()
+    x, y = Transformer.from_crs(4326, epsg, always_xy=True).transform(*SITE)
+    h = AOI_M / 2
+    return snap_grid((x - h, y - h, x + h, y + h), CRS.from_epsg(epsg), 10.0)
+
+
+def run_ours(path: Path) -> dict:
+    import rasterio
+
+    from stac_mmtp.sources.sentinel1 import calibrate_window, geocode, source_window, window_gcps
+
+    grid = _grid()
+    t0 = time.perf_counter()
+    with rasterio.open(path) as src:
+        gcps = list(src.gcps[0])
+        win = source_window(gcps, grid, (src.height, src.width))
+        dn = src.read(1, window=win)
+    sigma0 = calibrate_window(dn, _lut(), win)
+    del dn
+    out = geocode(sigma0, window_gcps(gcps, win), grid)
+    seconds = time.perf_counter() - t0
+    return {"seconds": seconds, "valid": float(np.isfinite(out).mean()), "window": [int(win.width), int(win.height)]}
+
+
+def run_reference(path: Path) -> dict:
+    import rasterio
+    from rasterio.warp import Resampling, reproject
+
+    grid = _grid()
+    t0 = time.perf_counter()
+    out = np.zeros(grid.shape, dtype=np.uint16)
+    with rasterio.open(path) as src:
+        gcps, crs = src.gcps
+        reproject(rasterio.band(src, 1), out, gcps=gcps, src_crs=crs, src_nodata=0, dst_transform=grid.transform,
+                  dst_crs=grid.crs, dst_nodata=0, resampling=Resampling.bilinear, SRC_METHOD="GCP_TPS", num_threads=2)
+    seconds = time.perf_counter() - t0
+    return {"seconds": seconds, "valid": float((out > 0).mean())}
+
+
+def _child(which: str, path: Path) -> dict:
+    res = run_ours(path) if which == "ours" else run_reference(path)
+    res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return res
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cache", type=Path, default=Path("build/bench-cache"))
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--child", choices=["ours", "reference"])
+    ap.add_argument("--input", type=Path)
+    args = ap.parse_args()
+    if args.child:
+        print(json.dumps(_child(args.child, args.input)))
+        return
+    t0 = time.perf_counter()
+    path = make_input(args.cache)
+    print(f"input {path} ({path.stat().st_size / 1e6:.0f} MB on disk, {LINES} x {SAMPLES} uint16), "
+          f"ready in {time.perf_counter() - t0:.1f} s")
+    results: dict[str, list[dict]] = {"ours": [], "reference": []}
+    for _ in range(args.repeat):
+        for which in ("reference", "ours"):  # alternate so that both see the same machine load
+            out = subprocess.run([sys.executable, __file__, "--child", which, "--input", str(path)],
+                                 check=True, capture_output=True, text=True)
+            results[which].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    best = {k: min(r["seconds"] for r in v) for k, v in results.items()}
+    peak = {k: max(r["peak_rss_mb"] for r in v) for k, v in results.items()}
+    print(json.dumps(results, indent=1))
+    print(f"ours (window read + calibration + TPS warp): best {best['ours']:.2f} s, peak RSS {peak['ours']:.0f} MB")
+    print(f"reference (reproject DN, same GCPs, TPS, bilinear): best {best['reference']:.2f} s, "
+          f"peak RSS {peak['reference']:.0f} MB")
+    print(f"time ratio ours / reference: {best['ours'] / best['reference']:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,373 @@
+"""Sentinel-1 GRD: real metadata, calibration from the LUT, geocoding of real GCPs, sample builds, bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import zipfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from click.testing import CliRunner
+from helpers import box, write_event
+from pyproj import Transformer
+from rasterio.crs import CRS
+from shapely.geometry import shape
+
+from stac_mmtp.build import build
+from stac_mmtp.cli import main
+from stac_mmtp.cog import is_valid_cog
+from stac_mmtp.geo import reproject as reproject_geom
+from stac_mmtp.inventory import load_inventory
+from stac_mmtp.sources import read_product
+from stac_mmtp.sources.product_fs import ProductFS
+from stac_mmtp.sources.sentinel1 import (
+    Sentinel1,
+    _valid_footprint,
+    calibrate,
+    geocode,
+    ground_spacing,
+    parse_calibration,
+    relative_orbit,
+    snap_grid,
+    source_window,
+    window_gcps,
+)
+from stac_mmtp.sources.sentinel1_samples import write_product
+from stac_mmtp.validate import validate_tree
+
+GRD = "stactools-sentinel1/grd/S1A_IW_GRDH_1SDV_20210809T173953_20210809T174018_039156_049F13_6FF8.SAFE"
+AWS = ("rio-tiler-pds/sentinel-s1-l1c/GRD/2018/7/16/IW/DV/"
+       "S1A_IW_GRDH_1SDV_20180716T004042_20180716T004107_022812_02792A_FD5B")
+
+
+# ---------------------------------------------------------------- real metadata
+
+
+def test_real_safe_metadata(real_fixtures: Path) -> None:
+    """The values the fixtures README lists for the stactools GRD (manifest + VV annotation)."""
+    meta = read_product(real_fixtures / GRD)
+    prod = Sentinel1().parse(real_fixtures / GRD)
+    p = meta.item["properties"]
+    assert meta.source == "sentinel-1" and meta.id == "S1A_IW_GRDH_1SDV_20210809T173953_20210809T174018_039156_049F13_6FF8"
+    assert (p["platform"], p["constellation"], p["sar:instrument_mode"], p["product:type"]) == (
+        "sentinel-1a", "sentinel-1", "IW", "GRD")
+    assert prod.product_class == "S" and p["s1:product_timeliness"] == "NRT-3h"
+    assert p["sar:polarizations"] == ["VV", "VH"]
+    # manifest times have no zone: read as UTC
+    assert prod.start == datetime(2021, 8, 9, 17, 39, 53, 153776, tzinfo=UTC)
+    assert p["start_datetime"] == "2021-08-09T17:39:53.153776Z" and p["end_datetime"] == "2021-08-09T17:40:18.1528Z"
+    assert p["datetime"] == "2021-08-09T17:40:05.653288Z"  # mid-time, as the stactools item
+    assert (p["sat:absolute_orbit"], p["sat:relative_orbit"], p["sat:orbit_state"]) == (39156, 59, "ascending")
+    assert relative_orbit("A", 39156) == 59
+    assert p["s1:datatake_id"] == "302867" and int("049F13", 16) == 302867
+    assert (p["s1:slice_number"], p["s1:total_slices"]) == ("7", "20")
+    assert p["processing:version"] == "003.31" and p["sat:platform_international_designator"] == "2014-016A"
+    # footprint written "lat,lon" and not closed: read lon/lat and closed
+    ring = meta.geometry["coordinates"][0]
+    assert ring[0] == pytest.approx([1.512143, 46.033890]) and ring[0] == ring[-1] and len(ring) == 5
+    ann = prod.annotations["VV"]
+    assert (ann.samples, ann.lines) == (26144, 16676) and p["s1:shape"] == [26144, 16676]
+    assert (p["sar:pixel_spacing_range"], p["sar:pixel_spacing_azimuth"]) == (10.0, 10.0)
+    assert p["view:incidence_angle"] == pytest.approx(38.97279, abs=1e-5)
+    assert ann.heading == pytest.approx(-14.16387, abs=1e-5) and p["sar:center_frequency"] == 5.405
+    assert len(ann.grid) == 210 and p["s1:geolocation_grid_points"] == 210
+    assert (ann.grid[0].line, ann.grid[0].pixel, ann.grid[0].lat) == (0, 0, pytest.approx(44.53525246605311))
+    assert set(prod.calibrations) == {"VV", "VH"} and prod.calibrations["VH"].endswith("-002.xml")
+    # the stactools reference item of the same product agrees on the footprint and the sar/sat fields
+    ref = json.loads((real_fixtures / "stactools-sentinel1/stactools-example-items"
+                      / "S1A_IW_GRDH_1SDV_20210809T173953_20210809T174018_039156_049F13.json").read_text())
+    assert meta.item["bbox"] == pytest.approx(ref["bbox"])
+    for key in ("sar:resolution_range", "sar:resolution_azimuth", "sar:looks_range", "sar:looks_azimuth",
+                "sar:looks_equivalent_number", "sat:platform_international_designator"):
+        assert p[key] == ref["properties"][key], key
+    # the measurement TIFFs are 0-byte placeholders: inspect shows it, the build refuses them (below)
+    assert meta.item["assets"]["vv"]["file:size"] == 0
+
+
+def test_inspect_cli_on_placeholder_product(real_fixtures: Path) -> None:
+    result = CliRunner().invoke(main, ["inspect", str(real_fixtures / GRD)])
+    assert result.exit_code == 0, result.output
+    item = json.loads(result.output)
+    assert item["properties"]["sat:absolute_orbit"] == 39156 and set(item["assets"]) >= {"vv", "vh", "calibration-vv"}
+
+
+def test_real_aws_metadata(real_fixtures: Path) -> None:
+    meta = read_product(real_fixtures / AWS)
+    p = meta.item["properties"]
+    assert meta.id == "S1A_IW_GRDH_1SDV_20180716T004042_20180716T004107_022812_02792A_FD5B"
+    assert p["start_datetime"] == "2018-07-16T00:40:42Z" and p["end_datetime"] == "2018-07-16T00:41:07Z"
+    assert (p["sat:absolute_orbit"], p["sat:relative_orbit"]) == (22812, (22812 - 73) % 175 + 1)
+    assert p["s1:datatake_id"] == "162090" and int("02792A", 16) == 162090
+    assert p["sar:polarizations"] == ["VV", "VH"]  # productInfo "DV"
+    assert p["sat:orbit_state"] == "descending"  # from the GCPs: latitude falls along the lines
+    assert meta.geometry["coordinates"][0][0] == [77.891296, 9.225784]
+    assert meta.item["assets"]["vv"]["href"] == "./measurement/iw-vv.tiff"
+
+
+def test_real_calibration_lut(real_fixtures: Path) -> None:
+    fs = ProductFS.open(real_fixtures / GRD)
+    lut = parse_calibration(fs, Sentinel1().parse(real_fixtures / GRD).calibrations["VV"])
+    assert lut.values.shape == (27, 655) and lut.lines[:3].tolist() == [0, 667, 1334]
+    a = lut.window(0, 0, 1, 41)[0]
+    assert a[0] == pytest.approx(662.8682) and a[40] == pytest.approx(662.5948)
+    assert a[20] == pytest.approx((662.8682 + 662.5948) / 2)  # linear between knots
+    # along lines: halfway between the vectors of lines 0 and 667, at a knot pixel
+    mid = lut.window(333, 0, 2, 1)[:, 0]
+    expected = lut.values[0, 0] + (lut.values[1, 0] - lut.values[0, 0]) * np.array([333, 334]) / 667
+    assert mid == pytest.approx(expected, rel=1e-6)
+
+
+# ---------------------------------------------------------------- geocoding (real GCPs)
+
+
+def test_geocode_real_gcps(real_fixtures: Path) -> None:
+    """Warp the real GRD with its own GCPs: every GCP lands within 1.5 output pixels of its image position,
+    and the valid-data footprint matches productInfo.json's footprint (IoU >= 0.9)."""
+    base = real_fixtures / AWS
+    with rasterio.open(base / "measurement/iw-vv.tiff") as src:
+        gcps = list(src.gcps[0])
+        dn = src.read(1)
+        size = (src.height, src.width)
+    footprint = shape(json.loads((base / "productInfo.json").read_text())["footprint"])
+    epsg = 32643
+    rng, azi = ground_spacing(gcps)
+    res = float(round(max(rng, azi)))
+    fp_utm = reproject_geom(footprint, 4326, epsg)
+    grid = snap_grid(fp_utm.buffer(5000).bounds, CRS.from_epsg(epsg), res)
+    win = source_window(gcps, grid, size)
+    assert (win.row_off, win.col_off, win.height, win.width) == (0, 0, size[0], size[1])  # AOI covers the scene
+    local = window_gcps(gcps, win)
+    # warp the image coordinates themselves: the output then says which source position each pixel shows
+    rows, cols = np.mgrid[0:size[0], 0:size[1]].astype(np.float32) + 0.5  # pixel centres, GDAL convention
+    out_r, out_c = geocode(rows, local, grid), geocode(cols, local, grid)
+    to_utm = Transformer.from_crs(4326, epsg, always_xy=True)
+    inv = ~grid.transform
+    errors = []
+    for g in gcps:
+        u, v = inv * to_utm.transform(g.x, g.y)  # fractional output col, row of the GCP's lat/lon
+        j, i = int(np.floor(u - 0.5)), int(np.floor(v - 0.5))
+        fu, fv = u - 0.5 - j, v - 0.5 - i
+        patch_r, patch_c = out_r[i:i + 2, j:j + 2], out_c[i:i + 2, j:j + 2]
+        if patch_r.shape != (2, 2) or not np.isfinite(patch_r).all():
+            continue  # on the very edge of the swath: no full neighbourhood to interpolate
+        w = np.array([[(1 - fv) * (1 - fu), (1 - fv) * fu], [fv * (1 - fu), fv * fu]])
+        dr, dc = (patch_r * w).sum() - g.row, (patch_c * w).sum() - g.col
+        errors.append(np.hypot(dr * azi, dc * rng) / res)
+    print(f"GCPs checked {len(errors)}, max error {max(errors):.3f} px, median {np.median(errors):.3f} px")
+    assert len(errors) >= 150, len(errors)
+    assert max(errors) <= 1.5, max(errors)
+    data = dn.astype(np.float32)
+    data[dn == 0] = np.nan
+    warped = geocode(data, local, grid)
+    valid = reproject_geom(_valid_footprint({"VV": warped}, grid), 4326, epsg)
+    iou = valid.intersection(fp_utm).area / valid.union(fp_utm).area
+    print(f"IoU {iou:.4f}")
+    assert iou >= 0.9, iou
+
+
+# ---------------------------------------------------------------- sample products
+
+
+@pytest.fixture(scope="module")
+def sample_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("s1")
+    events = root / "events"
+    write_event(events, "gjerdrum-landslide-2020")
+    ev = load_inventory(events)[0]
+    products = root / "products"
+    write_product(products, ev, datetime(2020, 12, 24, 16, 42, 11, tzinfo=UTC))
+    write_product(products, ev, datetime(2021, 1, 5, 16, 42, 11, tzinfo=UTC), change="landslide")
+    out = root / "catalog"
+    report = build(events, [products], out)
+    assert report.ok, report.failures + [r.message for r in report.results]
+    return out, products
+
+
+def _item(out: Path, date: str) -> tuple[Path, dict]:
+    path = next((out / "sentinel-1").glob(f"gjerdrum-landslide-2020_S1A_IW_GRDH_1SDV_{date}*/*.json"))
+    return path, json.loads(path.read_text())
+
+
+def test_sample_items_valid_offline(sample_build, schema_store, no_network) -> None:
+    out, _ = sample_build
+    report = validate_tree(out, schema_store)
+    assert report.ok, [str(p) for p in report.problems]
+    assert report.by_type["Feature"] == 1 + 2 and no_network == []
+    coll = json.loads((out / "sentinel-1" / "collection.json").read_text())
+    assert set(coll["item_assets"]) == {"vv", "vh", "thumbnail"}
+    assert coll["summaries"]["sar:polarizations"] == ["VH", "VV"]
+    assert coll["summaries"]["mmtp:temporal_role"] == ["first-post-event", "pre-event"]
+
+
+def test_sample_item_fields(sample_build) -> None:
+    out, _ = sample_build
+    _, post = _item(out, "20210105")
+    p = post["properties"]
+    assert p["mmtp:temporal_role"] == "first-post-event" and p["mmtp:event_id"] == "gjerdrum-landslide-2020"
+    assert p["mmtp:days_from_event"] == pytest.approx(6.571, abs=1e-3)
+    assert p["sat:orbit_state"] == "ascending" and p["sar:instrument_mode"] == "IW" and p["product:type"] == "GRD"
+    assert p["processing:level"] == "GEC" and "Sentinel-1 IPF" in p["processing:software"]
+    assert 30 < p["view:incidence_angle"] < 46
+    vv = post["assets"]["vv"]
+    assert vv["proj:code"] == "EPSG:32632" and vv["gsd"] == 10.0
+    assert vv["bands"][0]["nodata"] == "nan" and vv["bands"][0]["data_type"] == "float32"
+    assert vv["proj:transform"][2] % 10 == 0 and vv["proj:transform"][5] % 10 == 0  # snapped grid
+    rels = {lk["rel"] for lk in post["links"]}
+    assert {"via", "derived_from", "license", "related"} <= rels
+    _, pre = _item(out, "20201224")
+    assert pre["assets"]["vv"]["proj:transform"] == vv["proj:transform"]  # pre and post on the same grid
+
+
+def test_sample_cogs(sample_build) -> None:
+    out, _ = sample_build
+    path, post = _item(out, "20210105")
+    _, pre = _item(out, "20201224")
+    pre_dir = next((out / "sentinel-1").glob("gjerdrum-landslide-2020_S1A_IW_GRDH_1SDV_20201224*"))
+    medians = {}
+    for key in ("vv", "vh"):
+        cog = path.parent / f"{key}.tif"
+        valid, errors, _ = is_valid_cog(cog)
+        assert valid, errors
+        with rasterio.open(cog) as ds:
+            assert ds.dtypes[0] == "float32" and np.isnan(ds.nodata) and ds.crs.to_epsg() == 32632
+            assert [ds.height, ds.width] == post["assets"][key]["proj:shape"] and ds.overviews(1)
+            data = ds.read(1)
+        finite = data[np.isfinite(data)]
+        assert 0.3 < finite.size / data.size <= 1 and (finite > 0).all()
+        medians[key] = float(np.median(10 * np.log10(finite)))
+    # linear power of vegetated land: VV about -11 dB, VH about -18 dB (the sample's sigma0 model)
+    assert -14 < medians["vv"] < -9 and -21 < medians["vh"] < -15
+    # the landslide scar at the event site is brighter after the event than before
+    lon, lat = 11.0416, 60.0723
+    x, y = Transformer.from_crs(4326, 32632, always_xy=True).transform(lon, lat)
+
+    def around(d: Path) -> float:
+        with rasterio.open(d / "vv.tif") as ds:
+            r, c = ds.index(x, y)
+            return float(np.nanmean(ds.read(1)[r - 10:r + 10, c - 10:c + 10]))
+
+    assert around(path.parent) > 1.8 * around(pre_dir)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)  # a PNG has no georeferencing
+        with rasterio.open(path.parent / "thumbnail.png") as png:
+            assert png.count == 3 and max(png.width, png.height) <= 256
+
+
+def test_calibration_matches_lut(sample_build) -> None:
+    """sigma0 = DN^2 / A^2 at chosen pixels, A bilinear between the LUT knots (independent computation)."""
+    _, products = sample_build
+    safe = sorted(products.glob("S1A_*.SAFE"))[0]
+    prod = Sentinel1().parse(safe)
+    rel = prod.calibrations["VV"]
+    lut = parse_calibration(prod.fs, rel)
+    with rasterio.open(safe / prod.measurements["VV"]) as src:
+        dn = src.read(1)
+    sigma0 = calibrate(dn[100:400, 50:350], lut.window(100, 50, 300, 300))
+    import xml.etree.ElementTree as ET
+
+    root = ET.parse(safe / rel).getroot()
+    vecs = [(int(v.findtext("line")), np.array(v.findtext("pixel").split(), float),
+             np.array(v.findtext("sigmaNought").split(), float)) for v in root.iter("calibrationVector")]
+    for line, pixel in [(100, 50), (137, 61), (250, 333), (399, 349), (312, 200)]:
+        k = max(i for i, v in enumerate(vecs) if v[0] <= line)
+        (l0, p0, s0), (l1, _, s1) = vecs[k], vecs[k + 1]
+        j = max(i for i, p in enumerate(p0) if p <= pixel)
+        t, u = (line - l0) / (l1 - l0), (pixel - p0[j]) / (p0[j + 1] - p0[j])
+        a = (1 - t) * ((1 - u) * s0[j] + u * s0[j + 1]) + t * ((1 - u) * s1[j] + u * s1[j + 1])
+        expected = float(dn[line, pixel]) ** 2 / a**2
+        assert sigma0[line - 100, pixel - 50] == pytest.approx(expected, rel=1e-4)
+    assert np.isnan(calibrate(np.array([[0, 7]], np.uint16), np.array([[500, 500]], np.float32))[0, 0])
+
+
+def test_build_deterministic(sample_build, tmp_path: Path) -> None:
+    out, products = sample_build
+    again = tmp_path / "again"
+    build(out.parent / "events", [products], again)
+    for p in sorted((out / "sentinel-1").rglob("*")):
+        if p.is_file():
+            assert (again / p.relative_to(out)).read_bytes() == p.read_bytes(), p
+
+
+def test_zip_product(sample_build, tmp_path: Path) -> None:
+    _, products = sample_build
+    safe = sorted(products.glob("S1A_*.SAFE"))[0]
+    z = tmp_path / f"{safe.name.removesuffix('.SAFE')}.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        for p in sorted(safe.rglob("*")):
+            zf.write(p, f"{safe.name}/{p.relative_to(safe)}")
+    meta = read_product(z)
+    assert meta.id == safe.name.removesuffix(".SAFE") and meta.source == "sentinel-1"
+    assert meta.item["properties"]["sat:orbit_state"] == "ascending"
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def _two_products(tmp_path: Path) -> tuple[Path, Path, Path]:
+    events = tmp_path / "events"
+    write_event(events, "gjerdrum-landslide-2020")
+    ev = load_inventory(events)[0]
+    products = tmp_path / "products"
+    bad = write_product(products, ev, datetime(2021, 1, 5, 16, 42, 11, tzinfo=UTC))
+    write_product(products, ev, datetime(2020, 12, 24, 16, 42, 11, tzinfo=UTC))
+    return events, products, bad
+
+
+@pytest.mark.parametrize(
+    ("damage", "needle"),
+    [
+        ("zero", "0-byte measurement file"),
+        ("truncated", "unreadable or truncated measurement file"),
+        ("mismatch", "does not match its file name"),
+        ("no_calibration", "missing calibration file for VH"),
+        ("slc", "SLC products are not supported"),
+    ],
+)
+def test_bad_products_named_others_continue(tmp_path: Path, damage: str, needle: str) -> None:
+    events, products, bad = _two_products(tmp_path)
+    vh = next((bad / "measurement").glob("*-vh-*.tiff"))
+    if damage == "zero":
+        vh.write_bytes(b"")
+    elif damage == "truncated":
+        vh.write_bytes(vh.read_bytes()[:5000])
+    elif damage == "mismatch":
+        ann = bad / "annotation" / vh.name.replace(".tiff", ".xml")
+        ann.write_text(ann.read_text().replace("<polarisation>VH</polarisation>", "<polarisation>HV</polarisation>"))
+    elif damage == "no_calibration":
+        next((bad / "annotation/calibration").glob("calibration-*-vh-*.xml")).unlink()
+    else:
+        man = bad / "manifest.safe"
+        man.write_text(man.read_text().replace("<s1sarl1:productType>GRD<", "<s1sarl1:productType>SLC<"))
+    out = tmp_path / "catalog"
+    report = build(events, [products], out)
+    messages = report.failures + [r.message for r in report.results if not r.ok]
+    assert not report.ok and any(needle in m and bad.name in m for m in messages), messages
+    assert report.collections == {"events": 1, "sentinel-1": 1}  # the other product was built
+    assert len(list((out / "sentinel-1").glob(f"*{bad.name.removesuffix('.SAFE')}*"))) == 0
+    assert not list(out.rglob("*.part")) and not list(out.parent.glob(".catalog*"))
+
+
+def test_placeholder_measurements_unusable(real_fixtures: Path, tmp_path: Path) -> None:
+    """The real stactools GRD (0-byte TIFFs): the build names the file and writes no item for it."""
+    events = tmp_path / "events"
+    write_event(events, "central-france-2021", geometry=box(3.3, 45.5), site=[3.3, 45.5],
+                datetime="2021-08-10T00:00:00Z", countries=["FRA"])
+    products = tmp_path / "products"
+    products.mkdir()
+    (products / Path(GRD).name).symlink_to(real_fixtures / GRD)
+    out = tmp_path / "catalog"
+    report = build(events, [products], out)
+    messages = [r.message for r in report.results if not r.ok]
+    assert len(messages) == 1 and "0-byte measurement file" in messages[0]
+    assert "s1a-iw-grd-vv-20210809t173953" in messages[0]
+    assert not (out / "sentinel-1").exists()
+    result = CliRunner().invoke(main, ["build", "--events", str(events), "--products", str(products),
+                                       "--out", str(tmp_path / "cli")])
+    assert result.exit_code == 1
+    shutil.rmtree(tmp_path / "cli", ignore_errors=True)
