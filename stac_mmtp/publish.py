@@ -172,7 +172,7 @@ class Remote:
 class Store(Protocol):
     url: str
 
-    def list(self) -> dict[str, int] | None: ...  # key -> size, or None when listing is not allowed
+    def list(self) -> dict[str, Remote] | None: ...  # key -> size (and ETag), None when listing is refused
     def head(self, key: str) -> Remote | None: ...
     def upload(self, obj: LocalObject) -> None: ...
     def delete(self, keys: list[str]) -> None: ...
@@ -194,10 +194,10 @@ class FileStore:
         self.root = root
         self.url = root.as_uri()
 
-    def list(self) -> dict[str, int]:
+    def list(self) -> dict[str, Remote]:
         if not self.root.is_dir():
             return {}
-        return {p.relative_to(self.root).as_posix(): p.stat().st_size for p in self.root.rglob("*")
+        return {p.relative_to(self.root).as_posix(): Remote(p.stat().st_size) for p in self.root.rglob("*")
                 if p.is_file() and not p.name.startswith(".")}
 
     def head(self, key: str) -> Remote | None:
@@ -262,15 +262,15 @@ class S3Store:
         region = self.client.meta.region_name or "us-east-1"
         return f"https://{self.bucket}.s3.{region}.amazonaws.com/{key}"
 
-    def list(self) -> dict[str, int] | None:
+    def list(self) -> dict[str, Remote] | None:
         from botocore.exceptions import ClientError
 
         start = f"{self.prefix}/" if self.prefix else ""
-        out: dict[str, int] = {}
+        out: dict[str, Remote] = {}
         try:
             for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=start):
                 for o in page.get("Contents", []):
-                    out[o["Key"][len(start):]] = o["Size"]
+                    out[o["Key"][len(start):]] = Remote(o["Size"], etag=o.get("ETag", "").strip('"'))
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("AccessDenied", "403"):
                 return None  # anonymous or write-only credentials: fall back to one HEAD per object
@@ -396,14 +396,17 @@ def _describe(exc: BaseException) -> str:
 
 
 def plan(objs: list[LocalObject], store: Store, jobs: int, progress: ProgressFn = None) -> tuple[
-        list[LocalObject], dict[str, int] | None]:
-    """Which objects must be uploaded; plus the store's listing (for stale objects), None if unlisted."""
+        list[LocalObject], dict[str, Remote] | None]:
+    """Which objects must be uploaded; plus the store's listing (for stale objects), None if unlisted.
+
+    The listing settles absent keys and other sizes; every other object is asked one HEAD (in
+    parallel) for the sha256 in its metadata and its headers, which a listing does not show.
+    """
     listing = store.list()
     is_s3 = isinstance(store, S3Store)
     if listing is not None:
-        # not listed: upload without asking; listed: HEAD for its checksum and headers
-        todo = [o for o in objs if o.key in listing]
-        changed = [o for o in objs if o.key not in listing]
+        changed = [o for o in objs if o.key not in listing or listing[o.key].size != o.size]
+        todo = [o for o in objs if o.key in listing and listing[o.key].size == o.size]
     else:
         todo, changed = objs, []
     heads, failed = _run_parallel(lambda o: store.head(o.key), todo, jobs, "checking", progress)
@@ -469,9 +472,14 @@ def check_tree(build_dir: Path, schema_cache: Path | None = None) -> None:
 
 
 def publish(build_dir: Path, store: Store, *, dry_run: bool = False, delete: bool = False, jobs: int = 8,
-            public_check: bool = True, schema_cache: Path | None = None, progress: ProgressFn = None) -> PublishReport:
-    """Validate, plan, upload phase by phase, verify, then delete stale objects (with `delete`)."""
-    check_tree(build_dir, schema_cache)
+            public_check: bool = True, schema_cache: Path | None = None, progress: ProgressFn = None,
+            validate: bool = True) -> PublishReport:
+    """Validate, plan, upload phase by phase, verify, then delete stale objects (with `delete`).
+
+    `validate=False` is for callers that validated the tree already (the benchmark times the sync
+    alone); the command line always validates."""
+    if validate:
+        check_tree(build_dir, schema_cache)
     objs = scan_tree(build_dir, jobs)
     report = PublishReport(store.url, dry_run)
     for o in objs:
@@ -482,7 +490,7 @@ def publish(build_dir: Path, store: Store, *, dry_run: bool = False, delete: boo
     if listing is None:
         report.stale_unknown = True
     else:
-        report.deletes = sorted((k, size) for k, size in listing.items() if k not in keys)
+        report.deletes = sorted((k, r.size) for k, r in listing.items() if k not in keys)
     if listing:
         report.assets_changed_in_place = [o.key for o in uploads if o.phase == "assets" and o.key in listing
                                           and o.cache_control == CACHE_ASSET]
@@ -511,7 +519,8 @@ def publish(build_dir: Path, store: Store, *, dry_run: bool = False, delete: boo
                 f"Nothing of the later phases ({', '.join(later) or 'none'}) was written; re-run to resume.")
             return report
 
-    report.problems += verify(objs, store, jobs, progress)
+    # the plan checked the unchanged objects (size, sha256 metadata, headers) in this same run
+    report.problems += verify(uploads, store, jobs, progress)
     report.verified = len(objs)
     root = next((o for o in objs if o.phase == "root"), None)
     if public_check and isinstance(store, S3Store) and root is not None:
@@ -708,7 +717,8 @@ def _print_report(report: PublishReport, delete: bool) -> None:
         lines.append(f"warning: {len(report.assets_changed_in_place)} asset(s) changed in place (e.g. "
                      f"{report.assets_changed_in_place[0]}); HTTP caches may serve the old bytes for up to a year")
     if report.verified:
-        lines.append(f"verified {report.verified} object(s) (size, sha256, ETag, Content-Type)")
+        lines.append(f"verified {report.verified} object(s): size, sha256 metadata and headers; ETag = MD5 of "
+                     "the bytes for the uploaded ones")
     if report.public_check and not report.problems:
         lines.append(f"root catalog readable anonymously at {report.public_check}")
     for p in report.problems:
