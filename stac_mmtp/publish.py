@@ -65,18 +65,25 @@ class LocalObject:
     cache_control: str
 
 
-def hash_file(path: Path, part_size: int = PART_SIZE) -> tuple[str, str, int]:
+def hash_file(path: Path, part_size: int = PART_SIZE, block: int = MB) -> tuple[str, str, int]:
     """(sha256 hex, expected S3 ETag, size) in one read: the ETag of a multipart upload is the MD5
-    of the parts' MD5s plus '-<parts>', and S3 splits at `part_size` from `part_size` bytes on."""
-    sha, whole = hashlib.sha256(), hashlib.md5()  # noqa: S324 - MD5 is what S3 puts in ETags
+    of the parts' MD5s plus '-<parts>', and S3 splits at `part_size` from `part_size` bytes on.
+    Reads 1 MiB at a time (part_size a multiple of it) to keep parallel hashing light on memory."""
+    sha, whole, part = hashlib.sha256(), hashlib.md5(), hashlib.md5()  # noqa: S324 - MD5 is what S3 puts in ETags
     parts: list[bytes] = []
-    size = 0
+    size = in_part = 0
     with path.open("rb") as f:
-        while block := f.read(part_size):
-            sha.update(block)
-            whole.update(block)
-            parts.append(hashlib.md5(block).digest())  # noqa: S324
-            size += len(block)
+        while data := f.read(block):
+            sha.update(data)
+            whole.update(data)
+            part.update(data)
+            size += len(data)
+            in_part += len(data)
+            if in_part >= part_size:
+                parts.append(part.digest())
+                part, in_part = hashlib.md5(), 0  # noqa: S324
+    if in_part:
+        parts.append(part.digest())
     if size >= part_size:
         etag = hashlib.md5(b"".join(parts)).hexdigest() + f"-{len(parts)}"  # noqa: S324
     else:
