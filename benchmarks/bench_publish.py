@@ -152,6 +152,21 @@ def main() -> None:
     print(f"tree: {files} files, {nbytes / 2**20:.0f} MiB ({args.items} items, {args.cogs} x {args.cog_mb} MB data)")
 
     proc, url = start_moto()
+    try:
+        results = run_all(args, tree, url)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+    ref = results[-1]
+    print(f"\n| tool | first publish | peak RSS | unchanged re-run | re-run / first | first vs {ref[0].split(' (')[0]} |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for label, (t1, m1), (t2, m2) in results:
+        print(f"| {label} | {t1:.1f} s | {m1} MiB | {t2:.1f} s ({m2} MiB) | {t2 / t1:.0%} | {t1 / ref[1][0]:.2f} |")
+
+
+def run_all(args: argparse.Namespace, tree: Path, url: str) -> list:
+    """Publish with each tool, twice, on its own bucket of the server at `url`."""
     env = dict(os.environ, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1",
                AWS_EC2_METADATA_DISABLED="true", PYTHONPATH=str(REPO))
     os.environ.update({k: env[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")})
@@ -175,22 +190,13 @@ def main() -> None:
     subprocess.run([*ours[:5], "--setup-bucket", "--to", "s3://b-ours/r", "--endpoint-url", url], env=env, check=True)
 
     results = []
-    try:
-        for label, cmd in runs:
-            first = timed(cmd, env)
-            again = timed(cmd, env) if "upload_file" not in label else (float("nan"), 0)
-            results.append((label, first, again))
-            print(f"{label}: first {first[0]:.1f} s / {first[1]} MiB, unchanged {again[0]:.1f} s / {again[1]} MiB",
-                  flush=True)
-    finally:
-        proc.terminate()
-        proc.wait(30)
-
-    ref = results[-1]
-    print(f"\n| tool | first publish | peak RSS | unchanged re-run | re-run / first | first vs {ref[0].split(' (')[0]} |")
-    print("| --- | --- | --- | --- | --- | --- |")
-    for label, (t1, m1), (t2, m2) in results:
-        print(f"| {label} | {t1:.1f} s | {m1} MiB | {t2:.1f} s ({m2} MiB) | {t2 / t1:.0%} | {t1 / ref[1][0]:.2f} |")
+    for label, cmd in runs:
+        first = timed(cmd, env)
+        again = timed(cmd, env) if "upload_file" not in label else (float("nan"), 0)
+        results.append((label, first, again))
+        print(f"{label}: first {first[0]:.1f} s / {first[1]} MiB, unchanged {again[0]:.1f} s / {again[1]} MiB",
+              flush=True)
+    return results
 
 
 if __name__ == "__main__":
