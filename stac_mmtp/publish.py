@@ -402,18 +402,24 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def plan(objs: list[LocalObject], store: Store, jobs: int, progress: ProgressFn = None) -> tuple[
-        list[LocalObject], dict[str, Remote] | None]:
+def plan(objs: list[LocalObject], store: Store, jobs: int, progress: ProgressFn = None,
+         trust_etags: bool = False) -> tuple[list[LocalObject], dict[str, Remote] | None]:
     """Which objects must be uploaded; plus the store's listing (for stale objects), None if unlisted.
 
-    The listing settles absent keys and other sizes; every other object is asked one HEAD (in
-    parallel) for the sha256 in its metadata and its headers, which a listing does not show.
+    The listing settles absent keys and other sizes (and, with `trust_etags`, S3 ETags equal to the
+    MD5 of our bytes); the rest are asked one HEAD (in parallel) for the sha256 in their metadata
+    and their headers, which a listing does not show.
     """
     listing = store.list()
     is_s3 = isinstance(store, S3Store)
     if listing is not None:
         changed = [o for o in objs if o.key not in listing or listing[o.key].size != o.size]
         todo = [o for o in objs if o.key in listing and listing[o.key].size == o.size]
+        if is_s3 and trust_etags:
+            # A listed ETag equal to the MD5 (or multipart MD5) of our bytes proves the bytes, not the
+            # headers: only safe when nothing but stac-mmtp writes the prefix (opt-in). It turns an
+            # unchanged republish into one listing.
+            todo = [o for o in todo if listing[o.key].etag != o.etag]
     else:
         todo, changed = objs, []
     heads, failed = _run_parallel(lambda o: store.head(o.key), todo, jobs, "checking", progress)
@@ -480,7 +486,7 @@ def check_tree(build_dir: Path, schema_cache: Path | None = None) -> None:
 
 def publish(build_dir: Path, store: Store, *, dry_run: bool = False, delete: bool = False, jobs: int = 8,
             public_check: bool = True, schema_cache: Path | None = None, progress: ProgressFn = None,
-            validate: bool = True) -> PublishReport:
+            validate: bool = True, trust_etags: bool = False) -> PublishReport:
     """Validate, plan, upload phase by phase, verify, then delete stale objects (with `delete`).
 
     `validate=False` is for callers that validated the tree already (the benchmark times the sync
@@ -491,7 +497,7 @@ def publish(build_dir: Path, store: Store, *, dry_run: bool = False, delete: boo
     report = PublishReport(store.url, dry_run)
     for o in objs:
         report.phases[o.phase].objects += 1
-    uploads, listing = plan(objs, store, jobs, progress)
+    uploads, listing = plan(objs, store, jobs, progress, trust_etags)
     report.uploads = uploads
     keys = {o.key for o in objs}
     if listing is None:
@@ -633,19 +639,23 @@ def _quiet_sdk_logs() -> None:
               help="Attempts per request (exponential backoff on throttling and connection errors).")
 @click.option("--public-url", metavar="URL", help="Base URL readers use (CDN, website endpoint) for the anonymous check.")
 @click.option("--no-public-check", is_flag=True, help="Skip the anonymous HTTP read of the root (private buckets).")
+@click.option("--trust-etags", is_flag=True,
+              help="Treat an object whose listed ETag is the MD5 of the local bytes as unchanged, with no HEAD of "
+                   "its metadata and headers: fast republish, for prefixes only stac-mmtp writes.")
 @click.option("--setup-bucket", "setup", is_flag=True,
               help="Create the bucket if needed; set anonymous read-only policy and CORS for STAC Browser and COG range reads.")
 @click.option("--schema-cache", type=click.Path(path_type=Path), envvar="STAC_MMTP_SCHEMA_CACHE",
               help="Schema mirror for the validation that precedes publishing [env STAC_MMTP_SCHEMA_CACHE].")
 def publish_command(build_dir: Path | None, target: str, endpoint_url: str | None, dry_run: bool, delete: bool,
-                    jobs: int, retries: int, public_url: str | None, no_public_check: bool, setup: bool,
-                    schema_cache: Path | None) -> None:
+                    jobs: int, retries: int, public_url: str | None, no_public_check: bool, trust_etags: bool,
+                    setup: bool, schema_cache: Path | None) -> None:
     """Publish the built tree BUILD_DIR to object storage, incrementally and in a safe order.
 
     \b
     Order: data assets, items, collections, then the root catalog; with --delete, stale
     objects are removed only after the new root is in place and every object verified.
-    Unchanged objects (same sha256 in x-amz-meta-sha256, same headers) are skipped.
+    Unchanged objects (same sha256 in x-amz-meta-sha256, same headers: one HEAD each) are skipped;
+    with --trust-etags the bucket listing's ETags alone settle it.
     Exit codes: 0 published (or nothing to upload), 1 an upload or check failed (re-run to
     resume), 2 bad input (invalid tree, local paths in the JSON, bad --to): nothing written.
     """
@@ -677,7 +687,8 @@ def publish_command(build_dir: Path | None, target: str, endpoint_url: str | Non
             fail(InputError("BUILD_DIR is required (only --setup-bucket runs without it)"))
         with console.progress_bar() as progress:
             report = publish(build_dir, store, dry_run=dry_run, delete=delete, jobs=jobs,
-                             public_check=not no_public_check, schema_cache=schema_cache, progress=progress)
+                             public_check=not no_public_check, schema_cache=schema_cache, progress=progress,
+                             trust_etags=trust_etags)
     except MmtpError as exc:
         fail(exc)
     except Exception as exc:  # noqa: BLE001 - botocore errors: name them, no traceback

@@ -569,3 +569,20 @@ def test_cog_range_read_anonymously(built_tree: Path, moto_url: str, bucket: str
     with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR", CPL_VSIL_CURL_USE_HEAD="NO"), rasterio.open(url) as remote, rasterio.open(cog) as local:
         assert remote.profile["crs"] == local.profile["crs"] and remote.overviews(1) == local.overviews(1)
         assert np.array_equal(remote.read(1), local.read(1))
+
+
+def test_trust_etags_republish_is_one_listing(tree: Path, moto_url: str, bucket: str) -> None:
+    """With --trust-etags an unchanged republish asks no HEAD; a changed object is still found."""
+    assert publish(tree, S3Store(bucket, "r", moto_url), public_check=False).ok
+    proxy = Proxy(moto_url)
+    try:
+        again = publish(tree, S3Store(bucket, "r", proxy.url), public_check=False, trust_etags=True)
+    finally:
+        proxy.close()
+    assert again.ok and again.uploads == []
+    assert not [p for m, p in proxy.log if m == "HEAD"]
+    assert [m for m, _ in proxy.log if m == "GET"]  # the listing
+    item = next(p for p in (tree / "events").rglob("*.json") if p.name != "collection.json")
+    item.write_text(item.read_text().replace('"description"', '"description" ', 1))  # same JSON, other bytes
+    changed = publish(tree, S3Store(bucket, "r", moto_url), public_check=False, trust_etags=True)
+    assert [o.key for o in changed.uploads] == [item.relative_to(tree).as_posix()]
