@@ -6,7 +6,7 @@
 // Usage: node snapshot.js SPEC.json   where SPEC is
 //   {"chromium": "/usr/bin/chromium", "timeout_ms": 30000,
 //    "pages": [{"name": "root", "url": "http://127.0.0.1:8000/browser/#/...", "expect": ["text"],
-//               "screenshot": "out/root.png"}]}
+//               "screenshot": "out/root.png", "scroll": false}]}
 // Only 127.0.0.1/localhost requests are let through, so runs are offline and do not wait on map tiles.
 'use strict';
 
@@ -20,6 +20,15 @@ const FLAGS = [
   '--disable-sync', '--no-first-run', '--disable-dev-shm-usage',
 ];
 const LOCAL = new Set(['127.0.0.1', 'localhost', '[::1]']);
+
+// The page's visible text, with the no-break spaces stac-fields puts between numbers and units made plain.
+const bodyText = () => document.body.innerText.replace(/\u00a0/g, ' ');
+
+const scrollToQueued = () => {
+  const card = document.querySelector('.queued');
+  if (card) card.scrollIntoView({ block: 'center' });
+  else window.scrollBy(0, window.innerHeight);
+};
 
 async function snapshot(context, spec, timeoutMs) {
   const page = await context.newPage();
@@ -45,16 +54,20 @@ async function snapshot(context, spec, timeoutMs) {
   await page.goto(spec.url, { waitUntil: 'domcontentloaded', timeout: timeoutMs });
   const expect = spec.expect || [];
   // STAC Browser renders after its requests resolve: poll the text rather than guess a load event.
+  // STAC Browser loads an item's JSON only while its card is in view (cards waiting carry the class "queued";
+  // one scrolled away before its turn is dropped from the queue): with "scroll", bring those cards into view.
   for (;;) {
-    result.text = await page.evaluate(() => document.body.innerText);
+    if (spec.scroll) await page.evaluate(scrollToQueued);
+    result.text = await page.evaluate(bodyText);
     result.missing = expect.filter((t) => !result.text.includes(t));
     if (result.missing.length === 0) { result.ready = true; break; }
     if (Date.now() - started > timeoutMs) break;
     await page.waitForTimeout(250);
   }
   if (result.ready) {
+    if (spec.scroll) await page.evaluate(() => window.scrollTo(0, 0));
     await page.waitForTimeout(spec.settle_ms ?? 500); // let late sections (maps, assets) lay out
-    result.text = await page.evaluate(() => document.body.innerText);
+    result.text = await page.evaluate(bodyText);
   }
   result.final_url = page.url();
   result.title = await page.title();
