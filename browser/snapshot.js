@@ -7,6 +7,7 @@
 //   {"chromium": "/usr/bin/chromium", "timeout_ms": 30000,
 //    "pages": [{"name": "root", "url": "http://127.0.0.1:8000/browser/#/...", "expect": ["text"],
 //               "screenshot": "out/root.png", "scroll": false}]}
+// ("screenshot" may also be a list of {"path", "clip": {"x", "y", "width", "height"}}.)
 // Only 127.0.0.1/localhost requests are let through, so runs are offline and do not wait on map tiles.
 'use strict';
 
@@ -72,11 +73,13 @@ async function snapshot(context, spec, timeoutMs) {
   result.final_url = page.url();
   result.title = await page.title();
   result.seconds = (Date.now() - started) / 1000;
-  if (spec.screenshot) {
-    fs.mkdirSync(path.dirname(spec.screenshot), { recursive: true });
-    await page.screenshot({ path: spec.screenshot, fullPage: spec.full_page ?? true });
-    result.screenshot = spec.screenshot;
+  // "screenshot": a path (the full page) or a list of {"path", "clip": {x, y, width, height}}.
+  const shots = typeof spec.screenshot === 'string' ? [{ path: spec.screenshot }] : (spec.screenshot || []);
+  for (const shot of shots) {
+    fs.mkdirSync(path.dirname(shot.path), { recursive: true });
+    await page.screenshot({ path: shot.path, fullPage: true, clip: shot.clip });
   }
+  result.screenshots = shots.map((shot) => shot.path);
   await page.close();
   return result;
 }

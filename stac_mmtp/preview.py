@@ -17,10 +17,8 @@ import shutil
 import subprocess
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import partial
 from http import HTTPStatus
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -244,23 +242,35 @@ class _Handler(SimpleHTTPRequestHandler):
         self._remaining = None
 
 
-@contextmanager
-def serve(mounts: dict[str, Path], port: int = 0, cors: bool = False, redirect_root: str | None = None,
-          host: str = "127.0.0.1") -> Iterator[str]:
-    """Serve directories under URL prefixes (e.g. {"/catalog/": build}) in a thread; yield the base URL.
+def make_server(mounts: dict[str, Path], port: int = 0, cors: bool = False, redirect_root: str | None = None,
+                host: str = "127.0.0.1") -> ThreadingHTTPServer:
+    """A server of directories under URL prefixes (e.g. {"/catalog/": build}), bound but not yet serving.
 
     `redirect_root`: where "/" redirects to; "{host}" in it is replaced by the request's Host.
     """
     handler = type("Handler", (_Handler,), {"mounts": dict(mounts), "cors": cors, "redirect_root": redirect_root})
     try:
-        server = ThreadingHTTPServer((host, port), partial(handler))
+        server = ThreadingHTTPServer((host, port), handler)
     except OSError as exc:
         raise InputError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, name="stac-mmtp-preview", daemon=True)
+    return server
+
+
+def base_url(server: ThreadingHTTPServer) -> str:
+    host, port = server.server_address[:2]
+    return f"http://{host}:{port}/"
+
+
+@contextmanager
+def serve(mounts: dict[str, Path], port: int = 0, cors: bool = False, redirect_root: str | None = None,
+          host: str = "127.0.0.1") -> Iterator[str]:
+    """`make_server` serving in a thread for the duration of the block; yields the base URL."""
+    server = make_server(mounts, port, cors, redirect_root, host)
+    thread = threading.Thread(target=server.serve_forever, name="stac-mmtp-serve", daemon=True)
     thread.start()
     try:
-        yield f"http://{host}:{server.server_address[1]}/"
+        yield base_url(server)
     finally:
         server.shutdown()
         server.server_close()
@@ -282,7 +292,8 @@ def browser_url(browser_base: str, catalog_url: str) -> str:
 @click.argument("build_dir", required=False, type=click.Path(path_type=Path, file_okay=False))
 @click.option("--port", type=int, default=8000, show_default=True, help="Port on 127.0.0.1 (0: any free port).")
 @click.option("--build-only", is_flag=True,
-              help="Only build STAC Browser into its cache directory (if missing), print that directory and exit.")
+              help="Only install browser/node_modules and build STAC Browser into its cache directory (each if "
+                   "missing), print that directory and exit.")
 def preview_command(build_dir: Path | None, port: int, build_only: bool) -> None:
     """Browse the catalog built in BUILD_DIR in STAC Browser, served on 127.0.0.1 until Ctrl-C.
 
@@ -295,6 +306,8 @@ def preview_command(build_dir: Path | None, port: int, build_only: bool) -> None
     if not build_only and (build_dir is None or not (build_dir / "catalog.json").is_file()):
         fail(InputError(f"{build_dir}: no catalog.json (give the output directory of `stac-mmtp build`)"))
     try:
+        if build_only:  # CI: also the npm packages the browser tests drive Chromium with
+            ensure_node_modules()
         if not console.quiet() and not (browser_build_dir() / "index.html").is_file():
             console.err.print("building STAC Browser (first run only, a few minutes)...", highlight=False)
         dist = ensure_stac_browser()
@@ -304,14 +317,19 @@ def preview_command(build_dir: Path | None, port: int, build_only: bool) -> None
         click.echo(str(dist))
         return
     assert build_dir is not None
-    # "/" redirects to the browser, so the printed base URL is enough to find the way back
+    # "/" redirects to the browser, so the base URL alone finds the way back
     mounts = {"/catalog/": build_dir.resolve(), "/browser/": dist}
-    with serve(mounts, port=port, redirect_root="/browser/#/external/http:/{host}/catalog/catalog.json") as base:
-        click.echo(browser_url(base + "browser/", base + "catalog/catalog.json"))
-        if not console.quiet():
-            console.err.print(f"serving {build_dir} at {base}catalog/ (Ctrl-C to stop)", highlight=False)
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            pass
+    try:
+        server = make_server(mounts, port, redirect_root="/browser/#/external/http:/{host}/catalog/catalog.json")
+    except MmtpError as exc:
+        fail(exc)
+    base = base_url(server)
+    click.echo(browser_url(base + "browser/", base + "catalog/catalog.json"))
+    if not console.quiet():
+        console.err.print(f"serving {build_dir} at {base}catalog/ (Ctrl-C to stop)", highlight=False)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()

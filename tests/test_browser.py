@@ -27,12 +27,14 @@ import pytest
 
 from stac_mmtp.build import build
 from stac_mmtp.paths import default_events_dir
-from stac_mmtp.preview import BROWSER_SRC, browser_url, ensure_stac_browser, serve
+from stac_mmtp.preview import BROWSER_SRC, browser_url, ensure_node_modules, ensure_stac_browser, serve
 from stac_mmtp.samples import write_samples
 from stac_mmtp.vocab import extension_schema, field_enum
 
 REPO = Path(__file__).resolve().parents[1]
-CHROMIUM = os.environ.get("STAC_MMTP_CHROMIUM", "/usr/bin/chromium")
+# Debian's chromium (apt-get install chromium); STAC_MMTP_CHROMIUM names another Chromium or Chrome binary.
+CHROMIUM = os.environ.get("STAC_MMTP_CHROMIUM") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").is_file()
+                                                     else shutil.which("chromium") or "/usr/bin/chromium")
 ARTIFACTS = Path(os.environ.get("STAC_MMTP_TEST_ARTIFACTS", REPO / "build" / "test-artifacts")) / "browser"
 
 ROOT_TITLE = "stac-mmtp: multi-phenomena, multi-modal, multi-temporal natural-hazard dataset"
@@ -56,18 +58,23 @@ CORS_ERROR = "when CORS headers are not present"  # STAC Browser's errors.networ
 # --------------------------------------------------------------------------- tools and fixtures
 
 
-def _node() -> str:
-    node = shutil.which("node")
-    if not node:
-        pytest.skip("node (Node.js >= 20) not found: the browser tests drive Chromium with playwright-core")
-    return node
+def _missing(reason: str) -> None:
+    """Skip, except where the browser tests must run (.ci/run sets STAC_MMTP_REQUIRE_BROWSER=1)."""
+    if os.environ.get("STAC_MMTP_REQUIRE_BROWSER"):
+        pytest.fail(reason + " (STAC_MMTP_REQUIRE_BROWSER is set)")
+    pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")
 def tools() -> dict[str, str]:
+    """Chromium and node, and browser/node_modules (`npm ci` when missing: playwright-core drives Chromium)."""
     if not Path(CHROMIUM).is_file():
-        pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
-    return {"node": _node(), "chromium": CHROMIUM}
+        _missing(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
+    node = shutil.which("node")
+    if not node or not shutil.which("npm"):
+        _missing("node and npm (Node.js >= 20) not found: the browser tests drive Chromium with playwright-core")
+    ensure_node_modules()
+    return {"node": str(node), "chromium": CHROMIUM}
 
 
 @pytest.fixture(scope="module")
@@ -215,10 +222,15 @@ def test_preview_command(tools, stac_browser, sample_catalog, tmp_path: Path) ->
         assert url == f"{base}browser/#/external/http:/{base[7:]}catalog/catalog.json"
         pages = catalog_pages(base + "browser/", base + "catalog/catalog.json", "preview")
         pages[0]["url"] = url  # the printed URL itself
+        # docs/img/stac-browser-item.png is this picture (the item's header, map and metadata down to our fields)
+        pages[2]["screenshot"] = [{"path": pages[2]["screenshot"]},
+                                  {"path": str(ARTIFACTS / "stac-browser-item.png"),
+                                   "clip": {"x": 0, "y": 0, "width": 1280, "height": 1440}}]
         result = snapshot(tools, pages, tmp_path, "preview")
     finally:
         proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=10)
+        code = proc.wait(timeout=10)
+    assert code == 0, proc.stderr.read() if proc.stderr else code  # Ctrl-C is the way to stop it
     for page in result.values():
         assert_shown(page)
     assert result["root"]["title"] == ROOT_TITLE  # the document title, from the root catalog
