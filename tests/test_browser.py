@@ -27,7 +27,16 @@ import pytest
 
 from stac_mmtp.build import build
 from stac_mmtp.paths import default_events_dir
-from stac_mmtp.preview import BROWSER_SRC, browser_url, ensure_node_modules, ensure_stac_browser, serve
+from stac_mmtp.preview import (
+    BROWSER_SRC,
+    BUILD_INPUTS,
+    browser_build_dir,
+    browser_url,
+    build_key,
+    ensure_node_modules,
+    ensure_stac_browser,
+    serve,
+)
 from stac_mmtp.samples import write_samples
 from stac_mmtp.vocab import extension_schema, field_enum
 
@@ -52,6 +61,8 @@ S2_ITEM_TEXT = [
     "Timing relative to the event\nFirst acquisition after the event", "Days from the event\n3.323 days",
     "Event time\n2020-12-30 3:00:00 UTC",
 ]
+EVENT_ITEM_TEXT = ["Gjerdrum quick-clay landslide", "Hazard phenomenon", "Phenomenon\nLandslide",
+                   "Activity state\nEnded", "Event time\n2020-12-30 3:00:00 UTC", "Hazard codes", "GH0300", "NOR"]
 CORS_ERROR = "when CORS headers are not present"  # STAC Browser's errors.networkError
 
 
@@ -111,7 +122,7 @@ def snapshot(tools: dict[str, str], pages: list[dict[str, Any]], tmp_path: Path,
 
 
 def catalog_pages(browser: str, root: str, prefix: str) -> list[dict[str, Any]]:
-    """The root catalog, the events collection and a Sentinel-2 item of the catalog whose root is `root`."""
+    """The root catalog, the events collection, a Sentinel-2 item and an event of the catalog at `root`."""
     base = root.rsplit("/", 1)[0]
 
     def page(name: str, url: str, expect: list[str], scroll: bool = False) -> dict[str, Any]:
@@ -122,6 +133,7 @@ def catalog_pages(browser: str, root: str, prefix: str) -> list[dict[str, Any]]:
         page("root", root, [ROOT_TITLE, "Natural-hazard events", "Sentinel-2 optical imagery around events"]),
         page("events", f"{base}/events/collection.json", ["Natural-hazard events", *EVENT_TITLES], scroll=True),
         page("s2-item", f"{base}/sentinel-2/{S2_ITEM}/{S2_ITEM}.json", S2_ITEM_TEXT),
+        page("event", f"{base}/events/gjerdrum-landslide-2020/gjerdrum-landslide-2020.json", EVENT_ITEM_TEXT),
     ]
 
 
@@ -151,6 +163,33 @@ def test_fields_config_covers_the_extension() -> None:
             continue
         assert sorted(spec["mapping"]) == sorted(values), name
     assert labels["mmtp:temporal_role"]["mapping"]["first-post-event"] == "First acquisition after the event"
+
+
+def test_build_cache_key_follows_its_inputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A change to the lock file or to our field labels means a new STAC Browser build directory."""
+    for name in BUILD_INPUTS:
+        shutil.copy2(BROWSER_SRC / name, tmp_path / name)
+    monkeypatch.delenv("STAC_MMTP_BROWSER_BUILD", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    first = browser_build_dir(tmp_path)
+    assert first.parent == tmp_path / "cache" / "stac-mmtp" and first.name.startswith("stac-browser-4.0.1-")
+    assert browser_build_dir(tmp_path) == first and build_key(tmp_path) == build_key(BROWSER_SRC)
+    labels = json.loads((tmp_path / "mmtp-fields.json").read_text())
+    labels["metadata"]["mmtp:phenomenon"]["label"] = "Hazard type"
+    (tmp_path / "mmtp-fields.json").write_text(json.dumps(labels))
+    assert browser_build_dir(tmp_path) != first
+    monkeypatch.setenv("STAC_MMTP_BROWSER_BUILD", str(tmp_path / "mine"))
+    assert browser_build_dir(tmp_path) == tmp_path / "mine"
+
+
+def test_lock_pins_stac_browser_and_ol_stac() -> None:
+    lock = json.loads((BROWSER_SRC / "package-lock.json").read_text())["packages"]
+    assert lock["node_modules/@radiantearth/stac-browser"]["version"] == "4.0.1"
+    assert lock["node_modules/ol-stac"]["version"] == "1.2.0"
+    # one OpenLayers for STAC Browser and ol-stac: two copies break instanceof checks between them
+    assert [k for k in lock if k.endswith("node_modules/ol")] == ["node_modules/ol"]
+    assert lock["node_modules/ol"]["version"].startswith("10.6.")
+    assert lock["node_modules/playwright-core"]["version"]
 
 
 def test_browser_url() -> None:
