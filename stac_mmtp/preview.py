@@ -54,6 +54,9 @@ def cache_root() -> Path:
 
 def build_key(src: Path = BROWSER_SRC) -> str:
     """Short hash of the lock file, our fields configuration and the build options."""
+    if not (src / "package-lock.json").is_file():
+        raise BrowserBuildError("STAC Browser sources not found (browser/package-lock.json): run from a checkout, "
+                                "or set STAC_MMTP_BROWSER_BUILD to a STAC Browser build", src)
     h = hashlib.sha256(json.dumps(BUILD_OPTIONS, sort_keys=True).encode())
     for name in BUILD_INPUTS:
         h.update(name.encode() + b"\0" + (src / name).read_bytes())
@@ -97,8 +100,7 @@ def _installed_matches_lock(src: Path) -> bool:
 
 def ensure_node_modules(src: Path = BROWSER_SRC) -> bool:
     """`npm ci` in browser/ unless node_modules already holds the locked versions; True if it ran."""
-    if not (src / "package-lock.json").is_file():
-        raise BrowserBuildError("STAC Browser sources not found (browser/package-lock.json): run from a checkout", src)
+    build_key(src)  # raises if browser/ is not there
     if _installed_matches_lock(src):
         return False
     _run([_tool("npm"), "ci", "--no-audit", "--no-fund"], src, cache_root() / "logs" / "npm-ci.log")
