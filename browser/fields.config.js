@@ -1,0 +1,16 @@
+// STAC Browser's fields configuration for stac-mmtp, copied over the package's own fields.config.js at build
+// time. The labels live in mmtp-fields.json so that the Python tests can check they cover the extension schema.
+import { Registry, DataTypes, Helper } from '@radiantearth/stac-fields';
+import mmtp from './mmtp-fields.json';
+
+// stac-fields applies `mapping` to a value as a whole, so an array such as mmtp:artefacts would be shown as
+// "snow,haze" unmapped: map each element ourselves and let the lists render as lists.
+function mapped(spec) {
+  const one = v => DataTypes.format(spec.mapping[String(v)] ?? v, spec.unit);
+  return value => Array.isArray(value) ? Helper.toList(value, false, one) : one(value);
+}
+
+Registry.addExtension('mmtp', mmtp.extension);
+for (const [field, spec] of Object.entries(mmtp.metadata)) {
+  Registry.addMetadataField(field, spec.mapping ? { ...spec, formatter: mapped(spec) } : spec);
+}

@@ -1,0 +1,329 @@
+"""STAC Browser on a built sample catalog, in headless Chromium: what a user sees, read as page text.
+
+The pages are opened by browser/snapshot.js (playwright-core driving Debian's /usr/bin/chromium, no
+browser download); it prints each page's visible text as JSON and saves screenshots as test artefacts.
+The catalog is given to STAC Browser as a URL, so the same checks run against the `stac-mmtp preview`
+server, another origin with or without CORS, and (with publish) a bucket of a local S3 server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from email.message import Message
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stac_mmtp.build import build
+from stac_mmtp.paths import default_events_dir
+from stac_mmtp.preview import (
+    BROWSER_SRC,
+    BUILD_INPUTS,
+    browser_build_dir,
+    browser_url,
+    build_key,
+    ensure_node_modules,
+    ensure_stac_browser,
+    serve,
+)
+from stac_mmtp.samples import write_samples
+from stac_mmtp.vocab import extension_schema, field_enum
+
+REPO = Path(__file__).resolve().parents[1]
+# Debian's chromium (apt-get install chromium); STAC_MMTP_CHROMIUM names another Chromium or Chrome binary.
+CHROMIUM = os.environ.get("STAC_MMTP_CHROMIUM") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").is_file()
+                                                     else shutil.which("chromium") or "/usr/bin/chromium")
+ARTIFACTS = Path(os.environ.get("STAC_MMTP_TEST_ARTIFACTS", REPO / "build" / "test-artifacts")) / "browser"
+
+ROOT_TITLE = "stac-mmtp: multi-phenomena, multi-modal, multi-temporal natural-hazard dataset"
+# Real titles of inventory events (catalog/events), as the events collection lists them.
+EVENT_TITLES = ["Gjerdrum quick-clay landslide", "Ahr valley flood", "Birch glacier collapse (Blatten)"]
+S2_ITEM = "gjerdrum-landslide-2020_S2B_MSIL2A_20210102T104441_N0510_R008_T32VPM_20210102T120141"
+# What the Sentinel-2 item page must show: its datetime, eo / projection fields, and our fields with the
+# labels and value names of browser/mmtp-fields.json (raw keys such as "mmtp:temporal_role" would read
+# "Temporal Role" and "first-post-event" without our fields configuration).
+S2_ITEM_TEXT = [
+    "Time of Data", "2021-01-02 10:44:41 UTC",
+    "Electro-Optical", "Cloud Cover",
+    "Projection", "EPSG:32632",
+    "Hazard phenomenon", "Phenomenon\nLandslide", "Event ID\ngjerdrum-landslide-2020",
+    "Timing relative to the event\nFirst acquisition after the event", "Days from the event\n3.323 days",
+    "Event time\n2020-12-30 3:00:00 UTC",
+]
+EVENT_ITEM_TEXT = ["Gjerdrum quick-clay landslide", "Hazard phenomenon", "Phenomenon\nLandslide",
+                   "Activity state\nEnded", "Event time\n2020-12-30 3:00:00 UTC", "Hazard codes", "GH0300", "NOR"]
+CORS_ERROR = "when CORS headers are not present"  # STAC Browser's errors.networkError
+
+
+# --------------------------------------------------------------------------- tools and fixtures
+
+
+def _missing(reason: str) -> None:
+    """Skip, except where the browser tests must run (.ci/run sets STAC_MMTP_REQUIRE_BROWSER=1)."""
+    if os.environ.get("STAC_MMTP_REQUIRE_BROWSER"):
+        pytest.fail(reason + " (STAC_MMTP_REQUIRE_BROWSER is set)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def tools() -> dict[str, str]:
+    """Chromium and node, and browser/node_modules (`npm ci` when missing: playwright-core drives Chromium)."""
+    if not Path(CHROMIUM).is_file():
+        _missing(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
+    node = shutil.which("node")
+    if not node or not shutil.which("npm"):
+        _missing("node and npm (Node.js >= 20) not found: the browser tests drive Chromium with playwright-core")
+    ensure_node_modules()
+    return {"node": str(node), "chromium": CHROMIUM}
+
+
+@pytest.fixture(scope="module")
+def stac_browser(tools: dict[str, str]) -> Path:
+    """The STAC Browser build (cached; built here on a machine where .ci/run did not build it)."""
+    return ensure_stac_browser()
+
+
+@pytest.fixture(scope="module")
+def sample_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo catalog: sample products of real events, built against the real inventory."""
+    root = tmp_path_factory.mktemp("browser")
+    write_samples(root / "samples")
+    out = root / "catalog"
+    report = build(default_events_dir(), [root / "samples"], out)
+    assert report.ok, report.failures + [r.message for r in report.results]
+    return out
+
+
+def snapshot(tools: dict[str, str], pages: list[dict[str, Any]], tmp_path: Path, name: str, timeout_ms: int = 30000
+             ) -> dict[str, dict[str, Any]]:
+    """Open `pages` in headless Chromium; return each page's result (text, missing, errors) by name.
+
+    The results are also written to the artefacts directory as `name`.json, beside the screenshots."""
+    spec = tmp_path / "snapshot.json"
+    spec.write_text(json.dumps({"chromium": tools["chromium"], "timeout_ms": timeout_ms, "pages": pages}))
+    proc = subprocess.run([tools["node"], str(BROWSER_SRC / "snapshot.js"), str(spec)], capture_output=True,
+                          text=True, timeout=60 + len(pages) * timeout_ms / 1000, check=False)
+    assert proc.returncode == 0, proc.stderr
+    result = {p["name"]: p for p in json.loads(proc.stdout)["pages"]}
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / f"{name}.json").write_text(json.dumps(result, indent=1, ensure_ascii=False))
+    return result
+
+
+def catalog_pages(browser: str, root: str, prefix: str) -> list[dict[str, Any]]:
+    """The root catalog, the events collection, a Sentinel-2 item and an event of the catalog at `root`."""
+    base = root.rsplit("/", 1)[0]
+
+    def page(name: str, url: str, expect: list[str], scroll: bool = False) -> dict[str, Any]:
+        return {"name": name, "url": browser_url(browser, url), "expect": expect, "scroll": scroll,
+                "screenshot": str(ARTIFACTS / f"{prefix}-{name}.png")}
+
+    return [
+        page("root", root, [ROOT_TITLE, "Natural-hazard events", "Sentinel-2 optical imagery around events"]),
+        page("events", f"{base}/events/collection.json", ["Natural-hazard events", *EVENT_TITLES], scroll=True),
+        page("s2-item", f"{base}/sentinel-2/{S2_ITEM}/{S2_ITEM}.json", S2_ITEM_TEXT),
+        page("event", f"{base}/events/gjerdrum-landslide-2020/gjerdrum-landslide-2020.json", EVENT_ITEM_TEXT),
+    ]
+
+
+def assert_shown(page: dict[str, Any]) -> None:
+    assert page["ready"], (
+        f"{page['name']}: not shown within the timeout: {page['missing']}\n"
+        f"console: {page['console'][:5]}\nfailed: {page['failed_requests'][:5]}\n--- page text:\n{page['text'][:3000]}"
+    )
+    assert not page["page_errors"], page["page_errors"]
+    assert not page["failed_requests"], page["failed_requests"]
+
+
+# --------------------------------------------------------------------------- no browser needed
+
+
+def test_fields_config_covers_the_extension() -> None:
+    """Every field of the mmtp schema has a label, and every enum value a human-readable name."""
+    labels = json.loads((BROWSER_SRC / "mmtp-fields.json").read_text())["metadata"]
+    fields = extension_schema()["definitions"]["fields"]["properties"]
+    assert sorted(labels) == sorted(fields)
+    for name, spec in labels.items():
+        assert spec["label"] and spec["label"] != name
+        try:
+            values = field_enum(name)
+        except KeyError:
+            assert "mapping" not in spec, name
+            continue
+        assert sorted(spec["mapping"]) == sorted(values), name
+    assert labels["mmtp:temporal_role"]["mapping"]["first-post-event"] == "First acquisition after the event"
+
+
+def test_build_cache_key_follows_its_inputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A change to the lock file or to our field labels means a new STAC Browser build directory."""
+    for name in BUILD_INPUTS:
+        shutil.copy2(BROWSER_SRC / name, tmp_path / name)
+    monkeypatch.delenv("STAC_MMTP_BROWSER_BUILD", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    first = browser_build_dir(tmp_path)
+    assert first.parent == tmp_path / "cache" / "stac-mmtp" and first.name.startswith("stac-browser-4.0.1-")
+    assert browser_build_dir(tmp_path) == first and build_key(tmp_path) == build_key(BROWSER_SRC)
+    labels = json.loads((tmp_path / "mmtp-fields.json").read_text())
+    labels["metadata"]["mmtp:phenomenon"]["label"] = "Hazard type"
+    (tmp_path / "mmtp-fields.json").write_text(json.dumps(labels))
+    assert browser_build_dir(tmp_path) != first
+    monkeypatch.setenv("STAC_MMTP_BROWSER_BUILD", str(tmp_path / "mine"))
+    assert browser_build_dir(tmp_path) == tmp_path / "mine"
+
+
+def test_lock_pins_stac_browser_and_ol_stac() -> None:
+    lock = json.loads((BROWSER_SRC / "package-lock.json").read_text())["packages"]
+    assert lock["node_modules/@radiantearth/stac-browser"]["version"] == "4.0.1"
+    assert lock["node_modules/ol-stac"]["version"] == "1.2.0"
+    # one OpenLayers for STAC Browser and ol-stac: two copies break instanceof checks between them
+    assert [k for k in lock if k.endswith("node_modules/ol")] == ["node_modules/ol"]
+    assert lock["node_modules/ol"]["version"].startswith("10.6.")
+    assert lock["node_modules/playwright-core"]["version"]
+
+
+def test_browser_url() -> None:
+    assert (browser_url("http://127.0.0.1:8000/browser/", "http://127.0.0.1:8000/catalog/catalog.json")
+            == "http://127.0.0.1:8000/browser/#/external/http:/127.0.0.1:8000/catalog/catalog.json")
+    assert (browser_url("https://example.org/b", "https://data.example.org/mmtp/catalog.json")
+            == "https://example.org/b/#/external/data.example.org/mmtp/catalog.json")
+
+
+def _get(url: str, headers: dict[str, str] | None = None, method: str = "GET") -> tuple[int, Message, bytes]:
+    req = urllib.request.Request(url, headers=headers or {}, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.headers, r.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers, exc.read()
+
+
+@pytest.mark.parametrize("cors", [True, False], ids=["cors", "no-cors"])
+def test_server_types_ranges_cors(tmp_path: Path, cors: bool) -> None:
+    (tmp_path / "cat" / "c").mkdir(parents=True)
+    (tmp_path / "cat" / "catalog.json").write_text('{"type": "Catalog"}')
+    (tmp_path / "cat" / "c" / "band.tif").write_bytes(bytes(range(256)) * 4)
+    (tmp_path / "cat" / "c" / "x.geojson").write_text("{}")
+    with serve({"/catalog/": tmp_path / "cat"}, cors=cors, redirect_root="/browser/#/external/http:/{host}/x") as base:
+        status, headers, body = _get(base + "catalog/catalog.json", {"Origin": "http://127.0.0.1:1"})
+        assert (status, headers["Content-Type"], body) == (200, "application/json", b'{"type": "Catalog"}')
+        assert headers.get("Access-Control-Allow-Origin") == ("*" if cors else None)
+        assert _get(base + "catalog/c/x.geojson")[1]["Content-Type"] == "application/geo+json"
+        status, headers, body = _get(base + "catalog/c/band.tif", {"Range": "bytes=1000-1100"})
+        assert (status, headers["Content-Range"], body) == (206, "bytes 1000-1023/1024", bytes(range(232, 256)))
+        assert headers["Content-Type"] == "image/tiff; application=geotiff; profile=cloud-optimized"
+        assert _get(base + "catalog/c/band.tif", {"Range": "bytes=-4"})[2] == bytes([252, 253, 254, 255])
+        assert _get(base + "catalog/c/band.tif", {"Range": "bytes=5000-"})[0] == 416
+        assert _get(base + "catalog/../../etc/passwd")[0] == 404
+        assert _get(base + "elsewhere/catalog.json")[0] == 404
+        status, headers, _ = _get(base + "catalog/c/band.tif", {"Origin": "http://127.0.0.1:1",
+                                                                "Access-Control-Request-Headers": "range"}, "OPTIONS")
+        assert status == (204 if cors else 405)
+        if cors:
+            assert "Range" in headers["Access-Control-Allow-Headers"]
+            assert "Content-Range" in headers["Access-Control-Expose-Headers"]
+        req = urllib.request.Request(base, method="GET")
+        opener = urllib.request.build_opener(_NoRedirect)
+        with pytest.raises(urllib.error.HTTPError) as info:
+            opener.open(req, timeout=10)
+        assert info.value.code == 302
+        assert info.value.headers["Location"] == f"/browser/#/external/http:/{base[7:-1]}/x"
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+# --------------------------------------------------------------------------- in Chromium
+
+
+@pytest.mark.browser
+def test_preview_command(tools, stac_browser, sample_catalog, tmp_path: Path) -> None:
+    """`stac-mmtp preview` prints a URL; opened in Chromium it shows the catalog, events and an item."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.Popen([sys.executable, "-m", "stac_mmtp", "preview", str(sample_catalog), "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        url = proc.stdout.readline().strip() if proc.stdout else ""
+        assert url.startswith("http://127.0.0.1:"), proc.stderr.read() if proc.stderr else url
+        base = url.split("/browser/#/", 1)[0] + "/"
+        assert url == f"{base}browser/#/external/http:/{base[7:]}catalog/catalog.json"
+        pages = catalog_pages(base + "browser/", base + "catalog/catalog.json", "preview")
+        pages[0]["url"] = url  # the printed URL itself
+        # docs/img/stac-browser-item.png is this picture (the item's header, map and metadata down to our fields)
+        pages[2]["screenshot"] = [{"path": pages[2]["screenshot"]},
+                                  {"path": str(ARTIFACTS / "stac-browser-item.png"),
+                                   "clip": {"x": 0, "y": 0, "width": 1280, "height": 1440}}]
+        result = snapshot(tools, pages, tmp_path, "preview")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=10)
+    assert code == 0, proc.stderr.read() if proc.stderr else code  # Ctrl-C is the way to stop it
+    for page in result.values():
+        assert_shown(page)
+    assert result["root"]["title"] == ROOT_TITLE  # the document title, from the root catalog
+    item = result["s2-item"]["text"]
+    # the extension's raw keys and values never show
+    assert not re.search(r"mmtp:[a-z]", item) and "first-post-event" not in item and "Temporal Role" not in item
+
+
+@contextmanager
+def host_catalog(host: str, catalog: Path, cors: bool) -> Iterator[str]:
+    """Serve the built `catalog` from an origin other than STAC Browser's; yield its root catalog URL.
+
+    "http": a plain static server on another port. (A local S3 server, with and without the bucket's
+    CORS rules, joins this list with `stac-mmtp publish`.)
+    """
+    if host == "http":
+        with serve({"/": catalog}, cors=cors) as base:
+            yield base + "catalog.json"
+    else:
+        raise ValueError(host)
+
+
+HOSTS = ["http"]
+
+
+@pytest.fixture(scope="module")
+def browser_site(stac_browser: Path):
+    """STAC Browser alone on its own origin (as on a static host), its base URL."""
+    with serve({"/browser/": stac_browser}) as base:
+        yield base + "browser/"
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("host", HOSTS)
+def test_cross_origin_with_cors(tools, browser_site: str, sample_catalog: Path, host: str, tmp_path: Path) -> None:
+    """STAC Browser on one origin reads a catalog served from another that sends CORS headers."""
+    with host_catalog(host, sample_catalog, cors=True) as root:
+        result = snapshot(tools, catalog_pages(browser_site, root, f"{host}-cors"), tmp_path, f"{host}-cors")
+    for page in result.values():
+        assert_shown(page)
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("host", HOSTS)
+def test_cross_origin_without_cors(tools, browser_site: str, sample_catalog: Path, host: str, tmp_path: Path) -> None:
+    """The same catalog from a server without CORS headers: STAC Browser shows its CORS/network error."""
+    with host_catalog(host, sample_catalog, cors=False) as root:
+        page = {"name": "root", "url": browser_url(browser_site, root), "expect": [CORS_ERROR],
+                "screenshot": str(ARTIFACTS / f"{host}-no-cors-root.png")}
+        result = snapshot(tools, [page], tmp_path, f"{host}-no-cors", timeout_ms=20000)["root"]
+    assert result["ready"], result["text"][:2000]
+    assert "The requested page could not be loaded." in result["text"]
+    assert f"Request URL:\n{root}" in result["text"]
+    assert ROOT_TITLE not in result["text"]
+    # and Chromium says why: the response lacks Access-Control-Allow-Origin
+    assert any(f"Access to XMLHttpRequest at '{root}'" in line and "blocked by CORS policy" in line
+               for line in result["console"]), result["console"]
