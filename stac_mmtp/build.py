@@ -93,6 +93,14 @@ def plan(events: list[Event], products: list[ProductMeta], options: BuildOptions
     return sorted(tasks, key=lambda t: (t.product.source, t.item_id)), unmatched
 
 
+def item_title(task: Task, collection_id: str, item: dict[str, Any]) -> str:
+    """A human title for lists (STAC Browser shows it instead of the long id): event, modality, date, role."""
+    level = item["properties"].get("processing:level") or item["properties"].get("product:type") or ""
+    start, end = task.product.start.date().isoformat(), task.product.end.date().isoformat()
+    when = start if start == end else f"{start}/{end}"
+    return f"{task.event.title}: {collection_id} {level} {when} ({task.temporal_role})".replace("  ", " ")
+
+
 def run_task(task: Task, stage: Path) -> TaskResult:
     """Run one unit of work; its outputs appear in `stage/<collection>/<item-id>/` only on success."""
     source = get_source(task.product.source)
@@ -103,6 +111,7 @@ def run_task(task: Task, stage: Path) -> TaskResult:
     part.mkdir(parents=True)
     try:
         item = source.convert(task, part)
+        item["properties"].setdefault("title", item_title(task, source.collection_id, item))
         os.replace(part, final)
         return TaskResult(task.event.id, task.product.id, source.collection_id, task.item_id, task.temporal_role,
                           True, time.perf_counter() - t0, item=item)

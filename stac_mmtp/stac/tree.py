@@ -109,7 +109,8 @@ def write_tree(out: Path, catalog: dict[str, Any], bundles: list[CollectionBundl
             {"rel": "parent", "href": "../catalog.json", "type": JSON_MEDIA_TYPE, "title": catalog.get("title")},
             *_strip_structural(coll.get("links", [])),
             *[
-                {"rel": "item", "href": f"./{it['id']}/{it['id']}.json", "type": "application/geo+json"}
+                {"rel": "item", "href": f"./{it['id']}/{it['id']}.json", "type": "application/geo+json",
+                 **({"title": it["properties"]["title"]} if it["properties"].get("title") else {})}
                 for it in items
             ],
         ]
