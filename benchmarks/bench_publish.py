@@ -178,6 +178,8 @@ def run_all(args: argparse.Namespace, tree: Path, url: str) -> list:
     ours = [py, "-m", "stac_mmtp", "-q", "publish", str(tree), "--endpoint-url", url, "--jobs", str(args.jobs)]
     runs.append(("stac-mmtp publish (validate + sync + verify + anonymous GET)",
                  [*ours, "--to", "s3://b-ours/r"]))
+    runs.append(("stac-mmtp publish --trust-etags (re-run settled by the listing)",
+                 [*ours, "--trust-etags", "--to", "s3://b-trust/r"]))
     runs.append(("stac-mmtp publish, sync only (library, no validation)",
                  [py, "-c", SYNC_ONLY, str(tree), "b-sync", url, str(args.jobs)]))
     if args.aws:
@@ -185,9 +187,11 @@ def run_all(args: argparse.Namespace, tree: Path, url: str) -> list:
                                      "--only-show-errors"]))
     else:
         runs.append(("boto3 upload_file thread pool", [py, "-c", BOTO3_LOOP, str(tree), "b-boto3", url, str(args.jobs)]))
-    for name in ("b-ours", "b-sync", "b-aws", "b-boto3"):
+    for name in ("b-ours", "b-trust", "b-sync", "b-aws", "b-boto3"):
         s3.create_bucket(Bucket=name)
-    subprocess.run([*ours[:5], "--setup-bucket", "--to", "s3://b-ours/r", "--endpoint-url", url], env=env, check=True)
+    for name in ("b-ours", "b-trust"):
+        subprocess.run([*ours[:5], "--setup-bucket", "--to", f"s3://{name}/r", "--endpoint-url", url], env=env,
+                       check=True)
 
     results = []
     for label, cmd in runs:

@@ -65,3 +65,23 @@ def test_tampered_schema_fails_the_lock(tmp_path: Path, schema_dir: Path) -> Non
     target.write_text(target.read_text().replace('"proj:code"', '"proj:kode"'))
     with pytest.raises(SchemaMissing, match="sha256"):
         SchemaStore(cache).get(PROJ)
+
+
+def test_large_tree_validated_on_all_cores_same_result(schema_store: SchemaStore, tmp_path: Path) -> None:
+    """Over 400 objects the tree is checked by worker processes: same counts and problems as one process."""
+    from stac_mmtp.stac.tree import CollectionBundle, write_tree
+    from stac_mmtp.validate import validate_tree
+
+    items = [dict(_item(), id=f"i{n:03d}") for n in range(420)]
+    items[137] = dict(items[137], properties={**items[137]["properties"], "proj:code": 32632})
+    coll = {"type": "Collection", "stac_version": "1.1.0", "id": "c", "description": "d", "license": "CC-BY-4.0",
+            "extent": {"spatial": {"bbox": [[11, 60, 11, 60]]}, "temporal": {"interval": [[None, None]]}}, "links": []}
+    write_tree(tmp_path, {"type": "Catalog", "stac_version": "1.1.0", "id": "r", "description": "r", "links": []},
+               [CollectionBundle(coll, items)])
+    serial = validate_tree(tmp_path, schema_store, jobs=1)
+    parallel = validate_tree(tmp_path, schema_store, jobs=2)
+    assert serial.objects == parallel.objects == 422
+    assert serial.by_type == parallel.by_type == {"Catalog": 1, "Collection": 1, "Feature": 420}
+    assert [str(p) for p in parallel.problems] == [str(p) for p in serial.problems]
+    assert [p.path for p in parallel.problems] == ["c/i137/i137.json"]
+    assert "proj:code" in parallel.problems[0].message

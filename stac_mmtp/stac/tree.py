@@ -34,6 +34,11 @@ class CollectionBundle:
         return self.collection["id"]
 
 
+def _title(obj: dict[str, Any]) -> dict[str, str]:
+    """A link's title from its target, left out when the target has none (null is not a valid title)."""
+    return {"title": obj["title"]} if obj.get("title") else {}
+
+
 def _strip_structural(links: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return [lk for lk in links if lk.get("rel") not in ("root", "parent", "child", "item", "collection", "self")]
 
@@ -94,9 +99,9 @@ def write_tree(out: Path, catalog: dict[str, Any], bundles: list[CollectionBundl
     written: list[Path] = []
     catalog = dict(catalog)
     catalog["links"] = [
-        {"rel": "root", "href": "./catalog.json", "type": JSON_MEDIA_TYPE, "title": catalog.get("title")},
+        {"rel": "root", "href": "./catalog.json", "type": JSON_MEDIA_TYPE, **_title(catalog)},
         *[
-            {"rel": "child", "href": f"./{b.id}/collection.json", "type": JSON_MEDIA_TYPE, "title": b.collection.get("title")}
+            {"rel": "child", "href": f"./{b.id}/collection.json", "type": JSON_MEDIA_TYPE, **_title(b.collection)}
             for b in sorted(bundles, key=lambda b: b.id)
         ],
         *_strip_structural(catalog.get("links", [])),
@@ -105,8 +110,8 @@ def write_tree(out: Path, catalog: dict[str, Any], bundles: list[CollectionBundl
         coll = dict(bundle.collection)
         items = sorted(bundle.items, key=lambda it: it["id"])
         coll["links"] = [
-            {"rel": "root", "href": "../catalog.json", "type": JSON_MEDIA_TYPE, "title": catalog.get("title")},
-            {"rel": "parent", "href": "../catalog.json", "type": JSON_MEDIA_TYPE, "title": catalog.get("title")},
+            {"rel": "root", "href": "../catalog.json", "type": JSON_MEDIA_TYPE, **_title(catalog)},
+            {"rel": "parent", "href": "../catalog.json", "type": JSON_MEDIA_TYPE, **_title(catalog)},
             *_strip_structural(coll.get("links", [])),
             *[
                 {"rel": "item", "href": f"./{it['id']}/{it['id']}.json", "type": "application/geo+json",
@@ -119,9 +124,9 @@ def write_tree(out: Path, catalog: dict[str, Any], bundles: list[CollectionBundl
             it = dict(it)
             it["collection"] = bundle.id
             it["links"] = [
-                {"rel": "root", "href": "../../catalog.json", "type": JSON_MEDIA_TYPE, "title": catalog.get("title")},
-                {"rel": "parent", "href": "../collection.json", "type": JSON_MEDIA_TYPE, "title": coll.get("title")},
-                {"rel": "collection", "href": "../collection.json", "type": JSON_MEDIA_TYPE, "title": coll.get("title")},
+                {"rel": "root", "href": "../../catalog.json", "type": JSON_MEDIA_TYPE, **_title(catalog)},
+                {"rel": "parent", "href": "../collection.json", "type": JSON_MEDIA_TYPE, **_title(coll)},
+                {"rel": "collection", "href": "../collection.json", "type": JSON_MEDIA_TYPE, **_title(coll)},
                 *_strip_structural(it.get("links", [])),
             ]
             path = out / bundle.id / it["id"] / f"{it['id']}.json"
