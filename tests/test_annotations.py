@@ -356,3 +356,25 @@ def test_splits_cli(tmp_path: Path) -> None:
     r = CliRunner().invoke(main, ["splits", "--events", str(EVENTS), "--ratios", "1,2"])
     assert r.exit_code == 2 and "--ratios" in r.output
 
+
+
+def test_loader_pairs_imagery_and_mask(label_build) -> None:
+    """The deep-learning loader stacks the imagery bands on the mask's grid, in physical units."""
+    from stac_mmtp.loader import LabelledScenes
+
+    out, _ = label_build
+    scenes = LabelledScenes(out / "catalog.json", collection="sentinel-2")
+    assert len(scenes) == 1
+    s = scenes[0]
+    imagery_dir = out / "sentinel-2" / s["imagery_id"]
+    assert s["imagery_id"].startswith(f"{GJERDRUM}_S2B_MSIL2A_20210102T104441")  # the post-event image
+    with rasterio.open(out / "annotations" / s["label_id"] / "mask.tif") as m:
+        assert np.array_equal(s["mask"], m.read(1))
+    with rasterio.open(imagery_dir / "red.tif") as r:
+        dn = r.read(1)
+    assert s["image"].shape == (4, *dn.shape) and s["bands"] == ["blue", "green", "red", "nir"]
+    valid = dn != 0
+    np.testing.assert_allclose(s["image"][2][valid], dn[valid] * 0.0001 - 0.1, rtol=1e-6)
+    assert np.isnan(s["image"][2][~valid]).all()
+    assert s["split"] in ("train", "validate", "test") and s["event_id"] == GJERDRUM
+    assert len(LabelledScenes(out / "catalog.json", split="no-such-split")) == 0
