@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -44,3 +47,39 @@ def write_event(directory: Path, eid: str, doc: dict[str, Any] | None = None, **
     path = directory / f"{eid}.geojson"
     path.write_text(json.dumps(doc or event_doc(eid, **props), indent=2), encoding="utf-8")
     return path
+
+
+@contextmanager
+def published_to_s3(catalog: Path, cors: bool) -> Iterator[str]:
+    """`stac-mmtp publish` to moto's S3 server on 127.0.0.1; the bucket gets the public read policy,
+    and its CORS rules only when `cors` (the rules are what STAC Browser needs, nothing else)."""
+    saved = dict(os.environ)
+    os.environ.update(AWS_ACCESS_KEY_ID="testing-key", AWS_SECRET_ACCESS_KEY="testing-secret",
+                      AWS_DEFAULT_REGION="us-east-1", AWS_CONFIG_FILE=os.devnull,
+                      AWS_SHARED_CREDENTIALS_FILE=os.devnull, AWS_EC2_METADATA_DISABLED="true",
+                      MOTO_DISABLE_GLOBAL_CORS="true")
+    import moto.moto_server.werkzeug_app as moto_app
+    from moto.server import ThreadedMotoServer
+
+    from stac_mmtp.publish import S3Store, public_read_policy, publish, setup_bucket
+
+    moto_app.DISABLE_GLOBAL_CORS = True  # bucket CORS rules apply only without moto's blanket headers
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        url = f"http://{host}:{port}"
+        bucket = "release-cors" if cors else "release-no-cors"
+        store = S3Store(bucket, "v1", url)
+        if cors:
+            setup_bucket(store)
+        else:
+            store.client.create_bucket(Bucket=bucket)
+            store.client.put_bucket_policy(Bucket=bucket, Policy=json.dumps(public_read_policy(bucket, "v1")))
+        report = publish(catalog, store, public_check=False, validate=False)
+        assert report.ok, report.problems
+        yield f"{url}/{bucket}/v1/catalog.json"
+    finally:
+        server.stop()
+        os.environ.clear()
+        os.environ.update(saved)

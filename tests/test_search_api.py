@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from helpers import published_to_s3
 
 from stac_mmtp.build import build
 from stac_mmtp.geoparquet import collection_parquets, search
@@ -82,13 +83,20 @@ def static_url(release: Path) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def api_url(static_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`stac-mmtp serve` on the *published* (HTTP) release, in a thread."""
+def s3_url(release: Path) -> Iterator[str]:
+    """The release published with `stac-mmtp publish` to moto's S3 server (public read, CORS)."""
+    with published_to_s3(release, cors=True) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def api_url(s3_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`stac-mmtp serve` on the release published to S3, in a thread."""
     import uvicorn
 
     from stac_mmtp.serve import create_app
 
-    app = create_app(static_url, tmp_path_factory.mktemp("serve"))
+    app = create_app(s3_url, tmp_path_factory.mktemp("serve"))
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -123,10 +131,11 @@ def test_search_without_server(release: Path) -> None:
     assert [it["id"][: len(VE_POST_PREFIX)] for it in floods] == [VE_POST_PREFIX]
 
 
-def test_pystac_client_browses_static_release(static_url: str) -> None:
+@pytest.mark.parametrize("where", ["static", "s3"])
+def test_pystac_client_browses_published_release(where: str, request: pytest.FixtureRequest) -> None:
     from pystac_client import Client
 
-    client = Client.open(static_url)
+    client = Client.open(request.getfixturevalue(f"{where}_url"))
     colls = {c.id: c for c in client.get_collections()}
     assert sorted(colls) == ["events", "sentinel-2"]
     s2 = sorted(it.id for it in colls["sentinel-2"].get_items())
@@ -136,11 +145,11 @@ def test_pystac_client_browses_static_release(static_url: str) -> None:
     assert events[GJ].datetime == datetime(2020, 12, 30, 3, 0, tzinfo=UTC)
 
 
-def test_pystac_client_searches_the_api(api_url: str, static_url: str) -> None:
+def test_pystac_client_searches_the_api(api_url: str, s3_url: str) -> None:
     from pystac_client import Client
 
     api = Client.open(api_url)
-    assert api.title == Client.open(static_url).title
+    assert api.title == Client.open(s3_url).title
     found = api.search(bbox=GJ_BBOX, datetime="2020-12-01/2021-03-31", collections=["sentinel-2"],
                        filter={"op": "=", "args": [{"property": "mmtp:temporal_role"}, "first-post-event"]},
                        ).item_collection()
@@ -148,7 +157,7 @@ def test_pystac_client_searches_the_api(api_url: str, static_url: str) -> None:
     item = found[0]
     assert item.properties["mmtp:event_id"] == GJ and item.properties["proj:code"] == "EPSG:32632"
     # hrefs resolve against the published release, not the build machine
-    assert item.assets["red"].href == static_url.rsplit("/", 1)[0] + f"/sentinel-2/{GJ_POST}/red.tif"
+    assert item.assets["red"].href == s3_url.rsplit("/", 1)[0] + f"/sentinel-2/{GJ_POST}/red.tif"
     pre = api.search(collections=["sentinel-2"], filter={"op": "=", "args": [{"property": "mmtp:temporal_role"},
                                                                             "pre-event"]}).item_collection()
     assert [it.id for it in pre] == [GJ_PRE]
