@@ -572,13 +572,15 @@ def test_cog_range_read_anonymously(built_tree: Path, moto_url: str, bucket: str
 
 
 def test_trust_etags_republish_is_one_listing(tree: Path, moto_url: str, bucket: str) -> None:
-    """With --trust-etags an unchanged republish asks no HEAD; a changed object is still found."""
-    assert publish(tree, S3Store(bucket, "r", moto_url), public_check=False).ok
+    """With --trust-etags publishing is verified by one listing and an unchanged republish asks no
+    HEAD; a changed object is still found, and a tampered one is caught by its listed ETag."""
     proxy = Proxy(moto_url)
     try:
+        first = publish(tree, S3Store(bucket, "r", proxy.url), public_check=False, trust_etags=True)
         again = publish(tree, S3Store(bucket, "r", proxy.url), public_check=False, trust_etags=True)
     finally:
         proxy.close()
+    assert first.ok and len(first.uploads) == _counts(tree)["all"] and first.verified == len(first.uploads)
     assert again.ok and again.uploads == []
     assert not [p for m, p in proxy.log if m == "HEAD"]
     assert [m for m, _ in proxy.log if m == "GET"]  # the listing
@@ -586,3 +588,12 @@ def test_trust_etags_republish_is_one_listing(tree: Path, moto_url: str, bucket:
     item.write_text(item.read_text().replace('"description"', '"description" ', 1))  # same JSON, other bytes
     changed = publish(tree, S3Store(bucket, "r", moto_url), public_check=False, trust_etags=True)
     assert [o.key for o in changed.uploads] == [item.relative_to(tree).as_posix()]
+    thumb = next(o for o in scan_tree(tree) if o.key.endswith("thumbnail.png"))
+    data = bytearray(thumb.path.read_bytes())
+    data[100] ^= 0xFF  # same size, other bytes, our checksum in the metadata: only the ETag tells
+    _client(moto_url).put_object(Bucket=bucket, Key=f"r/{thumb.key}", Body=bytes(data), ContentType=PNG_MEDIA_TYPE,
+                                 CacheControl=CACHE_ASSET, Metadata={"sha256": thumb.sha256})
+    from stac_mmtp.publish import verify_listing
+
+    problems = verify_listing(scan_tree(tree), S3Store(bucket, "r", moto_url))
+    assert len(problems) == 1 and problems[0].startswith(f"{thumb.key}: ETag") and "content differs" in problems[0]
