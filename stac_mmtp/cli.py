@@ -148,7 +148,7 @@ def validate(directory: Path, schema_cache: Path | None, fetch: bool) -> None:
     except MmtpError as exc:
         fail(exc)
     console.table(
-        f"validated {report.objects} objects in {directory}",
+        f"validated {report.objects} objects in {directory}" + (f" ({report.cached} unchanged since a previous validation)" if report.cached else ""),
         ["type", "count"],
         [[k, v] for k, v in sorted(report.by_type.items())] + [["schemas used", len(report.schemas)]],
     )

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 import click
 
 from .atomic import staged_file
+from .digests import Cache
 from .errors import EXIT_FAILED, InputError, MmtpError
 from .stac import COG_MEDIA_TYPE, GEOJSON_MEDIA_TYPE, JSON_MEDIA_TYPE, PNG_MEDIA_TYPE
 
@@ -158,10 +159,16 @@ def scan_tree(build_dir: Path, jobs: int = 4) -> list[LocalObject]:
             media = declared.get(p) or SUFFIX_TYPES.get(p.suffix.lower()) or (
                 mimetypes.guess_type(p.name)[0] or "application/octet-stream")
         is_json = media.startswith(("application/json", "application/geo+json")) or phase != "assets"
-        sha, etag, size = hash_file(p)
+        key = cache.file_key(p, PART_SIZE)
+        if (hit := cache.digest(key)) is not None:
+            (sha, etag), size = hit, p.stat().st_size
+        else:
+            sha, etag, size = hash_file(p)
+            cache.put_digest(key, sha, etag)
         return LocalObject(p.relative_to(build_dir).as_posix(), p, size, sha, etag, phase, media,
                            CACHE_JSON if is_json else CACHE_ASSET)
 
+    cache = Cache()  # digests of untouched files (same path, size, mtime, inode) are not recomputed
     with cf.ThreadPoolExecutor(max(1, jobs)) as pool:
         return list(pool.map(describe, files))
 

@@ -228,6 +228,7 @@ class TreeReport:
     by_type: dict[str, int] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     schemas: set[str] = field(default_factory=set)
+    cached: int = 0  # objects whose schema validation was reused (same bytes, same schemas)
 
     @property
     def ok(self) -> bool:
@@ -265,10 +266,17 @@ def iter_tree(root: Path) -> Iterator[tuple[Path, dict[str, Any] | None, str | N
                 stack.append((path.parent / href).resolve())
 
 
-def _check_object(validator: StacValidator, path: Path, rel: str, obj: dict[str, Any],
-                  check_assets: bool) -> tuple[str, list[str], list[Problem]]:
-    """(type, schemas, problems) of one object: its schemas, its structural links and its assets."""
-    problems = list(validator.iter_problems(obj, rel))
+def schema_fingerprint(store: SchemaStore) -> str:
+    """What a cached "valid" depends on besides the object: the locked schemas, our extension's,
+    and where they come from (another mirror, or one missing a schema, validates afresh)."""
+    ours = extensions_dir() / EXTENSION_NAME / "json-schema" / "schema.json"
+    where = f"{Path(store.cache_dir).resolve()}|{store.allow_fetch}".encode()
+    return hashlib.sha256(LOCK_PATH.read_bytes() + b"\0" + ours.read_bytes() + b"\0" + where).hexdigest()
+
+
+def _structure_problems(path: Path, rel: str, obj: dict[str, Any], check_assets: bool) -> list[Problem]:
+    """Links and assets that must exist beside the object (never cached: they depend on the disk)."""
+    problems = []
     for link in obj.get("links", []):
         href = link.get("href", "")
         if link.get("rel") in ("root", "parent", "collection") and "://" not in href and not (path.parent / href).exists():
@@ -278,56 +286,65 @@ def _check_object(validator: StacValidator, path: Path, rel: str, obj: dict[str,
             href = asset.get("href", "")
             if "://" not in href and not href.startswith("/") and not (path.parent / href).is_file():
                 problems.append(Problem(rel, f"asset {key!r}: file {href!r} does not exist"))
-    return obj.get("type", "?"), validator.schemas_for(obj), problems
+    return problems
 
 
 _worker: dict[str, StacValidator] = {}
 
 
-def _check_chunk(store_args: tuple[str, bool], chunk: list[tuple[str, str]], check_assets: bool,
-                 ) -> list[tuple[str, list[str], list[Problem]]]:
+def _check_chunk(store_args: tuple[str, bool], chunk: list[tuple[str, str]]) -> list[list[Problem]]:
     """Worker side: one validator per process (its compiled schemas live as long as the pool)."""
     if "v" not in _worker:
         _worker["v"] = StacValidator(SchemaStore(Path(store_args[0]), allow_fetch=store_args[1]))
-    out = []
-    for path, rel in chunk:
-        out.append(_check_object(_worker["v"], Path(path), rel, _load(Path(path)), check_assets))
-    return out
+    return [list(_worker["v"].iter_problems(_load(Path(path)), rel)) for path, rel in chunk]
 
 
 def validate_tree(root: Path, store: SchemaStore, check_assets: bool = True, jobs: int = 0) -> TreeReport:
     """Validate every object reachable from the root; also check that relative links and assets exist.
 
     Large trees are validated on all cores (`jobs`, 0 = all): schema validation is CPU-bound
-    (about 25 ms per Sentinel-2 item) and a release has thousands of items.
+    (about 25 ms per Sentinel-2 item) and a release has thousands of items. Objects whose exact
+    bytes were found valid before against the same schemas are not validated again (digests.Cache).
     """
+    from .digests import Cache, content_key
+
     report = TreeReport()
     base = root.resolve() if root.is_dir() else root.resolve().parent
-    found: list[tuple[Path, str, dict[str, Any]]] = []
+    found: list[tuple[Path, str, dict[str, Any], str]] = []
+    fingerprint = schema_fingerprint(store)
     for path, obj, error in iter_tree(root):
         rel = os.path.relpath(path, base)
         if obj is None:
             report.problems.append(Problem(rel, error or "unreadable"))
         else:
-            found.append((path, rel, obj))
+            found.append((path, rel, obj, content_key(path.read_bytes(), fingerprint)))
+    cache = Cache()
+    known = cache.valid_keys(k for *_, k in found)
+    todo = [f for f in found if f[3] not in known]
+    report.cached = len(found) - len(todo)
     jobs = jobs or os.cpu_count() or 1
-    if jobs > 1 and len(found) >= 400:
+    if jobs > 1 and len(todo) >= 400:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        size = max(50, len(found) // (jobs * 4))
-        chunks = [[(str(p), r) for p, r, _ in found[i:i + size]] for i in range(0, len(found), size)]
+        size = max(50, len(todo) // (jobs * 4))
+        chunks = [[(str(p), r) for p, r, *_ in todo[i:i + size]] for i in range(0, len(todo), size)]
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            results = [r for part in pool.map(_check_chunk, [(str(store.cache_dir), store.allow_fetch)] * len(chunks),
-                                              chunks, [check_assets] * len(chunks)) for r in part]
+            schema_problems = [r for part in pool.map(_check_chunk, [(str(store.cache_dir), store.allow_fetch)]
+                                                      * len(chunks), chunks) for r in part]
     else:
         validator = StacValidator(store)
-        results = [_check_object(validator, p, r, o, check_assets) for p, r, o in found]
-    for kind, schemas, problems in results:
+        schema_problems = [list(validator.iter_problems(o, r)) for _, r, o, _ in todo]
+    by_path = {f[0]: probs for f, probs in zip(todo, schema_problems, strict=True)}
+    validator = StacValidator(store)
+    for path, rel, obj, _ in found:
+        kind = obj.get("type", "?")
         report.objects += 1
         report.by_type[kind] = report.by_type.get(kind, 0) + 1
-        report.schemas.update(schemas)
-        report.problems.extend(problems)
+        report.schemas.update(validator.schemas_for(obj))
+        report.problems.extend(by_path.get(path, []))
+        report.problems.extend(_structure_problems(path, rel, obj, check_assets))
+    cache.add_valid(f[3] for f, probs in zip(todo, schema_problems, strict=True) if not probs)
     return report
 
 

@@ -13,6 +13,12 @@ FIXTURES = SHARED / "fixtures" / "real"
 SCHEMAS = SHARED / "stac-schemas"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _own_digest_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Digest/validation cache of this test session only (never the user's ~/.cache/stac-mmtp)."""
+    os.environ["STAC_MMTP_CACHE"] = str(tmp_path_factory.mktemp("stac-mmtp-cache"))
+
+
 @pytest.fixture(scope="session")
 def real_fixtures() -> Path:
     if not FIXTURES.is_dir():

@@ -597,3 +597,20 @@ def test_trust_etags_republish_is_one_listing(tree: Path, moto_url: str, bucket:
 
     problems = verify_listing(scan_tree(tree), S3Store(bucket, "r", moto_url))
     assert len(problems) == 1 and problems[0].startswith(f"{thumb.key}: ETag") and "content differs" in problems[0]
+
+
+def test_digests_reused_only_for_untouched_files(tree: Path) -> None:
+    """The second scan takes sha256/ETag from the cache; a rewritten file (new mtime) is hashed again."""
+    import hashlib
+
+    first = {o.key: o for o in scan_tree(tree)}
+    again = {o.key: o for o in scan_tree(tree)}
+    assert {k: (o.sha256, o.etag, o.size) for k, o in again.items()} == {
+        k: (o.sha256, o.etag, o.size) for k, o in first.items()}
+    thumb = next(k for k in first if k.endswith("thumbnail.png"))
+    data = bytearray((tree / thumb).read_bytes())
+    data[100] ^= 0xFF  # same size, other bytes
+    (tree / thumb).write_bytes(bytes(data))
+    after = {o.key: o for o in scan_tree(tree)}
+    assert after[thumb].sha256 == hashlib.sha256(bytes(data)).hexdigest() != first[thumb].sha256
+    assert after[thumb].etag == hashlib.md5(bytes(data)).hexdigest()  # noqa: S324

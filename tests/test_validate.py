@@ -85,3 +85,29 @@ def test_large_tree_validated_on_all_cores_same_result(schema_store: SchemaStore
     assert [str(p) for p in parallel.problems] == [str(p) for p in serial.problems]
     assert [p.path for p in parallel.problems] == ["c/i137/i137.json"]
     assert "proj:code" in parallel.problems[0].message
+
+
+def test_validation_reuses_results_for_unchanged_bytes(schema_store: SchemaStore, tmp_path: Path) -> None:
+    """A second validation of the same tree re-checks no schema; a changed object is checked again,
+    and an invalid one is never cached."""
+    from stac_mmtp.stac.tree import CollectionBundle, write_tree
+    from stac_mmtp.validate import validate_tree
+
+    items = [dict(_item(), id=f"j{n}") for n in range(5)]
+    coll = {"type": "Collection", "stac_version": "1.1.0", "id": "c", "description": "d", "license": "CC-BY-4.0",
+            "extent": {"spatial": {"bbox": [[11, 60, 11, 60]]}, "temporal": {"interval": [[None, None]]}}, "links": []}
+    write_tree(tmp_path, {"type": "Catalog", "stac_version": "1.1.0", "id": "r2", "description": "r", "links": []},
+               [CollectionBundle(coll, items)])
+    first = validate_tree(tmp_path, schema_store)
+    assert first.ok and first.objects == 7 and first.cached == 0
+    again = validate_tree(tmp_path, schema_store)
+    assert again.ok and again.cached == 7
+    path = tmp_path / "c" / "j3" / "j3.json"
+    doc = json.loads(path.read_text())
+    doc["properties"]["proj:code"] = 32632  # invalid: proj:code is a string
+    path.write_text(json.dumps(doc))
+    for _ in range(2):
+        bad = validate_tree(tmp_path, schema_store)
+        assert bad.cached == 6 and [p.path for p in bad.problems] == ["c/j3/j3.json"]
+    (tmp_path / "c" / "j4" / "j4.json").unlink()  # structure is never cached
+    assert any("does not exist" in p.message for p in validate_tree(tmp_path, schema_store).problems)
