@@ -93,12 +93,17 @@ def plan(events: list[Event], products: list[ProductMeta], options: BuildOptions
     return sorted(tasks, key=lambda t: (t.product.source, t.item_id)), unmatched
 
 
+ROLE_WORDS = {"pre-event": "before the event", "first-post-event": "first image after the event",
+              "post-event": "after the event", "co-event": "spanning the event"}
+
+
 def item_title(task: Task, collection_id: str, item: dict[str, Any]) -> str:
     """A human title for lists (STAC Browser shows it instead of the long id): event, modality, date, role."""
     level = item["properties"].get("processing:level") or item["properties"].get("product:type") or ""
     start, end = task.product.start.date().isoformat(), task.product.end.date().isoformat()
     when = start if start == end else f"{start}/{end}"
-    return f"{task.event.title}: {collection_id} {level} {when} ({task.temporal_role})".replace("  ", " ")
+    role = ROLE_WORDS.get(task.temporal_role, task.temporal_role)
+    return f"{task.event.title}: {collection_id} {level} {when}, {role}".replace("  ", " ")
 
 
 def run_task(task: Task, stage: Path) -> TaskResult:

@@ -64,6 +64,12 @@ S2_ITEM_TEXT = [
 ]
 EVENT_ITEM_TEXT = ["Gjerdrum quick-clay landslide", "Hazard phenomenon", "Phenomenon\nLandslide",
                    "Activity state\nEnded", "Event time\n2020-12-30 3:00:00 UTC", "Hazard codes", "GH0300", "NOR"]
+INSAR_ITEM = "la-clapiere-landslide-2014_NSBAS_INT-PKG_S1_ALPES-D139_VV_2015-07-05_2015-07-17"
+# An interferogram page shows its InSAR reference and secondary dates (and our fields).
+INSAR_ITEM_TEXT = ["Time of Data begins\n2015-07-05 0:00:00 UTC", "Time of Data ends\n2015-07-17 0:00:00 UTC",
+                   "Reference Datetime\n2015-07-05T00:00:00Z", "Secondary Datetime\n2015-07-17T00:00:00Z",
+                   "Temporal Baseline\n12", "Perpendicular Baseline\n-36.4",
+                   "Phenomenon\nSlow-moving landslide", "Timing relative to the event\nDuring the event"]
 CORS_ERROR = "when CORS headers are not present"  # STAC Browser's errors.networkError
 
 
@@ -135,6 +141,7 @@ def catalog_pages(browser: str, root: str, prefix: str) -> list[dict[str, Any]]:
         page("events", f"{base}/events/collection.json", ["Natural-hazard events", *EVENT_TITLES], scroll=True),
         page("s2-item", f"{base}/sentinel-2/{S2_ITEM}/{S2_ITEM}.json", S2_ITEM_TEXT),
         page("event", f"{base}/events/gjerdrum-landslide-2020/gjerdrum-landslide-2020.json", EVENT_ITEM_TEXT),
+        page("insar-item", f"{base}/flatsim/{INSAR_ITEM}/{INSAR_ITEM}.json", INSAR_ITEM_TEXT),
     ]
 
 
