@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import shapely
 from pyproj import CRS, Transformer
+from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
 
 
@@ -39,3 +42,24 @@ def mgrs_tile(lon: float, lat: float) -> str:
     col = ("ABCDEFGH", "JKLMNPQR", "STUVWXYZ")[(zone - 1) % 3][int(x // 100_000) - 1]
     row = "ABCDEFGHJKLMNPQRSTUV"[(int(y // 100_000) + (5 if zone % 2 == 0 else 0)) % 20]
     return f"{zone:02d}{band}{col}{row}"
+
+
+def footprint_polygon(coords: list[tuple[float, float]], where: str) -> Polygon:
+    """A product footprint (lon, lat pairs) as a valid polygon; antimeridian crossings are refused."""
+    from .errors import ProductError
+
+    if len(coords) < 3:
+        raise ProductError("footprint has fewer than 3 points", where)
+    lons = [c[0] for c in coords]
+    if max(lons) - min(lons) > 180:
+        raise ProductError("the footprint crosses the antimeridian: not supported yet (split the product)", where)
+    poly = Polygon(coords)
+    return poly if poly.is_valid else poly.buffer(0)
+
+
+def round_geometry(geom: dict[str, Any]) -> dict[str, Any]:
+    """GeoJSON coordinates rounded to 1e-7 degree (about 1 cm): stable, compact items."""
+    def r(c: Any) -> Any:
+        return [round(v, 7) for v in c] if isinstance(c[0], float | int) else [r(x) for x in c]
+
+    return {"type": geom["type"], "coordinates": r(geom["coordinates"])}

@@ -35,8 +35,8 @@ from .. import __version__
 from ..assets import file_fields, stretch_to_uint8, write_png
 from ..cog import CogProfile, array_to_cog
 from ..errors import ProductError, UnsupportedProduct
+from ..geo import footprint_polygon, round_geometry, utm_epsg
 from ..geo import reproject as reproject_geom
-from ..geo import utm_epsg
 from ..stac import (
     COG_MEDIA_TYPE,
     FILE,
@@ -523,7 +523,7 @@ class Sentinel1:
             resolution_class=m.group(4) if m else "H", polarisations=POLARISATIONS.get(pol_code, []),
             start=start, stop=stop, absolute_orbit=absolute, relative_orbit=relative_orbit(platform, absolute),
             orbit_state=None, datatake=info.get("missionDataTakeId"),
-            footprint=_footprint([(float(x), float(y)) for x, y in coords], w),
+            footprint=footprint_polygon([(float(x), float(y)) for x, y in coords], w),
             international_designator=INTERNATIONAL_DESIGNATOR.get(platform),
             product_class=m.group(6) if m else None,
         )
@@ -669,7 +669,7 @@ class Sentinel1:
             "stac_version": STAC_VERSION,
             "stac_extensions": exts,
             "id": prod.id,
-            "geometry": _round_geom(mapping(prod.footprint)),
+            "geometry": round_geometry(mapping(prod.footprint)),
             "bbox": [round(v, 6) for v in prod.footprint.bounds],
             "properties": props,
             "links": [_source_link(prod)],
@@ -773,7 +773,7 @@ class Sentinel1:
         valid = _valid_footprint(planes, grid)
         geom = valid if valid is not None and not valid.is_empty else reproject_geom(box(*grid.bounds), grid.crs, 4326)
         geom = geom.intersection(prod.footprint) if geom.intersects(prod.footprint) else geom
-        item["geometry"] = _round_geom(mapping(geom))
+        item["geometry"] = round_geometry(mapping(geom))
         item["bbox"] = [round(v, 6) for v in geom.bounds]
         props = item["properties"]
         if incidence:
@@ -932,26 +932,9 @@ def _footprint_latlon(coords: str, where: str) -> Polygon:
         pts = [tuple(float(v) for v in pair.split(",")) for pair in coords.split()]
     except ValueError:
         raise ProductError("malformed footprint gml:coordinates", where) from None
-    return _footprint([(lon, lat) for lat, lon in pts], where)
+    return footprint_polygon([(lon, lat) for lat, lon in pts], where)
 
 
-def _footprint(coords: list[tuple[float, float]], where: str) -> Polygon:
-    if len(coords) < 3:
-        raise ProductError("footprint has fewer than 3 points", where)
-    lons = [c[0] for c in coords]
-    if max(lons) - min(lons) > 180:
-        raise ProductError("the footprint crosses the antimeridian: not supported yet", where)
-    poly = Polygon(coords)
-    if not poly.is_valid:
-        poly = poly.buffer(0)
-    return poly
-
-
-def _round_geom(geom: dict[str, Any]) -> dict[str, Any]:
-    def r(c: Any) -> Any:
-        return [round(v, 7) for v in c] if isinstance(c[0], float | int) else [r(x) for x in c]
-
-    return {"type": geom["type"], "coordinates": r(geom["coordinates"])}
 
 
 def _source_href(prod: S1Product) -> str:

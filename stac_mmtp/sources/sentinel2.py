@@ -27,7 +27,7 @@ from .. import __version__
 from ..assets import file_fields, write_png
 from ..cog import CogProfile, clip_to_cog
 from ..errors import ProductError, UnsupportedProduct
-from ..geo import reproject
+from ..geo import footprint_polygon, reproject, round_geometry
 from ..stac import (
     CLASSIFICATION,
     COG_MEDIA_TYPE,
@@ -206,7 +206,7 @@ class Sentinel2:
             coords = [(float(pos[i + 1]), float(pos[i])) for i in range(0, len(pos) - 1, 2)]  # SAFE writes "lat lon"
         except ValueError:
             raise ProductError("malformed footprint EXT_POS_LIST", where) from None
-        footprint = _footprint(coords, where)
+        footprint = footprint_polygon(coords, where)
         granules = [n for n in fs.names if re.match(r"^GRANULE/[^/]+/MTD_TL\.xml$", n)]
         if not granules:
             raise ProductError("missing tile metadata GRANULE/*/MTD_TL.xml", fs.path)
@@ -287,7 +287,7 @@ class Sentinel2:
             orbit_direction=None,
             cloud_cover=None,
             nodata_percentage=None,
-            footprint=_footprint(list(ll.exterior.coords), fs.display(info_rel)),
+            footprint=footprint_polygon(list(ll.exterior.coords), fs.display(info_rel)),
             epsg=epsg,
             tile_id=None,
             datastrip_id=(info.get("datastrip") or {}).get("id"),
@@ -407,7 +407,7 @@ class Sentinel2:
             "stac_version": STAC_VERSION,
             "stac_extensions": [EO, RASTER, PROJ, SAT, VIEW, PROCESSING, S2_EXT],
             "id": prod.id,
-            "geometry": _round_geom(geom),
+            "geometry": round_geometry(geom),
             "bbox": [round(v, 6) for v in prod.footprint.bounds],
             "properties": props,
             "links": [_source_link(prod)],
@@ -482,7 +482,7 @@ class Sentinel2:
         geom = clip_ll.intersection(prod.footprint)
         if geom.is_empty:
             raise ProductError(f"the product footprint does not overlap the AOI of {ev.id}", prod.fs.path)
-        item["geometry"] = _round_geom(mapping(geom))
+        item["geometry"] = round_geometry(mapping(geom))
         item["bbox"] = [round(v, 6) for v in geom.bounds]
         props = item["properties"]
         props.update(event_fields(ev))
@@ -587,23 +587,6 @@ class Sentinel2:
         }
 
 
-def _footprint(coords: list[tuple[float, float]], where: str) -> Polygon:
-    if len(coords) < 3:
-        raise ProductError("footprint has fewer than 3 points", where)
-    lons = [c[0] for c in coords]
-    if max(lons) - min(lons) > 180:
-        raise ProductError("the footprint crosses the antimeridian: not supported yet (split the product)", where)
-    poly = Polygon(coords)
-    if not poly.is_valid:
-        poly = poly.buffer(0)
-    return poly
-
-
-def _round_geom(geom: dict[str, Any]) -> dict[str, Any]:
-    def r(c: Any) -> Any:
-        return [round(v, 7) for v in c] if isinstance(c[0], float | int) else [r(x) for x in c]
-
-    return {"type": geom["type"], "coordinates": r(geom["coordinates"])}
 
 
 def _source_link(prod: S2Product) -> dict[str, Any]:
