@@ -344,6 +344,8 @@ def validate_tree(root: Path, store: SchemaStore, check_assets: bool = True, job
         report.schemas.update(validator.schemas_for(obj))
         report.problems.extend(by_path.get(path, []))
         report.problems.extend(_structure_problems(path, rel, obj, check_assets))
+    for url in sorted(report.schemas):
+        store.get(url)  # a cached result never hides a schema that is no longer available: SchemaMissing
     cache.add_valid(f[3] for f, probs in zip(todo, schema_problems, strict=True) if not probs)
     return report
 
