@@ -559,7 +559,8 @@ def publish(build_dir: Path, store: Store, *, dry_run: bool = False, delete: boo
 
     # the plan checked the unchanged objects (size, sha256 metadata, headers) in this same run
     if trust_etags and isinstance(store, S3Store):
-        report.problems += verify_listing(objs, store)
+        # the plan's listing already matched every object not uploaded; list again only for the uploads
+        report.problems += verify_listing(uploads, store) if uploads else []
     else:
         report.problems += verify(uploads, store, jobs, progress)
     report.verified = len(objs)
