@@ -516,13 +516,19 @@ def publish(build_dir: Path, store: Store, *, dry_run: bool = False, delete: boo
 
     `validate=False` is for callers that validated the tree already (the benchmark times the sync
     alone); the command line always validates."""
-    if validate:
-        check_tree(build_dir, schema_cache)
-    objs = scan_tree(build_dir, jobs)
-    report = PublishReport(store.url, dry_run)
-    for o in objs:
-        report.phases[o.phase].objects += 1
-    uploads, listing = plan(objs, store, jobs, progress, trust_etags)
+    # Validation (CPU, in worker processes) runs while the tree is hashed and the store listed (I/O);
+    # nothing is written before it has passed.
+    with cf.ThreadPoolExecutor(1) as bg:
+        validated = bg.submit(check_tree, build_dir, schema_cache) if validate else None
+        try:
+            objs = scan_tree(build_dir, jobs)
+            report = PublishReport(store.url, dry_run)
+            for o in objs:
+                report.phases[o.phase].objects += 1
+            uploads, listing = plan(objs, store, jobs, progress, trust_etags)  # reads only
+        finally:
+            if validated is not None:
+                validated.result()  # an invalid tree is the first error reported
     report.uploads = uploads
     keys = {o.key for o in objs}
     if listing is None:
