@@ -371,3 +371,54 @@ def test_placeholder_measurements_unusable(real_fixtures: Path, tmp_path: Path) 
                                        "--out", str(tmp_path / "cli")])
     assert result.exit_code == 1
     shutil.rmtree(tmp_path / "cli", ignore_errors=True)
+
+
+def _as_ew_grdm(iw_safe: Path, out_dir: Path) -> Path:
+    """The same scene relabelled as an EW GRD-M dual-pol HH/HV product (names, annotations, manifest):
+    the mode- and polarisation-dependent paths of the reader, which the IW samples never take."""
+    swap = [("S1A_IW_GRDH_1SDV", "S1A_EW_GRDM_1SDH"), ("s1a-iw-grd-vv", "s1a-ew-grd-hh"),
+            ("s1a-iw-grd-vh", "s1a-ew-grd-hv"), (">IW<", ">EW<"), (">VV<", ">HH<"), (">VH<", ">HV<"),
+            ("Sentinel-1 IW", "Sentinel-1 EW"), ("/iwdp", "/ewdp")]
+
+    def rename(s: str) -> str:
+        for a, b in swap:
+            s = s.replace(a, b)
+        return s
+
+    dst = out_dir / rename(iw_safe.name)
+    for src in sorted(iw_safe.rglob("*")):
+        target = dst / rename(str(src.relative_to(iw_safe)))
+        if src.is_dir():
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if src.suffix in (".xml", ".safe"):
+            target.write_text(rename(src.read_text(encoding="utf-8")), encoding="utf-8")
+        else:
+            shutil.copy(src, target)
+    return dst
+
+
+def test_ew_dual_pol_hh_hv(tmp_path: Path) -> None:
+    events = tmp_path / "events"
+    write_event(events, "gjerdrum-landslide-2020")
+    ev = load_inventory(events)[0]
+    iw = write_product(tmp_path / "iw", ev, datetime(2021, 1, 5, 16, 42, 11, tzinfo=UTC), change="landslide")
+    ew = _as_ew_grdm(iw, tmp_path / "products")
+    meta = read_product(ew)
+    p = meta.item["properties"]
+    assert meta.id.startswith("S1A_EW_GRDM_1SDH_20210105T164211")
+    assert p["sar:instrument_mode"] == "EW" and p["sar:polarizations"] == ["HH", "HV"]
+    # table 5-1 of the Product Definition for EW GRD-M: 93 x 87 m resolution, 40 m pixels, 6 x 2 looks
+    assert (p["sar:resolution_range"], p["sar:resolution_azimuth"]) == (93, 87)
+    assert (p["sar:looks_range"], p["sar:looks_azimuth"]) == (6, 2)
+    report = build(events, [tmp_path / "products"], tmp_path / "catalog")
+    assert report.ok, report.failures + [r.message for r in report.results]
+    item_path = next((tmp_path / "catalog" / "sentinel-1").glob("*/*.json"))
+    item = json.loads(item_path.read_text())
+    assert {"hh", "hv"} <= set(item["assets"]) and "vv" not in item["assets"]
+    with rasterio.open(item_path.parent / "hh.tif") as hh, rasterio.open(item_path.parent / "hv.tif") as hv:
+        a, b = hh.read(1), hv.read(1)
+    valid = np.isfinite(a) & np.isfinite(b)
+    assert valid.mean() > 0.5
+    # co-pol brighter than cross-pol, as the VV/VH the pixels were made as (about 7 dB apart)
+    assert 4 < 10 * np.log10(np.median(a[valid]) / np.median(b[valid])) < 10
