@@ -575,16 +575,12 @@ class Flatsim:
 
     # ---------------------------------------------------------------- collection
     def collection(self, items: list[dict[str, Any]]) -> dict[str, Any]:
+        from ..stac.tree import item_assets as derive_item_assets
         from ..stac.tree import summarise
 
         meta = collection_metadata(COLLECTION)
-        item_assets: dict[str, Any] = {}
-        for it in items:
-            for key, a in it["assets"].items():
-                if key not in item_assets:
-                    item_assets[key] = {k: v for k, v in a.items() if k in ("type", "roles", "title")}
-                    if "bands" in a and key != "displacement":  # cube bands are dates: differ per item
-                        item_assets[key]["bands"] = [{k: v for k, v in b.items() if k != "description"} for b in a["bands"]]
+        # cube bands are dates and band descriptions name them: both differ per item
+        item_assets = derive_item_assets(items, (), ("description",), no_bands=("displacement",))
         return {
             "type": "Collection",
             "stac_version": STAC_VERSION,

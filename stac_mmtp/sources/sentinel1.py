@@ -376,25 +376,21 @@ def ground_spacing(gcps: list[GroundControlPoint]) -> tuple[float, float]:
     from pyproj import Geod
 
     geod = Geod(ellps="WGS84")
-    by_row: dict[float, list[GroundControlPoint]] = {}
-    for g in gcps:
-        by_row.setdefault(g.row, []).append(g)
-    rng = []
-    for pts in by_row.values():
-        pts.sort(key=lambda g: g.col)
-        for a, b in zip(pts, pts[1:], strict=False):
-            if b.col > a.col:
-                rng.append(geod.inv(a.x, a.y, b.x, b.y)[2] / (b.col - a.col))
-    by_col: dict[float, list[GroundControlPoint]] = {}
-    for g in gcps:
-        by_col.setdefault(round(g.col, 3), []).append(g)
-    azi = []
-    for pts in by_col.values():
-        pts.sort(key=lambda g: g.row)
-        for a, b in zip(pts, pts[1:], strict=False):
-            if b.row > a.row:
-                azi.append(geod.inv(a.x, a.y, b.x, b.y)[2] / (b.row - a.row))
-    return (float(np.median(rng)) if rng else 0.0, float(np.median(azi)) if azi else 0.0)
+
+    def metres_per_pixel(line: str, step: str) -> float:
+        """Median ground distance per pixel between neighbouring GCPs of the same `line` ("row"/"col")."""
+        groups: dict[float, list[GroundControlPoint]] = {}
+        for g in gcps:
+            groups.setdefault(round(getattr(g, line), 3), []).append(g)
+        out = []
+        for pts in groups.values():
+            pts.sort(key=lambda g: getattr(g, step))
+            for a, b in zip(pts, pts[1:], strict=False):
+                if (d := getattr(b, step) - getattr(a, step)) > 0:
+                    out.append(geod.inv(a.x, a.y, b.x, b.y)[2] / d)
+        return float(np.median(out)) if out else 0.0
+
+    return metres_per_pixel("row", "col"), metres_per_pixel("col", "row")
 
 
 def orbit_state_from_gcps(gcps: list[GroundControlPoint]) -> str | None:
@@ -861,18 +857,11 @@ class Sentinel1:
         write_png(rgb, png)
 
     def collection(self, items: list[dict[str, Any]]) -> dict[str, Any]:
+        from ..stac.tree import item_assets as derive_item_assets
         from ..stac.tree import summarise
 
         meta = collection_metadata(COLLECTION)
-        item_assets: dict[str, Any] = {}
-        for it in items:
-            for key, a in it["assets"].items():
-                if key not in item_assets:
-                    item_assets[key] = {k: v for k, v in a.items()
-                                        if k in ("type", "roles", "title", "gsd", "sar:polarizations")}
-                    if "bands" in a:
-                        item_assets[key]["bands"] = [
-                            {k: v for k, v in b.items() if k not in ("raster:spatial_resolution",)} for b in a["bands"]]
+        item_assets = derive_item_assets(items, ("gsd", "sar:polarizations"), ("raster:spatial_resolution",))
         return {
             "type": "Collection",
             "stac_version": STAC_VERSION,

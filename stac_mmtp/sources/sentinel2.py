@@ -556,18 +556,11 @@ class Sentinel2:
         write_png(data[:3], png)
 
     def collection(self, items: list[dict[str, Any]]) -> dict[str, Any]:
+        from ..stac.tree import item_assets as derive_item_assets
         from ..stac.tree import summarise
 
         meta = collection_metadata(COLLECTION)
-        item_assets: dict[str, Any] = {}
-        for it in items:
-            for key, a in it["assets"].items():
-                if key not in item_assets:
-                    item_assets[key] = {k: v for k, v in a.items() if k in ("type", "roles", "title", "gsd")}
-                    if "bands" in a:
-                        item_assets[key]["bands"] = [
-                            {k: v for k, v in b.items() if k not in ("raster:offset",)} for b in a["bands"]
-                        ]
+        item_assets = derive_item_assets(items, ("gsd",), ("raster:offset",))  # the offset depends on the baseline
         return {
             "type": "Collection",
             "stac_version": STAC_VERSION,

@@ -81,6 +81,22 @@ def summarise(items: list[dict[str, Any]], fields: Iterable[str]) -> dict[str, A
     return out
 
 
+def item_assets(items: list[dict[str, Any]], keep: tuple[str, ...], drop_band_fields: tuple[str, ...] = (),
+                no_bands: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A collection's `item_assets`: each asset key as first seen, reduced to the fields that hold for
+    every item (`keep`); band fields that vary per item (`drop_band_fields`) are left out, and so are
+    the bands of assets listed in `no_bands`."""
+    out: dict[str, Any] = {}
+    for it in items:
+        for key, a in it["assets"].items():
+            if key in out:
+                continue
+            out[key] = {k: v for k, v in a.items() if k in ("type", "roles", "title", *keep)}
+            if "bands" in a and key not in no_bands:
+                out[key]["bands"] = [{k: v for k, v in b.items() if k not in drop_band_fields} for b in a["bands"]]
+    return out
+
+
 def set_extent(collection: dict[str, Any], items: list[dict[str, Any]]) -> None:
     if items:
         collection["extent"] = {"spatial": {"bbox": spatial_extent(items)}, "temporal": {"interval": temporal_extent(items)}}
