@@ -6,10 +6,12 @@ Exit codes: 0 success; 1 some work failed (a product, a validation error, an upl
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.markup import escape
@@ -20,13 +22,64 @@ from .paths import default_events_dir
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
+# Commands that live in their own modules, as name -> "module:attribute". They are imported only when
+# used: importing them all up front pulled in shapely/numpy and cost ~0.1 s on every invocation.
+LAZY_COMMANDS = {
+    "sample": "stac_mmtp.samples:sample_command",
+    "publish": "stac_mmtp.publish:publish_command",
+    "annotations": "stac_mmtp.annotations:annotations_command",
+    "splits": "stac_mmtp.splits:splits_command",
+    "preview": "stac_mmtp.preview:preview_command",
+    "serve": "stac_mmtp.serve:serve_command",
+    "search": "stac_mmtp.search:search_command",
+}
+
+
+class LazyGroup(click.Group):
+    """A group that imports a subcommand's module only when the command is looked up.
+
+    click's "lazy loading of subcommands" pattern: `list_commands` names the lazy commands without
+    importing anything, `get_command` imports one module on demand. A module that is not there
+    (left out of a trimmed install) is left out of the listing, as the eager registration did;
+    any other import error is a real bug and propagates.
+    """
+
+    def __init__(self, *args: Any, lazy_subcommands: dict[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy_subcommands = dict(lazy_subcommands or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy_subcommands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in self.lazy_subcommands:
+            cmd = self._load(cmd_name)
+            if cmd is None:
+                return None
+            self.add_command(cmd, cmd_name)  # later look-ups are plain dictionary hits
+        return super().get_command(ctx, cmd_name)
+
+    def _load(self, cmd_name: str) -> click.Command | None:
+        mod, _, attr = self.lazy_subcommands[cmd_name].partition(":")
+        try:
+            module = importlib.import_module(mod)
+        except ModuleNotFoundError as exc:
+            if exc.name == mod:
+                del self.lazy_subcommands[cmd_name]  # absent: drop it from the listing too
+                return None
+            raise
+        cmd = getattr(module, attr)
+        if not isinstance(cmd, click.Command):
+            raise TypeError(f"{mod}:{attr} is not a click command")
+        return cmd
+
 
 def fail(exc: MmtpError | str, code: int | None = None) -> None:
     console.error(escape(str(exc)))
     sys.exit(code if code is not None else getattr(exc, "exit_code", EXIT_FAILED))
 
 
-@click.group(context_settings=CONTEXT)
+@click.group(cls=LazyGroup, lazy_subcommands=LAZY_COMMANDS, context_settings=CONTEXT)
 @click.version_option(__version__, prog_name="stac-mmtp")
 @click.option("-v", "--verbose", count=True, help="More detail (-vv for debug).")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors: no progress bar, no tables.")
@@ -173,30 +226,6 @@ def inspect(product: Path) -> None:
         fail(exc)
     click.echo(json.dumps(meta.item, indent=2, ensure_ascii=False))
 
-
-def _register_optional_commands() -> None:
-    """Commands that live in their own modules (sample, publish, serve...)."""
-    import importlib
-
-    for mod, name in (
-        ("stac_mmtp.samples", "sample_command"),
-        ("stac_mmtp.publish", "publish_command"),
-        ("stac_mmtp.annotations", "annotations_command"),
-        ("stac_mmtp.splits", "splits_command"),
-        ("stac_mmtp.preview", "preview_command"),
-        ("stac_mmtp.serve", "serve_command"),
-        ("stac_mmtp.search", "search_command"),
-    ):
-        try:
-            module = importlib.import_module(mod)
-        except ModuleNotFoundError as exc:
-            if exc.name == mod:
-                continue
-            raise
-        main.add_command(getattr(module, name))
-
-
-_register_optional_commands()
 
 if __name__ == "__main__":  # pragma: no cover
     main()

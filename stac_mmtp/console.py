@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 from rich.console import Console
 from rich.logging import RichHandler
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+
+# rich.progress and rich.table (~7 ms) are imported where used: --help, --version and -q runs never draw them.
 
 out = Console(soft_wrap=True)  # results (tables, JSON) on stdout
 err = Console(stderr=True, soft_wrap=True)  # progress, logs and errors on stderr
@@ -30,6 +30,8 @@ def quiet() -> bool:
 def table(title: str, columns: list[str], rows: list[list[object]]) -> None:
     if quiet():
         return
+    from rich.table import Table
+
     t = Table(title=title, title_justify="left")
     for c in columns:
         t.add_column(c, overflow="fold")
@@ -44,6 +46,8 @@ def progress_bar() -> Iterator[object]:
     if quiet():
         yield None
         return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     bar = Progress(
         TextColumn("{task.description:>10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=err, transient=False,

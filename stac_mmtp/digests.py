@@ -35,15 +35,17 @@ class Cache:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 self._db = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
                 self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")  # a lost entry is only recomputed: no fsync per insert
                 self._db.execute("CREATE TABLE IF NOT EXISTS digest (key TEXT PRIMARY KEY, sha256 TEXT, etag TEXT)")
                 self._db.execute("CREATE TABLE IF NOT EXISTS valid (key TEXT PRIMARY KEY)")
             except sqlite3.Error:
                 self._db = None  # a read-only home or a locked file: work without the cache
 
     @staticmethod
-    def file_key(path: Path, part_size: int) -> str:
+    def file_key(path: Path, variant: object) -> str:
+        """(path, size, mtime, inode, `variant`: what else the digests depend on, e.g. the part size)."""
         st = path.stat()
-        return f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{st.st_ino}|{part_size}"
+        return f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{st.st_ino}|{variant}"
 
     def digest(self, key: str) -> tuple[str, str] | None:
         if self._db is None:
@@ -51,6 +53,19 @@ class Cache:
         with self._lock:
             row = self._db.execute("SELECT sha256, etag FROM digest WHERE key = ?", (key,)).fetchone()
         return (row[0], row[1]) if row else None
+
+    def digests(self, keys: Iterable[str]) -> dict[str, tuple[str, str]]:
+        """Many lookups in a few queries (a tree has thousands of files)."""
+        if self._db is None:
+            return {}
+        keys = list(keys)
+        found: dict[str, tuple[str, str]] = {}
+        with self._lock:
+            for i in range(0, len(keys), 500):
+                chunk = keys[i:i + 500]
+                q = f"SELECT key, sha256, etag FROM digest WHERE key IN ({','.join('?' * len(chunk))})"
+                found.update((k, (sha, etag)) for k, sha, etag in self._db.execute(q, chunk))
+        return found
 
     def put_digest(self, key: str, sha256: str, etag: str) -> None:
         if self._db is None:

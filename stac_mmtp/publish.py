@@ -1,20 +1,23 @@
 """`stac-mmtp publish`: sync a built catalog tree to S3-compatible object storage or a local mirror.
 
-Readers must never see a broken link, so uploads go in phases, each complete before the next:
-data assets, then items, then collections (and sub-catalogs), then the root catalog; with
-`--delete`, stale objects go only once the new root is in place and verified. Each object
-carries the sha256 of its content in its metadata (`x-amz-meta-sha256`), so a re-run uploads
-only what changed (and an interrupted run resumes where it stopped).
+Readers must never see a broken link: an object is uploaded only once everything it links down to
+(its child and item links, its asset files) is in the store, and the root catalog goes last, after
+every other upload (data assets before their item, items before their collection, collections
+before the root, without waiting for unrelated uploads). With `--delete`, stale objects go only
+once the new root is in place and verified. Each object carries the sha256 of its content in its
+metadata (`x-amz-meta-sha256`), so a re-run uploads only what changed (and an interrupted run
+resumes where it stopped).
 """
 
 from __future__ import annotations
 
-import base64
 import concurrent.futures as cf
 import hashlib
 import json
 import logging
 import mimetypes
+import os
+import queue
 import shutil
 import sys
 import urllib.error
@@ -35,13 +38,19 @@ from .stac import COG_MEDIA_TYPE, GEOJSON_MEDIA_TYPE, JSON_MEDIA_TYPE, PNG_MEDIA
 log = logging.getLogger(__name__)
 
 PHASES = ("assets", "items", "collections", "root")
+DOWN_RELS = ("child", "item")  # links a reader follows down from the root: their targets go first
 META_KEY = "sha256"  # stored as x-amz-meta-sha256: the hex sha256 of the object's bytes
 # JSON changes with every release: caches must revalidate soon. Asset files keep their bytes
 # (a new product gets a new item directory), so caches may keep them for a year.
 CACHE_JSON = "public, max-age=60, must-revalidate"
 CACHE_ASSET = "public, max-age=31536000, immutable"
 MB = 1024 * 1024
-PART_SIZE = 8 * MB  # multipart threshold and part size (also what the ETag check assumes)
+# Files from 64 MiB on go in 16 MiB parts (the ETag check assumes both). aws s3 sync splits from 8 MiB,
+# which makes a 20 MB COG five requests (create, 3 parts, complete) instead of one PUT; rclone only
+# splits from 200 MiB. One PUT of tens of MB is what S3 serves best, and parallelism comes from the
+# many files of a release.
+MULTIPART_THRESHOLD = 64 * MB
+PART_SIZE = 16 * MB
 SUFFIX_TYPES = {
     ".tif": COG_MEDIA_TYPE, ".tiff": COG_MEDIA_TYPE, ".png": PNG_MEDIA_TYPE, ".json": JSON_MEDIA_TYPE,
     ".geojson": GEOJSON_MEDIA_TYPE, ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".xml": "application/xml",
@@ -55,49 +64,58 @@ class PublishError(MmtpError):
 
 
 # --------------------------------------------------------------------------- the local tree
-@dataclass(frozen=True)
+@dataclass
 class LocalObject:
     key: str  # path relative to the build directory, with '/' separators
     path: Path
     size: int
-    sha256: str  # hex digest
-    etag: str  # the MD5 ETag S3 computes for our upload (single or multipart)
-    phase: str
+    phase: str  # what it is (assets, items, collections, root): the summary's rows
     content_type: str
     cache_control: str
+    needs: tuple[str, ...] = ()  # keys it links down to (child and item links, asset files): uploaded before it
+    sha256: str = ""  # hex digest; "" until hashed (a file the store lacks is hashed just before its upload)
+    etag: str = ""  # the MD5 ETag S3 computes for our upload (single or multipart)
+    cache_key: str = ""  # its digests.Cache key: path, size, mtime, inode
 
 
-def hash_file(path: Path, part_size: int = PART_SIZE, block: int = MB) -> tuple[str, str, int]:
+def ensure_digests(obj: LocalObject, cache: Cache) -> LocalObject:
+    """Fill in sha256 and ETag (from one read of the file), and remember them for untouched files."""
+    if not obj.sha256:
+        obj.sha256, obj.etag, _ = hash_file(obj.path)
+        cache.put_digest(obj.cache_key, obj.sha256, obj.etag)
+    return obj
+
+
+def hash_file(path: Path, block: int = MB) -> tuple[str, str, int]:
     """(sha256 hex, expected S3 ETag, size) in one read: the ETag of a multipart upload is the MD5
-    of the parts' MD5s plus '-<parts>', and S3 splits at `part_size` from `part_size` bytes on.
-    Reads 1 MiB at a time (part_size a multiple of it) to keep parallel hashing light on memory."""
-    sha, whole, part = hashlib.sha256(), hashlib.md5(), hashlib.md5()  # noqa: S324 - MD5 is what S3 puts in ETags
+    of the parts' MD5s plus '-<parts>'. Reads 1 MiB at a time (PART_SIZE is a multiple of it) to
+    keep parallel hashing light on memory."""
+    sha, md5 = hashlib.sha256(), hashlib.md5()  # noqa: S324 - MD5 is what S3 puts in ETags
+    multipart = path.stat().st_size >= MULTIPART_THRESHOLD
     parts: list[bytes] = []
     size = in_part = 0
     with path.open("rb") as f:
         while data := f.read(block):
             sha.update(data)
-            whole.update(data)
-            part.update(data)
+            md5.update(data)
             size += len(data)
             in_part += len(data)
-            if in_part >= part_size:
-                parts.append(part.digest())
-                part, in_part = hashlib.md5(), 0  # noqa: S324
+            if multipart and in_part >= PART_SIZE:
+                parts.append(md5.digest())
+                md5, in_part = hashlib.md5(), 0  # noqa: S324
+    if not multipart:
+        return sha.hexdigest(), md5.hexdigest(), size
     if in_part:
-        parts.append(part.digest())
-    if size >= part_size:
-        etag = hashlib.md5(b"".join(parts)).hexdigest() + f"-{len(parts)}"  # noqa: S324
-    else:
-        etag = whole.hexdigest()
-    return sha.hexdigest(), etag, size
+        parts.append(md5.digest())
+    return sha.hexdigest(), hashlib.md5(b"".join(parts)).hexdigest() + f"-{len(parts)}", size  # noqa: S324
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError):
-        return None
+def _etag_of(data: bytes) -> str:
+    """The ETag S3 gives these bytes uploaded by us."""
+    if len(data) < MULTIPART_THRESHOLD:
+        return hashlib.md5(data).hexdigest()  # noqa: S324 - MD5 is what S3 puts in ETags
+    parts = [hashlib.md5(data[i:i + PART_SIZE]).digest() for i in range(0, len(data), PART_SIZE)]  # noqa: S324
+    return hashlib.md5(b"".join(parts)).hexdigest() + f"-{len(parts)}"  # noqa: S324
 
 
 def local_paths_in(text: str, obj: Any, build_dir: Path) -> list[str]:
@@ -115,8 +133,9 @@ def local_paths_in(text: str, obj: Any, build_dir: Path) -> list[str]:
     return found
 
 
-def scan_tree(build_dir: Path, jobs: int = 4) -> list[LocalObject]:
-    """Every publishable file under `build_dir` with its phase, media type, cache policy and hashes.
+def scan_tree(build_dir: Path, jobs: int = 4, digests: bool = True) -> list[LocalObject]:
+    """Every publishable file under `build_dir` with its phase, media type, cache policy, the keys
+    it links down to, and (with `digests`, else only for JSON and untouched files) its hashes.
 
     Hidden files (temporary `.name.part` files of an interrupted write) are left out. Asset media
     types come from the items that declare them; other files get one from their suffix.
@@ -124,25 +143,43 @@ def scan_tree(build_dir: Path, jobs: int = 4) -> list[LocalObject]:
     build_dir = build_dir.resolve()
     files = sorted(p for p in build_dir.rglob("*") if p.is_file()
                    and not any(part.startswith(".") for part in p.relative_to(build_dir).parts))
+    cache = Cache()  # digests of untouched files (same path, size, mtime, inode) are not recomputed
+    keys = {p: cache.file_key(p, f"{MULTIPART_THRESHOLD}/{PART_SIZE}") for p in files}
+    known = cache.digests(keys.values())
     declared: dict[Path, str] = {}
     kinds: dict[Path, str | None] = {}
+    needs: dict[Path, list[Path]] = {}
     problems: list[str] = []
     for p in files:
         if p.suffix.lower() not in (".json", ".geojson"):
             continue
-        text = p.read_text(encoding="utf-8", errors="replace")
-        obj = _read_json(p)
+        data = p.read_bytes()
+        if keys[p] not in known:  # already in memory: hashing it costs nothing more
+            sha, etag = hashlib.sha256(data).hexdigest(), _etag_of(data)
+            known[keys[p]] = (sha, etag)
+            cache.put_digest(keys[p], sha, etag)
+        text = data.decode("utf-8", errors="replace")
+        try:
+            obj = json.loads(text)
+        except ValueError:
+            obj = None
         kinds[p] = kind = obj.get("type") if isinstance(obj, dict) and "stac_version" in obj else None
         problems += [f"{p.relative_to(build_dir)}: holds {what}" for what in local_paths_in(text, obj, build_dir)]
-        if kind in ("Feature", "Collection"):
-            for asset in obj.get("assets", {}).values():
-                href, media = asset.get("href", ""), asset.get("type")
-                if media and "://" not in href:
+        if kind is None:
+            continue
+        down = [lk.get("href", "") for lk in obj.get("links", []) if isinstance(lk, dict) and lk.get("rel") in DOWN_RELS]
+        for asset in (obj.get("assets") or {}).values():
+            if isinstance(asset, dict):
+                down.append(href := asset.get("href", ""))
+                if (media := asset.get("type")) and "://" not in href:
                     declared[(p.parent / href).resolve()] = media
+        needs[p] = [(p.parent / h).resolve() for h in down if isinstance(h, str) and h and "://" not in h]
     if problems:
         raise InputError("refusing to publish local paths:\n  " + "\n  ".join(problems[:50]), build_dir)
 
-    def describe(p: Path) -> LocalObject:
+    in_tree = set(files)
+    objs = []
+    for p in files:
         kind = kinds.get(p)
         if p == build_dir / "catalog.json":
             phase = "root"
@@ -160,18 +197,14 @@ def scan_tree(build_dir: Path, jobs: int = 4) -> list[LocalObject]:
             media = declared.get(p) or SUFFIX_TYPES.get(p.suffix.lower()) or (
                 mimetypes.guess_type(p.name)[0] or "application/octet-stream")
         is_json = media.startswith(("application/json", "application/geo+json")) or phase != "assets"
-        key = cache.file_key(p, PART_SIZE)
-        if (hit := cache.digest(key)) is not None:
-            (sha, etag), size = hit, p.stat().st_size
-        else:
-            sha, etag, size = hash_file(p)
-            cache.put_digest(key, sha, etag)
-        return LocalObject(p.relative_to(build_dir).as_posix(), p, size, sha, etag, phase, media,
-                           CACHE_JSON if is_json else CACHE_ASSET)
-
-    cache = Cache()  # digests of untouched files (same path, size, mtime, inode) are not recomputed
-    with cf.ThreadPoolExecutor(max(1, jobs)) as pool:
-        return list(pool.map(describe, files))
+        down = tuple(sorted({q.relative_to(build_dir).as_posix() for q in needs.get(p, ()) if q in in_tree}))
+        sha, etag = known.get(keys[p], ("", ""))
+        objs.append(LocalObject(p.relative_to(build_dir).as_posix(), p, int(keys[p].rsplit("|", 4)[1]), phase, media,
+                                CACHE_JSON if is_json else CACHE_ASSET, down, sha, etag, keys[p]))
+    if digests:
+        with cf.ThreadPoolExecutor(max(1, jobs)) as pool:
+            list(pool.map(lambda o: ensure_digests(o, cache), [o for o in objs if not o.sha256]))
+    return objs
 
 
 # --------------------------------------------------------------------------- stores
@@ -184,12 +217,19 @@ class Remote:
     cache_control: str | None = None
 
 
+DoneFn = Callable[[BaseException | None], None]  # called once per upload, from a worker thread
+
+
+class Cancellable(Protocol):
+    def cancel(self) -> Any: ...
+
+
 class Store(Protocol):
     url: str
 
     def list(self) -> dict[str, Remote] | None: ...  # key -> size (and ETag), None when listing is refused
     def head(self, key: str) -> Remote | None: ...
-    def upload(self, obj: LocalObject) -> None: ...
+    def submit(self, obj: LocalObject, done: DoneFn) -> Cancellable: ...
     def delete(self, keys: list[str]) -> None: ...
     def close(self) -> None: ...
 
@@ -205,9 +245,11 @@ def redact(url: str) -> str:
 class FileStore:
     """A local mirror (file:///path): the same ordering and incremental rules, no server."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, jobs: int = 8):
         self.root = root
         self.url = root.as_uri()
+        self.jobs = jobs
+        self._pool: cf.ThreadPoolExecutor | None = None
 
     def list(self) -> dict[str, Remote]:
         if not self.root.is_dir():
@@ -226,6 +268,13 @@ class FileStore:
         with staged_file(self.root / obj.key) as tmp:
             shutil.copyfile(obj.path, tmp)
 
+    def submit(self, obj: LocalObject, done: DoneFn) -> cf.Future:
+        if self._pool is None:
+            self._pool = cf.ThreadPoolExecutor(max(1, self.jobs))
+        fut = self._pool.submit(self.upload, obj)
+        fut.add_done_callback(lambda f: done(cf.CancelledError() if f.cancelled() else f.exception()))
+        return fut
+
     def delete(self, keys: list[str]) -> None:
         for key in keys:
             p = self.root / key
@@ -236,7 +285,8 @@ class FileStore:
                 parent.rmdir()
 
     def close(self) -> None:
-        pass
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
 
 
 class S3Store:
@@ -260,7 +310,7 @@ class S3Store:
         )
         self.client = boto3.session.Session().client("s3", endpoint_url=endpoint_url, config=config)
         self.transfer = create_transfer_manager(self.client, TransferConfig(
-            multipart_threshold=PART_SIZE, multipart_chunksize=PART_SIZE, max_concurrency=jobs, use_threads=True,
+            multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=PART_SIZE, max_concurrency=jobs, use_threads=True,
             preferred_transfer_client="classic",  # the ETag check assumes our part size
         ))
 
@@ -304,16 +354,24 @@ class S3Store:
         return Remote(r["ContentLength"], r.get("Metadata", {}).get(META_KEY), r.get("ETag", "").strip('"'),
                       r.get("ContentType"), r.get("CacheControl"))
 
-    def upload(self, obj: LocalObject) -> None:
+    def submit(self, obj: LocalObject, done: DoneFn) -> Any:
+        """Queue the upload in the transfer manager: one bound on requests in flight (`jobs`) for
+        small PUTs and the parts of large files alike, in submission order. Botocore adds a CRC32
+        checksum to each PUT and part, so the server refuses bytes damaged in transit."""
+        from s3transfer.subscribers import BaseSubscriber
+
+        class OnDone(BaseSubscriber):
+            def on_done(self, future: Any, **kwargs: Any) -> None:
+                try:
+                    future.result()
+                except BaseException as exc:  # noqa: BLE001 - handed to the scheduler, with the key
+                    done(exc)
+                else:
+                    done(None)
+
         extra = {"ContentType": obj.content_type, "CacheControl": obj.cache_control, "Metadata": {META_KEY: obj.sha256}}
-        if obj.size < PART_SIZE:
-            # Small objects (items, collections, thumbnails): one PUT from this thread, no hand-off to the
-            # transfer manager's threads; Content-MD5 makes the server refuse bytes damaged in transit.
-            md5 = base64.b64encode(bytes.fromhex(obj.etag)).decode()
-            self.client.put_object(Bucket=self.bucket, Key=self.key(obj.key), Body=obj.path.read_bytes(),
-                                   ContentMD5=md5, **extra)
-            return
-        self.transfer.upload(str(obj.path), self.bucket, self.key(obj.key), extra_args=extra).result()
+        return self.transfer.upload(str(obj.path), self.bucket, self.key(obj.key), extra_args=extra,
+                                    subscribers=[OnDone()])
 
     def delete(self, keys: list[str]) -> None:
         for i in range(0, len(keys), 1000):
@@ -413,8 +471,122 @@ def _run_parallel(fn: Callable[[LocalObject], Any], objs: list[LocalObject], job
     return done, failed
 
 
+def upload_order(uploads: list[LocalObject]) -> dict[str, set[str]]:
+    """For each upload, the uploads it must wait for: what it links down to (child and item links,
+    asset files) among this run's uploads, and for the root catalog every other upload (the root is
+    what makes a release visible). What it links to that is not uploaded is in the store already."""
+    keys = {o.key for o in uploads}
+    roots = {o.key for o in uploads if o.phase == "root"}
+    waits = {o.key: (keys - roots if o.key in roots else {k for k in o.needs if k in keys} - {o.key}) for o in uploads}
+    # a cycle of child/item links would wait forever: refuse it before anything is written (Kahn)
+    users: dict[str, list[str]] = {}
+    for k, v in waits.items():
+        for d in v:
+            users.setdefault(d, []).append(k)
+    left = {k: len(v) for k, v in waits.items()}
+    free = [k for k, n in left.items() if n == 0]
+    while free:
+        for u in users.get(free.pop(), []):
+            left[u] -= 1
+            if left[u] == 0:
+                free.append(u)
+    if stuck := sorted(k for k, n in left.items() if n):
+        raise InputError(f"child/item links form a cycle through {', '.join(stuck[:5])}: no safe upload order")
+    return waits
+
+
+def upload_in_order(uploads: list[LocalObject], store: Store, progress: ProgressFn = None,
+                    ) -> tuple[list[LocalObject], list[tuple[LocalObject, BaseException]], list[LocalObject]]:
+    """Upload each object as soon as everything it links down to is in the store, so a reader
+    never meets a broken link, and the root catalog last: (uploaded, failed, not attempted).
+
+    Small items flow while large assets upload, where strict phases would idle at each barrier.
+    After the first failure nothing new starts and queued uploads are cancelled: what depends on a
+    failed object is never written, and a re-run resumes."""
+    waits = upload_order(uploads)
+    by_key = {o.key: o for o in uploads}
+    users: dict[str, list[str]] = {}
+    for k, v in waits.items():
+        for d in v:
+            users.setdefault(d, []).append(k)
+    events: queue.SimpleQueue[tuple[str, LocalObject, BaseException | None]] = queue.SimpleQueue()
+    started: dict[str, Cancellable] = {}
+    finished: set[str] = set()
+    done: list[LocalObject] = []
+    failed: list[tuple[LocalObject, BaseException]] = []
+    skipped: list[LocalObject] = []
+    cache = Cache()
+    # Files the store lacks were not hashed by the plan: their sha256 (object metadata) is computed
+    # here, a few at a time, while earlier uploads are in flight.
+    hasher = cf.ThreadPoolExecutor(max(1, min(4, os.cpu_count() or 1)))
+    stopping = False
+
+    def send(o: LocalObject) -> None:
+        started[o.key] = store.submit(o, lambda exc, o=o: events.put(("uploaded", o, exc)))
+
+    def hashed(o: LocalObject, fut: cf.Future) -> None:
+        events.put(("hashed", o, cf.CancelledError() if fut.cancelled() else fut.exception()))
+
+    def start(objs: list[LocalObject]) -> None:
+        # large files first: their transfers are the longest, the small uploads fill in around them
+        for o in sorted(objs, key=lambda o: (-o.size, o.key)):
+            if o.sha256:
+                send(o)
+            else:
+                started[o.key] = fut = hasher.submit(ensure_digests, o, cache)
+                fut.add_done_callback(lambda f, o=o: hashed(o, f))
+
+    def stop() -> None:
+        nonlocal stopping
+        stopping = True
+        for key, fut in started.items():
+            if key not in finished:
+                fut.cancel()
+
+    if progress and uploads:
+        progress("uploading", 0, len(uploads))
+    try:
+        start([o for o in uploads if not waits[o.key]])
+        while len(finished) < len(started):
+            stage, obj, exc = events.get()
+            if stage == "hashed" and exc is None and not stopping:
+                send(obj)  # the key stays open until its upload reports
+                continue
+            finished.add(obj.key)
+            if isinstance(exc, cf.CancelledError) or (stage == "hashed" and exc is None):
+                skipped.append(obj)
+            elif exc is not None:
+                failed.append((obj, exc))
+                if not stopping:
+                    stop()
+            else:
+                done.append(obj)
+                ready = []
+                for user in users.get(obj.key, []):
+                    waits[user].discard(obj.key)
+                    if not waits[user]:
+                        ready.append(by_key[user])
+                if not stopping:
+                    start(ready)
+            if progress:
+                progress("uploading", len(finished), len(uploads))
+    finally:
+        hasher.shutdown(cancel_futures=True)
+    skipped += [o for o in uploads if o.key not in started]
+    return done, failed, skipped
+
+
 def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
+
+
+def _hash_all(objs: list[LocalObject], jobs: int, progress: ProgressFn = None) -> None:
+    todo = [o for o in objs if not o.sha256]
+    cache = Cache()
+    _, failed = _run_parallel(lambda o: ensure_digests(o, cache), todo, jobs, "hashing", progress)
+    if failed:
+        obj, exc = failed[0]
+        raise InputError(f"cannot read {obj.path}: {_describe(exc)}")
 
 
 def plan(objs: list[LocalObject], store: Store, jobs: int, progress: ProgressFn = None,
@@ -430,6 +602,7 @@ def plan(objs: list[LocalObject], store: Store, jobs: int, progress: ProgressFn 
     if listing is not None:
         changed = [o for o in objs if o.key not in listing or listing[o.key].size != o.size]
         todo = [o for o in objs if o.key in listing and listing[o.key].size == o.size]
+        _hash_all(todo, jobs, progress)  # what the store lacks is hashed later, while the uploads run
         if is_s3 and trust_etags:
             # A listed ETag equal to the MD5 (or multipart MD5) of our bytes proves the bytes, not the
             # headers: only safe when nothing but stac-mmtp writes the prefix (opt-in). It turns an
@@ -437,6 +610,7 @@ def plan(objs: list[LocalObject], store: Store, jobs: int, progress: ProgressFn 
             todo = [o for o in todo if listing[o.key].etag != o.etag]
     else:
         todo, changed = objs, []
+        _hash_all(todo, jobs, progress)
     heads, failed = _run_parallel(lambda o: store.head(o.key), todo, jobs, "checking", progress)
     if failed:
         obj, exc = failed[0]
@@ -520,7 +694,7 @@ def check_tree(build_dir: Path, schema_cache: Path | None = None) -> None:
 def publish(build_dir: Path, store: Store, *, dry_run: bool = False, delete: bool = False, jobs: int = 8,
             public_check: bool = True, schema_cache: Path | None = None, progress: ProgressFn = None,
             validate: bool = True, trust_etags: bool = False) -> PublishReport:
-    """Validate, plan, upload phase by phase, verify, then delete stale objects (with `delete`).
+    """Validate, plan, upload in link order (upload_in_order), verify, then delete stale objects (with `delete`).
 
     `validate=False` is for callers that validated the tree already (the benchmark times the sync
     alone); the command line always validates."""
@@ -529,7 +703,7 @@ def publish(build_dir: Path, store: Store, *, dry_run: bool = False, delete: boo
     with cf.ThreadPoolExecutor(1) as bg:
         validated = bg.submit(check_tree, build_dir, schema_cache) if validate else None
         try:
-            objs = scan_tree(build_dir, jobs)
+            objs = scan_tree(build_dir, jobs, digests=False)  # hashes: see plan and upload_in_order
             report = PublishReport(store.url, dry_run)
             for o in objs:
                 report.phases[o.phase].objects += 1
@@ -555,21 +729,18 @@ def publish(build_dir: Path, store: Store, *, dry_run: bool = False, delete: boo
     if delete and listing is None:
         raise InputError(f"--delete needs permission to list {store.url}")
 
-    for phase in PHASES:
-        batch = [o for o in uploads if o.phase == phase]
-        if not batch:
-            continue
-        done, failed = _run_parallel(store.upload, batch, jobs, phase, progress)
-        stats = report.phases[phase]
-        stats.uploaded = len(done)
-        stats.bytes_uploaded = sum(o.size for o, _ in done)
-        if failed:
-            obj, exc = failed[0]
-            later = [p for p in PHASES[PHASES.index(phase) + 1:] if any(o.phase == p for o in objs)]
-            report.problems.append(
-                f"{len(failed)} of {len(batch)} {phase} upload(s) failed, e.g. {obj.key}: {_describe(exc)}. "
-                f"Nothing of the later phases ({', '.join(later) or 'none'}) was written; re-run to resume.")
-            return report
+    done, failed, skipped = upload_in_order(uploads, store, progress)
+    for o in done:
+        report.phases[o.phase].uploaded += 1
+        report.phases[o.phase].bytes_uploaded += o.size
+    if failed:
+        obj, exc = failed[0]
+        report.problems.append(
+            f"{len(failed)} of {len(uploads)} upload(s) failed, e.g. {obj.key}: {_describe(exc)}; "
+            f"{len(skipped)} not attempted. Nothing that links to them was written"
+            f"{' (the root catalog was not updated)' if any(o.phase == 'root' for o in uploads) else ''}; "
+            "re-run to resume.")
+        return report
 
     # the plan checked the unchanged objects (size, sha256 metadata, headers) in this same run
     if trust_etags and isinstance(store, S3Store):
@@ -695,8 +866,9 @@ def publish_command(build_dir: Path | None, target: str, endpoint_url: str | Non
     """Publish the built tree BUILD_DIR to object storage, incrementally and in a safe order.
 
     \b
-    Order: data assets, items, collections, then the root catalog; with --delete, stale
-    objects are removed only after the new root is in place and every object verified.
+    Order: an object goes once what it links down to is stored (assets before their item, items
+    before their collection...), the root catalog last; with --delete, stale objects are removed
+    only after the new root is in place and every object verified.
     Unchanged objects (same sha256 in x-amz-meta-sha256, same headers: one HEAD each) are skipped;
     with --trust-etags the bucket listing's ETags alone settle it.
     Exit codes: 0 published (or nothing to upload), 1 an upload or check failed (re-run to

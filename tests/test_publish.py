@@ -8,6 +8,7 @@ import http.server
 import json
 import logging
 import os
+import posixpath
 import shutil
 import socket
 import subprocess
@@ -15,6 +16,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,13 +29,15 @@ from stac_mmtp.publish import (
     CACHE_ASSET,
     CACHE_JSON,
     CORS_RULES,
-    PHASES,
+    MULTIPART_THRESHOLD,
+    PART_SIZE,
     S3Store,
     hash_file,
     public_read_policy,
     publish,
     scan_tree,
     setup_bucket,
+    upload_order,
     verify,
 )
 from stac_mmtp.stac import COG_MEDIA_TYPE, GEOJSON_MEDIA_TYPE, JSON_MEDIA_TYPE, PNG_MEDIA_TYPE
@@ -203,6 +207,7 @@ class Proxy:
         self.upstream = upstream.removeprefix("http://")
         self.die_after = die_after
         self.log: list[tuple[str, str]] = []
+        self.events: list[tuple[str, str, str]] = []  # ("begin" | "end", method, path), in time order
         self.puts = 0
         self.lock = threading.Lock()
         proxy = self
@@ -220,6 +225,7 @@ class Proxy:
                         if self.command == "PUT" and "?" not in self.path:
                             proxy.puts += 1
                         proxy.log.append((self.command, self.path))
+                        proxy.events.append(("begin", self.command, self.path))
                 if dead:
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)
@@ -238,6 +244,8 @@ class Proxy:
                 conn.request(self.command, self.path, body=body, headers=headers)
                 resp = conn.getresponse()
                 data = resp.read()
+                with proxy.lock:
+                    proxy.events.append(("end", self.command, self.path))
                 self.send_response(resp.status)
                 for k, v in resp.getheaders():
                     if k.lower() not in ("transfer-encoding", "connection", "content-length", "server", "date"):
@@ -297,7 +305,9 @@ def test_publish_sets_headers_then_republish_uploads_nothing(built_tree: Path, m
     assert "nothing to upload" in out and "uploaded 1" not in out
 
 
-def test_phase_order_and_delete_after_root(tree: Path, moto_url: str, bucket: str) -> None:
+def test_upload_order_and_delete_after_root(tree: Path, moto_url: str, bucket: str) -> None:
+    """No object is sent before everything it links down to (child and item links, asset files) is
+    stored; the root catalog goes once every other object is stored; stale objects go after the root."""
     c = _client(moto_url)
     c.put_object(Bucket=bucket, Key="rel/sentinel-2/old-item/old-item.json", Body=b"{}")
     c.put_object(Bucket=bucket, Key="elsewhere/keep.txt", Body=b"not ours")
@@ -309,15 +319,37 @@ def test_phase_order_and_delete_after_root(tree: Path, moto_url: str, bucket: st
         proxy.close()
     assert report.ok, report.problems
     assert report.deleted == 1 and report.deletes == [("sentinel-2/old-item/old-item.json", 2)]
-    objs = {o.key: o.phase for o in scan_tree(tree)}
-    puts = [objs[path.split("/rel/", 1)[1]] for method, path in proxy.log if method == "PUT" and "?" not in path]
-    assert len(puts) == len(objs) == _counts(tree)["all"]
-    # each phase complete before the next: the phase ranks along the upload order never go down
-    ranks = [PHASES.index(p) for p in puts]
-    assert ranks == sorted(ranks) and puts[-1] == "root" and puts.count("root") == 1
-    root_at = max(i for i, (m, p) in enumerate(proxy.log) if m == "PUT" and p.endswith("/rel/catalog.json"))
-    deletes = [i for i, (m, p) in enumerate(proxy.log) if m == "POST" and p.endswith("?delete") or m == "DELETE"]
-    assert deletes and min(deletes) > root_at
+    objs = {o.key: o for o in scan_tree(tree)}
+    begun: dict[str, int] = {}
+    stored: dict[str, int] = {}
+    for i, (kind, method, path) in enumerate(proxy.events):
+        key = urllib.parse.unquote(path.split("?", 1)[0]).split("/rel/", 1)[-1]
+        if method == "PUT" and "?" not in path and kind == "begin":
+            begun.setdefault(key, i)
+        if kind == "end" and ((method == "PUT" and "?" not in path) or (method == "POST" and "uploadId=" in path)):
+            stored[key] = i
+    assert set(begun) == set(stored) == set(objs) and len(objs) == _counts(tree)["all"]
+    # the sample tree has real dependencies at every level: item -> COG, collection -> item, root -> collection
+    edges = [(k, d) for k, o in objs.items() for d in o.needs]
+    assert {(objs[k].phase, objs[d].phase) for k, d in edges} >= {
+        ("items", "assets"), ("collections", "items"), ("root", "collections"), ("collections", "assets")}
+    late = [(k, d) for k, d in edges if stored[d] > begun[k]]
+    assert late == []
+    root_begin = begun["catalog.json"]
+    assert all(stored[k] < root_begin for k in objs if k != "catalog.json")
+    # an item waits for its own files only, not for every asset of the release (no phase barrier)
+    waits = upload_order(list(objs.values()))
+    s2 = next(k for k, o in objs.items() if o.phase == "items" and k.startswith("sentinel-2/"))
+    s2_item = json.loads((tree / s2).read_text())
+    own = {posixpath.normpath(posixpath.join(posixpath.dirname(s2), a["href"])) for a in s2_item["assets"].values()}
+    assert waits[s2] == own and len(own) >= 5
+    coll = "sentinel-2/collection.json"
+    assert {k for k in waits[coll] if objs[k].phase == "items"} == {
+        k for k, o in objs.items() if o.phase == "items" and k.startswith("sentinel-2/")}
+    assert waits["catalog.json"] == set(objs) - {"catalog.json"}
+    deletes = [i for i, (kind, m, p) in enumerate(proxy.events) if kind == "begin" and (
+        m == "POST" and p.endswith("?delete") or m == "DELETE")]
+    assert deletes and min(deletes) > stored["catalog.json"]
     remaining = _objects(moto_url, bucket)
     assert "rel/sentinel-2/old-item/old-item.json" not in remaining and "elsewhere/keep.txt" in remaining
 
@@ -350,24 +382,27 @@ def test_interrupted_publish_resumes_and_root_never_first(tree: Path, moto_url: 
     total = len(list(p for p in tree.rglob("*") if p.is_file()))
     n = _counts(tree)
     cut = n["assets"] + n["items"] // 2
-    proxy = Proxy(moto_url, die_after=cut)  # all assets, then the server dies among the items
+    proxy = Proxy(moto_url, die_after=cut)  # the server dies once that many objects are in
     try:
         code, out = _cli("publish", str(tree), "--to", f"s3://{bucket}/x", "--endpoint-url", proxy.url,
                          "--retries", "1", "--jobs", "4", "--no-public-check")
     finally:
         proxy.close()
     assert code == 1, out
-    assert "items upload(s) failed" in out and "re-run to resume" in out
-    assert "Nothing of the later phases (collections, root) was written" in out
+    assert "upload(s) failed" in out and "re-run to resume" in out
+    assert "Nothing that links to them was written (the root catalog was not updated)" in out
     there = _objects(moto_url, bucket)
-    phases = {o.key: o.phase for o in scan_tree(tree)}
-    assert len(there) == cut
-    assert {phases[k.removeprefix("x/")] for k in there} == {"assets", "items"}
-    assert "x/catalog.json" not in there and "x/sentinel-2/collection.json" not in there
+    assert len(there) == cut and "x/catalog.json" not in there
+    # what was stored links down only to what was stored: a reader never meets a missing object
+    objs = {o.key: o for o in scan_tree(tree)}
+    stored = {k.removeprefix("x/") for k in there}
+    assert {objs[k].phase for k in stored} >= {"assets", "items"}
+    assert [(k, d) for k in sorted(stored) for d in objs[k].needs if d not in stored] == []
 
     report = publish(tree, S3Store(bucket, "x", moto_url), public_check=False)
     assert report.ok, report.problems
-    assert len(report.uploads) == total - cut and report.phases["assets"].unchanged == n["assets"]
+    assert sorted(o.key for o in report.uploads) == sorted(set(objs) - stored) and len(report.uploads) == total - cut
+    assert report.phases["assets"].unchanged == sum(1 for k in stored if objs[k].phase == "assets")
     assert len(_objects(moto_url, bucket)) == total
 
 
@@ -399,12 +434,15 @@ def test_verification_catches_tampered_object(tree: Path, moto_url: str, bucket:
 
 def test_multipart_etag_matches_server(tree: Path, moto_url: str, bucket: str) -> None:
     big = tree / "sentinel-2" / "mosaic.bin"
-    big.write_bytes(os.urandom(9 * 1024 * 1024))  # over the 8 MiB part size: two parts
+    size = MULTIPART_THRESHOLD + 1024 * 1024  # over the threshold: 16 MiB parts, the last one short
+    big.write_bytes(os.urandom(size))
     report = publish(tree, S3Store(bucket, "", moto_url), public_check=False)
     assert report.ok, report.problems
     head = _client(moto_url).head_object(Bucket=bucket, Key="sentinel-2/mosaic.bin")
-    assert head["ETag"].strip('"').endswith("-2") and head["ETag"].strip('"') == hash_file(big)[1]
-    assert head["ContentType"] == "application/octet-stream" and head["ContentLength"] == 9 * 1024 * 1024
+    parts = -(-size // PART_SIZE)
+    assert parts == 5 and head["ETag"].strip('"') == hash_file(big)[1]
+    assert head["ETag"].strip('"').endswith(f"-{parts}")
+    assert head["ContentType"] == "application/octet-stream" and head["ContentLength"] == size
 
 
 def test_root_unreadable_anonymously_is_a_failure(built_tree: Path, moto_url: str, bucket: str) -> None:
