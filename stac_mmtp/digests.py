@@ -13,11 +13,13 @@ SQLite in `~/.cache/stac-mmtp/` (or `$STAC_MMTP_CACHE`); `STAC_MMTP_NO_CACHE=1` 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import sqlite3
 import threading
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 
 def cache_dir() -> Path:
@@ -38,6 +40,9 @@ class Cache:
                 self._db.execute("PRAGMA synchronous=NORMAL")  # a lost entry is only recomputed: no fsync per insert
                 self._db.execute("CREATE TABLE IF NOT EXISTS digest (key TEXT PRIMARY KEY, sha256 TEXT, etag TEXT)")
                 self._db.execute("CREATE TABLE IF NOT EXISTS valid (key TEXT PRIMARY KEY)")
+                # whole trees: what a scan found in a tree of untouched files, and trees found valid
+                self._db.execute("CREATE TABLE IF NOT EXISTS tree (dir TEXT PRIMARY KEY, fingerprint TEXT, blob TEXT)")
+                self._db.execute("CREATE TABLE IF NOT EXISTS valid_tree (key TEXT PRIMARY KEY, schemas TEXT)")
             except sqlite3.Error:
                 self._db = None  # a read-only home or a locked file: work without the cache
 
@@ -45,7 +50,7 @@ class Cache:
     def file_key(path: Path, variant: object) -> str:
         """(path, size, mtime, inode, `variant`: what else the digests depend on, e.g. the part size)."""
         st = path.stat()
-        return f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{st.st_ino}|{variant}"
+        return f"{path}|{st.st_size}|{st.st_mtime_ns}|{st.st_ino}|{variant}"  # callers pass resolved paths
 
     def digest(self, key: str) -> tuple[str, str] | None:
         if self._db is None:
@@ -92,6 +97,39 @@ class Cache:
             self._db.execute("BEGIN")
             self._db.executemany("INSERT OR IGNORE INTO valid VALUES (?)", [(k,) for k in keys])
             self._db.execute("COMMIT")
+
+
+    def tree(self, directory: str, fingerprint: str) -> Any:
+        """What was stored for `directory` when its files had this fingerprint (else None)."""
+        if self._db is None:
+            return None
+        with self._lock:
+            row = self._db.execute("SELECT fingerprint, blob FROM tree WHERE dir = ?", (directory,)).fetchone()
+        return json.loads(row[1]) if row and row[0] == fingerprint else None
+
+    def put_tree(self, directory: str, fingerprint: str, blob: Any) -> None:
+        if self._db is not None:
+            with self._lock:
+                self._db.execute("INSERT OR REPLACE INTO tree VALUES (?, ?, ?)", (directory, fingerprint, json.dumps(blob)))
+
+    def valid_tree(self, key: str) -> list[str] | None:
+        """The schema URLs of a tree found valid under `key` (tree and schema fingerprints), else None."""
+        if self._db is None:
+            return None
+        with self._lock:
+            row = self._db.execute("SELECT schemas FROM valid_tree WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def add_valid_tree(self, key: str, schemas: list[str]) -> None:
+        if self._db is not None:
+            with self._lock:
+                self._db.execute("INSERT OR REPLACE INTO valid_tree VALUES (?, ?)", (key, json.dumps(schemas)))
+
+
+def tree_fingerprint(file_keys: Iterable[str]) -> str:
+    """One digest of a tree's file keys (path, size, mtime, inode): any touched, added or removed
+    file changes it."""
+    return hashlib.sha256("\n".join(sorted(file_keys)).encode()).hexdigest()
 
 
 def content_key(data: bytes, fingerprint: str) -> str:

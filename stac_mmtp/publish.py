@@ -31,7 +31,7 @@ from typing import Any, Protocol
 import click
 
 from .atomic import staged_file
-from .digests import Cache
+from .digests import Cache, tree_fingerprint
 from .errors import EXIT_FAILED, InputError, MmtpError
 from .stac import COG_MEDIA_TYPE, GEOJSON_MEDIA_TYPE, JSON_MEDIA_TYPE, PNG_MEDIA_TYPE
 
@@ -133,19 +133,36 @@ def local_paths_in(text: str, obj: Any, build_dir: Path) -> list[str]:
     return found
 
 
-def scan_tree(build_dir: Path, jobs: int = 4, digests: bool = True) -> list[LocalObject]:
-    """Every publishable file under `build_dir` with its phase, media type, cache policy, the keys
-    it links down to, and (with `digests`, else only for JSON and untouched files) its hashes.
-
-    Hidden files (temporary `.name.part` files of an interrupted write) are left out. Asset media
-    types come from the items that declare them; other files get one from their suffix.
-    """
+def tree_keys(build_dir: Path) -> tuple[dict[Path, str], str]:
+    """Every publishable file under `build_dir` (resolved) with its digests.Cache key, and the tree's
+    fingerprint. Hidden files (temporary `.name.part` files of an interrupted write) are left out."""
     build_dir = build_dir.resolve()
     files = sorted(p for p in build_dir.rglob("*") if p.is_file()
                    and not any(part.startswith(".") for part in p.relative_to(build_dir).parts))
+    keys = {p: Cache.file_key(p, f"{MULTIPART_THRESHOLD}/{PART_SIZE}") for p in files}
+    return keys, tree_fingerprint(keys.values())
+
+
+def scan_tree(build_dir: Path, jobs: int = 4, digests: bool = True,
+              tree: tuple[dict[Path, str], str] | None = None) -> list[LocalObject]:
+    """Every publishable file under `build_dir` with its phase, media type, cache policy, the keys
+    it links down to, and (with `digests`, else only for JSON and untouched files) its hashes.
+
+    Asset media types come from the items that declare them; other files get one from their
+    suffix. A tree whose files are all untouched since the last scan (digests.Cache) is not read.
+    """
+    build_dir = build_dir.resolve()
+    keys, fingerprint = tree or tree_keys(build_dir)
+    files = list(keys)
     cache = Cache()  # digests of untouched files (same path, size, mtime, inode) are not recomputed
-    keys = {p: cache.file_key(p, f"{MULTIPART_THRESHOLD}/{PART_SIZE}") for p in files}
     known = cache.digests(keys.values())
+    if (saved := cache.tree(str(build_dir), fingerprint)) is not None:
+        objs = []
+        for key, size, phase, media, cache_control, needs in saved:
+            fkey = keys[build_dir / key]
+            objs.append(LocalObject(key, build_dir / key, size, phase, media, cache_control, tuple(needs),
+                                    *known.get(fkey, ("", "")), fkey))
+        return _with_digests(objs, cache, jobs) if digests else objs
     declared: dict[Path, str] = {}
     kinds: dict[Path, str | None] = {}
     needs: dict[Path, list[Path]] = {}
@@ -201,9 +218,14 @@ def scan_tree(build_dir: Path, jobs: int = 4, digests: bool = True) -> list[Loca
         sha, etag = known.get(keys[p], ("", ""))
         objs.append(LocalObject(p.relative_to(build_dir).as_posix(), p, int(keys[p].rsplit("|", 4)[1]), phase, media,
                                 CACHE_JSON if is_json else CACHE_ASSET, down, sha, etag, keys[p]))
-    if digests:
-        with cf.ThreadPoolExecutor(max(1, jobs)) as pool:
-            list(pool.map(lambda o: ensure_digests(o, cache), [o for o in objs if not o.sha256]))
+    cache.put_tree(str(build_dir), fingerprint,
+                   [[o.key, o.size, o.phase, o.content_type, o.cache_control, list(o.needs)] for o in objs])
+    return _with_digests(objs, cache, jobs) if digests else objs
+
+
+def _with_digests(objs: list[LocalObject], cache: Cache, jobs: int) -> list[LocalObject]:
+    with cf.ThreadPoolExecutor(max(1, jobs)) as pool:
+        list(pool.map(lambda o: ensure_digests(o, cache), [o for o in objs if not o.sha256]))
     return objs
 
 
@@ -293,8 +315,7 @@ class S3Store:
     """An S3 bucket and prefix through boto3 (credentials from the standard AWS chain)."""
 
     def __init__(self, bucket: str, prefix: str, endpoint_url: str | None = None, jobs: int = 8, retries: int = 8,
-                 anonymous: bool = False, public_base: str | None = None):
-        import boto3
+                 anonymous: bool = False, public_base: str | None = None, session: Any = None):
         from boto3.s3.transfer import TransferConfig, create_transfer_manager
         from botocore import UNSIGNED
         from botocore.config import Config
@@ -308,7 +329,7 @@ class S3Store:
             s3={"addressing_style": "path"} if endpoint_url else {},
             signature_version=UNSIGNED if anonymous else None,
         )
-        self.client = boto3.session.Session().client("s3", endpoint_url=endpoint_url, config=config)
+        self.client = (session or aws_session()).client("s3", endpoint_url=endpoint_url, config=config)
         self.transfer = create_transfer_manager(self.client, TransferConfig(
             multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=PART_SIZE, max_concurrency=jobs, use_threads=True,
             preferred_transfer_client="classic",  # the ETag check assumes our part size
@@ -395,22 +416,33 @@ def parse_target(url: str) -> tuple[str, str, str]:
     raise InputError(f"--to must be s3://bucket[/prefix] or file:///path, not {redact(url)!r}")
 
 
-def has_credentials() -> bool:
+def aws_session() -> Any:
+    """A boto3 session whose responses keep timestamps as text: nothing here reads LastModified, and
+    parsing it cost a tenth of a second per 2,000 listed keys (awscli does the same)."""
     import boto3
+    import botocore.session
 
-    return boto3.session.Session().get_credentials() is not None
+    core = botocore.session.get_session()
+    core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=str)
+    return boto3.session.Session(botocore_session=core)
+
+
+def has_credentials(session: Any = None) -> bool:
+    return (session or aws_session()).get_credentials() is not None
 
 
 def open_store(to: str, endpoint_url: str | None = None, jobs: int = 8, retries: int = 8,
                dry_run: bool = False, public_url: str | None = None) -> FileStore | S3Store:
     scheme, bucket, rest = parse_target(to)
     if scheme == "file":
-        return FileStore(Path(rest))
-    anonymous = not has_credentials()
+        return FileStore(Path(rest), jobs)
+    session = aws_session()  # one credential resolution for the check and the client
+    anonymous = not has_credentials(session)
     if anonymous and not dry_run:
         raise InputError("no AWS credentials found (environment AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, "
                          "~/.aws/credentials or an instance role); a --dry-run works without them on a public bucket")
-    return S3Store(bucket, rest, endpoint_url, jobs, retries, anonymous=anonymous, public_base=public_url)
+    return S3Store(bucket, rest, endpoint_url, jobs, retries, anonymous=anonymous, public_base=public_url,
+                   session=session)
 
 
 # --------------------------------------------------------------------------- plan, upload, verify
@@ -678,17 +710,30 @@ def check_public_root(url: str, root: LocalObject, timeout: float = 30) -> str |
     return None
 
 
-def check_tree(build_dir: Path, schema_cache: Path | None = None) -> None:
-    """Refuse a tree that does not pass `stac-mmtp validate` (InputError, nothing uploaded)."""
-    from .validate import SchemaStore, validate_tree
+def check_tree(build_dir: Path, schema_cache: Path | None = None, fingerprint: str | None = None) -> None:
+    """Refuse a tree that does not pass `stac-mmtp validate` (InputError, nothing uploaded).
+
+    A tree with this `fingerprint` (tree_keys: every file untouched) found valid before against the
+    same schemas is not validated again; its schemas must still be in the mirror."""
+    from .validate import SchemaStore, schema_fingerprint, validate_tree
 
     if not (build_dir / "catalog.json").is_file():
         raise InputError("no catalog.json: not a built catalog tree", build_dir)
-    report = validate_tree(build_dir, SchemaStore(schema_cache))
+    store = SchemaStore(schema_cache)
+    cache, key = Cache(), None
+    if fingerprint:
+        key = hashlib.sha256(f"{schema_fingerprint(store)}|{fingerprint}".encode()).hexdigest()
+        if (schemas := cache.valid_tree(key)) is not None:
+            for url in schemas:
+                store.get(url)  # SchemaMissing if the mirror lost it
+            return
+    report = validate_tree(build_dir, store)
     if report.problems:
         shown = "\n  ".join(str(p) for p in report.problems[:20])
         raise InputError(f"refusing to publish: {len(report.problems)} validation problem(s) "
                          f"(run stac-mmtp validate):\n  {shown}", build_dir)
+    if key:
+        cache.add_valid_tree(key, sorted(report.schemas))
 
 
 def publish(build_dir: Path, store: Store, *, dry_run: bool = False, delete: bool = False, jobs: int = 8,
@@ -698,12 +743,13 @@ def publish(build_dir: Path, store: Store, *, dry_run: bool = False, delete: boo
 
     `validate=False` is for callers that validated the tree already (the benchmark times the sync
     alone); the command line always validates."""
-    # Validation (CPU, in worker processes) runs while the tree is hashed and the store listed (I/O);
-    # nothing is written before it has passed.
+    # Validation runs while the tree is scanned and the store listed; nothing is written before it
+    # has passed.
+    tree = tree_keys(build_dir)
     with cf.ThreadPoolExecutor(1) as bg:
-        validated = bg.submit(check_tree, build_dir, schema_cache) if validate else None
+        validated = bg.submit(check_tree, build_dir, schema_cache, tree[1]) if validate else None
         try:
-            objs = scan_tree(build_dir, jobs, digests=False)  # hashes: see plan and upload_in_order
+            objs = scan_tree(build_dir, jobs, digests=False, tree=tree)  # hashes: see plan and upload_in_order
             report = PublishReport(store.url, dry_run)
             for o in objs:
                 report.phases[o.phase].objects += 1

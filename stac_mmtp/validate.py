@@ -18,13 +18,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
-
-import jsonschema
-import referencing
-import referencing.exceptions
-import referencing.jsonschema
-from jsonschema_specifications import REGISTRY as META_SCHEMAS
+from typing import TYPE_CHECKING, Any
 
 from . import EXTENSION_NAME, EXTENSION_SCHEMA_URI
 from .errors import SchemaMissing
@@ -32,6 +26,12 @@ from .paths import extensions_dir
 
 ENV_CACHE = "STAC_MMTP_SCHEMA_CACHE"
 LOCK_PATH = Path(__file__).with_name("schemas.lock.json")
+if TYPE_CHECKING:
+    import jsonschema
+    import referencing
+
+# jsonschema and referencing are imported where used: a publish whose tree is known valid needs
+# neither, and they cost 50 ms of start-up.
 log = logging.getLogger(__name__)
 OUR_PREFIX = EXTENSION_SCHEMA_URI.rsplit("/", 2)[0] + "/"  # .../extensions/mmtp/
 
@@ -122,6 +122,11 @@ class SchemaStore:
             return resp.read()
 
     def registry(self) -> referencing.Registry:
+        import referencing
+        import referencing.exceptions
+        import referencing.jsonschema
+        from jsonschema_specifications import REGISTRY as META_SCHEMAS
+
         def retrieve(uri: str) -> referencing.Resource:
             canon = _canonical(uri)
             if canon.startswith(("http://json-schema.org/", "https://json-schema.org/")):
@@ -182,6 +187,8 @@ class StacValidator:
         self._documents: dict[str, Any] = {}  # every schema preloaded so far (url -> document)
 
     def _validator(self, url: str) -> jsonschema.Draft7Validator:
+        import jsonschema
+
         if url not in self._validators:
             self.store.get(url)  # raise SchemaMissing with its helpful message before jsonschema wraps it
             self._preload(url)
@@ -194,6 +201,9 @@ class StacValidator:
         A registry that only *retrieves* hands each validation a fresh copy that retrieves and
         crawls the referenced schemas again: 70 % of the time of validating an item went there.
         """
+        import referencing
+        import referencing.jsonschema
+
         todo, seen = [_canonical(url)], set(self._preloaded)
         resources = []
         while todo:
@@ -251,6 +261,8 @@ class StacValidator:
     def _problems_for(self, obj: dict[str, Any], url: str, where: str, fast: Any) -> Iterator[Problem]:
         if fast is not None and fast.is_valid(obj):
             return
+        import jsonschema
+
         found = False
         validator = self._validator(url)
         for err in sorted(validator.iter_errors(obj), key=lambda e: list(e.absolute_path)):
