@@ -20,6 +20,7 @@ import os
 import queue
 import shutil
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -330,6 +331,12 @@ class S3Store:
             signature_version=UNSIGNED if anonymous else None,
         )
         self.client = (session or aws_session()).client("s3", endpoint_url=endpoint_url, config=config)
+        # The ETag the server answers to each PutObject / CompleteMultipartUpload: the MD5 of what it
+        # stored, compared with the local bytes by verify_responses (--trust-etags).
+        self.stored: dict[str, str] = {}
+        self.client.meta.events.register("provide-client-params.s3.PutObject", self._remember_key)
+        for op in ("PutObject", "CompleteMultipartUpload"):
+            self.client.meta.events.register(f"after-call.s3.{op}", self._record_etag)
         self.transfer = create_transfer_manager(self.client, TransferConfig(
             multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=PART_SIZE, max_concurrency=jobs, use_threads=True,
             preferred_transfer_client="classic",  # the ETag check assumes our part size
@@ -337,6 +344,15 @@ class S3Store:
 
     def key(self, rel: str) -> str:
         return f"{self.prefix}/{rel}" if self.prefix else rel
+
+    @staticmethod
+    def _remember_key(params: dict[str, Any], context: dict[str, Any], **kwargs: Any) -> None:
+        context["mmtp_key"] = params.get("Key")
+
+    def _record_etag(self, http_response: Any, parsed: dict[str, Any], context: dict[str, Any], **kwargs: Any) -> None:
+        key = parsed.get("Key") or context.get("mmtp_key")
+        if key and http_response.status_code == 200 and parsed.get("ETag"):
+            self.stored[key] = parsed["ETag"].strip('"')
 
     def public_url(self, rel: str) -> str:
         """The anonymous HTTP URL of an object (path style on custom endpoints)."""
@@ -465,6 +481,7 @@ class PublishReport:
     stale_unknown: bool = False  # the store does not let us list: stale objects cannot be found
     assets_changed_in_place: list[str] = field(default_factory=list)
     verified: int = 0
+    verification: str = "size, sha256 metadata and headers; ETag = MD5 of the bytes for the uploaded ones"
     public_check: str | None = None
     problems: list[str] = field(default_factory=list)
 
@@ -480,8 +497,11 @@ class PublishReport:
 def _needs_upload(obj: LocalObject, remote: Remote | None, is_s3: bool) -> bool:
     if remote is None or remote.size != obj.size or remote.sha256 != obj.sha256:
         return True
-    # a changed media type or cache policy is a change too (S3 cannot edit metadata in place)
-    return is_s3 and (remote.content_type != obj.content_type or remote.cache_control != obj.cache_control)
+    # The sha256 metadata is what was sent; the ETag is the MD5 of what the server kept: an object
+    # damaged on the way (see verify) keeps a wrong ETag under the right metadata. A changed media
+    # type or cache policy is a change too (S3 cannot edit metadata in place).
+    return is_s3 and (remote.etag != obj.etag or remote.content_type != obj.content_type
+                      or remote.cache_control != obj.cache_control)
 
 
 def _run_parallel(fn: Callable[[LocalObject], Any], objs: list[LocalObject], jobs: int, label: str,
@@ -676,6 +696,20 @@ def verify(objs: list[LocalObject], store: Store, jobs: int, progress: ProgressF
     return [p for _, ps in done for p in ps] + [f"{o.key}: cannot verify ({_describe(e)})" for o, e in failed]
 
 
+def verify_responses(objs: list[LocalObject], store: S3Store) -> list[str]:
+    """`--trust-etags` verification of uploads: the ETag the server answered for each object (the
+    MD5 of the bytes it stored: content and size) against the local file. Objects whose answer
+    carried no ETag (some S3-compatible stores) are checked by a listing instead."""
+    out, unanswered = [], []
+    for o in objs:
+        etag = store.stored.get(store.key(o.key))
+        if etag is None:
+            unanswered.append(o)
+        elif etag != o.etag:
+            out.append(f"{o.key}: ETag {etag} in the store, expected {o.etag} (content differs)")
+    return out + (verify_listing(unanswered, store) if unanswered else [])
+
+
 def verify_listing(objs: list[LocalObject], store: S3Store) -> list[str]:
     """`--trust-etags` verification: one listing, every object's size and ETag (the MD5 of the bytes
     the server stored) against the local file. Headers are not read back in this mode."""
@@ -745,6 +779,7 @@ def publish(build_dir: Path, store: Store, *, dry_run: bool = False, delete: boo
     alone); the command line always validates."""
     # Validation runs while the tree is scanned and the store listed; nothing is written before it
     # has passed.
+    t0 = time.perf_counter()
     tree = tree_keys(build_dir)
     with cf.ThreadPoolExecutor(1) as bg:
         validated = bg.submit(check_tree, build_dir, schema_cache, tree[1]) if validate else None
@@ -775,7 +810,11 @@ def publish(build_dir: Path, store: Store, *, dry_run: bool = False, delete: boo
     if delete and listing is None:
         raise InputError(f"--delete needs permission to list {store.url}")
 
+    t1 = time.perf_counter()
+    log.info("validated, scanned and planned in %.2f s: %d of %d object(s) to upload", t1 - t0, len(uploads), len(objs))
     done, failed, skipped = upload_in_order(uploads, store, progress)
+    t2 = time.perf_counter()
+    log.info("uploaded %d object(s), %d bytes, in %.2f s", len(done), sum(o.size for o in done), t2 - t1)
     for o in done:
         report.phases[o.phase].uploaded += 1
         report.phases[o.phase].bytes_uploaded += o.size
@@ -790,8 +829,10 @@ def publish(build_dir: Path, store: Store, *, dry_run: bool = False, delete: boo
 
     # the plan checked the unchanged objects (size, sha256 metadata, headers) in this same run
     if trust_etags and isinstance(store, S3Store):
-        # the plan's listing already matched every object not uploaded; list again only for the uploads
-        report.problems += verify_listing(uploads, store) if uploads else []
+        # the plan's listing matched every object not uploaded; the upload answers tell the rest
+        report.problems += verify_responses(uploads, store)
+        report.verification = ("ETag = MD5 of the stored bytes, from the listing (unchanged objects) and the "
+                               "upload answers (the others)")
     else:
         report.problems += verify(uploads, store, jobs, progress)
     report.verified = len(objs)
@@ -801,6 +842,8 @@ def publish(build_dir: Path, store: Store, *, dry_run: bool = False, delete: boo
         report.public_check = url
         if problem := check_public_root(url, root):
             report.problems.append(problem)
+    log.info("verified%s in %.2f s", " and read the root anonymously" if report.public_check else "",
+             time.perf_counter() - t2)
     if report.problems:
         return report  # never delete while the new tree is not known good
 
@@ -996,8 +1039,7 @@ def _print_report(report: PublishReport, delete: bool) -> None:
         lines.append(f"warning: {len(report.assets_changed_in_place)} asset(s) changed in place (e.g. "
                      f"{report.assets_changed_in_place[0]}); HTTP caches may serve the old bytes for up to a year")
     if report.verified:
-        lines.append(f"verified {report.verified} object(s): size, sha256 metadata and headers; ETag = MD5 of "
-                     "the bytes for the uploaded ones")
+        lines.append(f"verified {report.verified} object(s): {report.verification}")
     if report.public_check and not report.problems:
         lines.append(f"root catalog readable anonymously at {report.public_check}")
     for p in report.problems:

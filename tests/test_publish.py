@@ -3,6 +3,7 @@ behaviour matters): phase order, incremental re-runs, verification, bucket polic
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import http.server
 import json
@@ -203,9 +204,11 @@ class Proxy:
     """A plain HTTP proxy to an S3 server that records (method, path) and drops every request after
     `die_after` object PUTs, as if the server had been killed mid-publish."""
 
-    def __init__(self, upstream: str, die_after: int | None = None):
+    def __init__(self, upstream: str, die_after: int | None = None, corrupt: str | None = None):
         self.upstream = upstream.removeprefix("http://")
         self.die_after = die_after
+        self.corrupt = corrupt  # a key suffix: its PUT body gets one byte flipped and loses its checksums
+        self.headers_seen: list[dict[str, str]] = []
         self.log: list[tuple[str, str]] = []
         self.events: list[tuple[str, str, str]] = []  # ("begin" | "end", method, path), in time order
         self.puts = 0
@@ -239,6 +242,11 @@ class Proxy:
                 elif length := int(self.headers.get("Content-Length", 0)):
                     body = self.rfile.read(length)
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("transfer-encoding", "connection", "expect")}
+                if proxy.corrupt and self.command == "PUT" and self.path.split("?")[0].endswith(proxy.corrupt):
+                    proxy.headers_seen.append(dict(headers))
+                    body = body[:100] + bytes([body[100] ^ 0xFF]) + body[101:]
+                    headers = {k: v for k, v in headers.items()
+                               if not k.lower().startswith(("x-amz-checksum", "content-md5", "x-amz-sdk-checksum", "x-amz-trailer"))}
                 headers["Content-Length"] = str(len(body))
                 conn = http.client.HTTPConnection(proxy.upstream, timeout=30)
                 conn.request(self.command, self.path, body=body, headers=headers)
@@ -635,6 +643,26 @@ def test_trust_etags_republish_is_one_listing(tree: Path, moto_url: str, bucket:
 
     problems = verify_listing(scan_tree(tree), S3Store(bucket, "r", moto_url))
     assert len(problems) == 1 and problems[0].startswith(f"{thumb.key}: ETag") and "content differs" in problems[0]
+
+
+def test_trust_etags_verification_catches_bytes_the_store_got_wrong(tree: Path, moto_url: str, bucket: str) -> None:
+    """A store that keeps other bytes than we sent (here a proxy flips one byte of a thumbnail and
+    strips the checksum headers that would have refused it) is caught by the ETag it answers."""
+    thumb = next(o for o in scan_tree(tree) if o.key.endswith("thumbnail.png"))
+    proxy = Proxy(moto_url, corrupt=thumb.key)
+    try:
+        report = publish(tree, S3Store(bucket, "t", proxy.url), public_check=False, trust_etags=True)
+    finally:
+        proxy.close()
+    assert len(proxy.headers_seen) == 1
+    stored = _client(moto_url).get_object(Bucket=bucket, Key=f"t/{thumb.key}")["Body"].read()
+    expected = bytearray(thumb.path.read_bytes())
+    expected[100] ^= 0xFF
+    assert stored == bytes(expected)
+    bad = hashlib.md5(stored).hexdigest()  # noqa: S324
+    assert report.problems == [f"{thumb.key}: ETag {bad} in the store, expected {thumb.etag} (content differs)"]
+    again = publish(tree, S3Store(bucket, "t", moto_url), public_check=False, trust_etags=True)
+    assert again.ok and [o.key for o in again.uploads] == [thumb.key]  # the re-run repairs it
 
 
 def test_digests_reused_only_for_untouched_files(tree: Path) -> None:
