@@ -1,11 +1,11 @@
 """Benchmark `stac-mmtp publish` against `aws s3 sync` on the same tree and the same local S3 server.
 
 Tree: a valid STAC catalog of N small items (JSON) and M data files of S MB (random bytes: as
-incompressible as COG tiles). Server: one moto server process on 127.0.0.1, a fresh bucket per tool.
+incompressible as COG tiles). Server: a fresh moto server process on 127.0.0.1 for each tool's runs.
 Each tool publishes the tree, then publishes it again unchanged. Wall time and peak RSS (from
 /usr/bin/time) of each run are printed as a Markdown table for benchmarks/README.md.
 
-    python benchmarks/bench_publish.py [--items 2000] [--cogs 20] [--cog-mb 20] [--jobs 10] [--aws PATH]
+    python benchmarks/bench_publish.py [--items 2000] [--cogs 20] [--cog-mb 20] [--jobs 10] [--aws PATH] [--repeat 3]
 
 `aws` comes from `pip install awscli` (in its own venv: awscli pins an older botocore than boto3's).
 Without it, a boto3 `upload_file` thread pool is the reference. Needs STAC_MMTP_SCHEMA_CACHE for the
@@ -142,6 +142,7 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=10, help="parallel transfers for every tool (aws's default is 10)")
     ap.add_argument("--aws", default=shutil.which("aws"), help="the aws CLI [default: aws on PATH]")
     ap.add_argument("--workdir", type=Path)
+    ap.add_argument("--repeat", type=int, default=1, help="rounds (tools in rotated order); medians are reported")
     args = ap.parse_args()
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="bench-publish-"))
@@ -151,58 +152,71 @@ def main() -> None:
     files, nbytes = make_tree(tree, args.items, args.cogs, args.cog_mb)
     print(f"tree: {files} files, {nbytes / 2**20:.0f} MiB ({args.items} items, {args.cogs} x {args.cog_mb} MB data)")
 
-    proc, url = start_moto()
-    try:
-        results = run_all(args, tree, url)
-    finally:
-        proc.terminate()
-        proc.wait(30)
-
+    results = run_all(args, tree)
     ref = results[-1]
     print(f"\n| tool | first publish | peak RSS | unchanged re-run | re-run / first | first vs {ref[0].split(' (')[0]} |")
     print("| --- | --- | --- | --- | --- | --- |")
     for label, (t1, m1), (t2, m2) in results:
-        print(f"| {label} | {t1:.1f} s | {m1} MiB | {t2:.1f} s ({m2} MiB) | {t2 / t1:.0%} | {t1 / ref[1][0]:.2f} |")
+        print(f"| {label} | {t1:.1f} s | {m1} MiB | {t2:.2f} s ({m2} MiB) | {t2 / t1:.0%} | {t1 / ref[1][0]:.2f} |")
 
 
-def run_all(args: argparse.Namespace, tree: Path, url: str) -> list:
-    """Publish with each tool, twice, on its own bucket of the server at `url`."""
+def run_all(args: argparse.Namespace, tree: Path) -> list:
+    """Publish with each tool, twice, each time on a fresh moto server (moto keeps every object in
+    memory: a server shared by the tools would serve the later ones with gigabytes more held).
+    With --repeat, the tools take turns in rotated order and the median of each time is kept."""
     env = dict(os.environ, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1",
                AWS_EC2_METADATA_DISABLED="true", PYTHONPATH=str(REPO))
     os.environ.update({k: env[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")})
     import boto3
 
-    s3 = boto3.client("s3", endpoint_url=url)
     py = sys.executable
-    runs: list[tuple[str, list[str]]] = []
-    ours = [py, "-m", "stac_mmtp", "-q", "publish", str(tree), "--endpoint-url", url, "--jobs", str(args.jobs)]
-    runs.append(("stac-mmtp publish (validate + sync + verify + anonymous GET)",
-                 [*ours, "--to", "s3://b-ours/r"]))
-    runs.append(("stac-mmtp publish --trust-etags (re-run settled by the listing)",
-                 [*ours, "--trust-etags", "--to", "s3://b-trust/r"]))
-    runs.append(("stac-mmtp publish, sync only (library, no validation)",
-                 [py, "-c", SYNC_ONLY, str(tree), "b-sync", url, str(args.jobs)]))
+    ours = [py, "-m", "stac_mmtp", "-q", "publish", str(tree), "--jobs", str(args.jobs)]
+    runs: list[tuple[str, list[str]]] = [
+        ("stac-mmtp publish (validate + sync + HEAD verify + anonymous GET)", [*ours, "--to", "s3://bench/r"]),
+        ("stac-mmtp publish --trust-etags (validate + sync + ETag verify + anonymous GET)",
+         [*ours, "--trust-etags", "--to", "s3://bench/r"]),
+        ("stac-mmtp publish, sync only (library, no validation, HEAD verify)",
+         [py, "-c", SYNC_ONLY, str(tree), "bench", "URL", str(args.jobs)]),
+    ]
     if args.aws:
-        runs.append(("aws s3 sync", [args.aws, "s3", "sync", str(tree), "s3://b-aws/r", "--endpoint-url", url,
-                                     "--only-show-errors"]))
+        runs.append(("aws s3 sync", [args.aws, "s3", "sync", str(tree), "s3://bench/r", "--only-show-errors"]))
     else:
-        runs.append(("boto3 upload_file thread pool", [py, "-c", BOTO3_LOOP, str(tree), "b-boto3", url, str(args.jobs)]))
-    for name in ("b-ours", "b-trust", "b-sync", "b-aws", "b-boto3"):
-        s3.create_bucket(Bucket=name)
-    for name in ("b-ours", "b-trust"):
-        subprocess.run([*ours[:5], "--setup-bucket", "--to", f"s3://{name}/r", "--endpoint-url", url], env=env,
-                       check=True)
+        runs.append(("boto3 upload_file thread pool", [py, "-c", BOTO3_LOOP, str(tree), "bench", "URL", str(args.jobs)]))
 
-    results = []
-    for n, (label, cmd) in enumerate(runs):
-        # each tool starts with an empty digest/validation cache; its re-run finds what its first run left
-        tool_env = dict(env, STAC_MMTP_CACHE=str(tree.parent / f"cache-{n}"))
-        first = timed(cmd, tool_env)
-        again = timed(cmd, tool_env) if "upload_file" not in label else (float("nan"), 0)
-        results.append((label, first, again))
-        print(f"{label}: first {first[0]:.1f} s / {first[1]} MiB, unchanged {again[0]:.1f} s / {again[1]} MiB",
-              flush=True)
-    return results
+    times: dict[int, list[tuple[tuple[float, int], tuple[float, int]]]] = {n: [] for n in range(len(runs))}
+    for rep in range(args.repeat):
+        order = list(range(len(runs)))
+        order = order[rep % len(order):] + order[:rep % len(order)]
+        for n in order:
+            label, cmd = runs[n]
+            proc, url = start_moto()
+            try:
+                boto3.client("s3", endpoint_url=url).create_bucket(Bucket="bench")
+                cmd = [url if c == "URL" else c for c in cmd]
+                if cmd[:3] == ours[:3]:
+                    cmd = [*cmd, "--endpoint-url", url]
+                    subprocess.run([*ours[:5], "--setup-bucket", "--to", "s3://bench/r", "--endpoint-url", url], env=env,
+                                   check=True, capture_output=True)
+                elif "aws" in label:
+                    cmd = [*cmd, "--endpoint-url", url]
+                # each tool starts with an empty digest/validation cache; its re-run finds what its first run left
+                tool_env = dict(env, STAC_MMTP_CACHE=str(tree.parent / f"cache-{n}-{rep}"))
+                first = timed(cmd, tool_env)
+                again = timed(cmd, tool_env) if "upload_file" not in label else (float("nan"), 0)
+            finally:
+                proc.terminate()
+                proc.wait(30)
+            times[n].append((first, again))
+            print(f"{label}: first {first[0]:.2f} s / {first[1]} MiB, unchanged {again[0]:.2f} s / {again[1]} MiB",
+                  flush=True)
+
+    def median(values: list[float]) -> float:
+        v = sorted(values)
+        return v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
+
+    return [(label, (median([f[0] for f, _ in times[n]]), max(f[1] for f, _ in times[n])),
+             (median([a[0] for _, a in times[n]]), max(a[1] for _, a in times[n])))
+            for n, (label, _) in enumerate(runs)]
 
 
 if __name__ == "__main__":

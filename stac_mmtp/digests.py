@@ -49,8 +49,7 @@ class Cache:
     @staticmethod
     def file_key(path: Path, variant: object) -> str:
         """(path, size, mtime, inode, `variant`: what else the digests depend on, e.g. the part size)."""
-        st = path.stat()
-        return f"{path}|{st.st_size}|{st.st_mtime_ns}|{st.st_ino}|{variant}"  # callers pass resolved paths
+        return stat_key(str(path), path.stat(), variant)  # callers pass resolved paths
 
     def digest(self, key: str) -> tuple[str, str] | None:
         if self._db is None:
@@ -77,6 +76,15 @@ class Cache:
             return
         with self._lock:
             self._db.execute("INSERT OR REPLACE INTO digest VALUES (?, ?, ?)", (key, sha256, etag))
+
+    def put_digests(self, rows: list[tuple[str, str, str]]) -> None:
+        """(key, sha256, etag) rows in one transaction."""
+        if self._db is None or not rows:
+            return
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.executemany("INSERT OR REPLACE INTO digest VALUES (?, ?, ?)", rows)
+            self._db.execute("COMMIT")
 
     def valid_keys(self, keys: Iterable[str]) -> set[str]:
         if self._db is None:
@@ -124,6 +132,10 @@ class Cache:
         if self._db is not None:
             with self._lock:
                 self._db.execute("INSERT OR REPLACE INTO valid_tree VALUES (?, ?)", (key, json.dumps(schemas)))
+
+
+def stat_key(path: str, st: os.stat_result, variant: object) -> str:
+    return f"{path}|{st.st_size}|{st.st_mtime_ns}|{st.st_ino}|{variant}"
 
 
 def tree_fingerprint(file_keys: Iterable[str]) -> str:

@@ -17,8 +17,10 @@ import json
 import logging
 import mimetypes
 import os
+import posixpath
 import queue
 import shutil
+import stat
 import sys
 import time
 import urllib.error
@@ -32,7 +34,7 @@ from typing import Any, Protocol
 import click
 
 from .atomic import staged_file
-from .digests import Cache, tree_fingerprint
+from .digests import Cache, stat_key, tree_fingerprint
 from .errors import EXIT_FAILED, InputError, MmtpError
 from .stac import COG_MEDIA_TYPE, GEOJSON_MEDIA_TYPE, JSON_MEDIA_TYPE, PNG_MEDIA_TYPE
 
@@ -119,12 +121,13 @@ def _etag_of(data: bytes) -> str:
     return hashlib.md5(b"".join(parts)).hexdigest() + f"-{len(parts)}"  # noqa: S324
 
 
-def local_paths_in(text: str, obj: Any, build_dir: Path) -> list[str]:
-    """Local references a published JSON must not hold: file:// URLs, the build directory, absolute paths."""
+def local_paths_in(text: str, obj: Any, build_dir: Path, build_dirs: list[str] | None = None) -> list[str]:
+    """Local references a published JSON must not hold: file:// URLs, the build directory (as given
+    and resolved: `build_dirs`, computed once by callers checking many files), absolute paths."""
     found = []
     if "file://" in text:
         found.append("a file:// URL")
-    for d in sorted({str(build_dir), str(build_dir.resolve())}):
+    for d in build_dirs or sorted({str(build_dir), str(build_dir.resolve())}):
         if d in text:
             found.append(f"the build directory {d}")
     if isinstance(obj, dict):
@@ -138,9 +141,17 @@ def tree_keys(build_dir: Path) -> tuple[dict[Path, str], str]:
     """Every publishable file under `build_dir` (resolved) with its digests.Cache key, and the tree's
     fingerprint. Hidden files (temporary `.name.part` files of an interrupted write) are left out."""
     build_dir = build_dir.resolve()
-    files = sorted(p for p in build_dir.rglob("*") if p.is_file()
-                   and not any(part.startswith(".") for part in p.relative_to(build_dir).parts))
-    keys = {p: Cache.file_key(p, f"{MULTIPART_THRESHOLD}/{PART_SIZE}") for p in files}
+    variant = f"{MULTIPART_THRESHOLD}/{PART_SIZE}"
+    found: list[tuple[str, str]] = []
+    for top, dirs, names in os.walk(build_dir):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in names:
+            if not name.startswith("."):
+                path = os.path.join(top, name)
+                st = os.stat(path)
+                if stat.S_ISREG(st.st_mode):
+                    found.append((path, stat_key(path, st, variant)))
+    keys = {Path(path): key for path, key in sorted(found)}
     return keys, tree_fingerprint(keys.values())
 
 
@@ -164,38 +175,45 @@ def scan_tree(build_dir: Path, jobs: int = 4, digests: bool = True,
             objs.append(LocalObject(key, build_dir / key, size, phase, media, cache_control, tuple(needs),
                                     *known.get(fkey, ("", "")), fkey))
         return _with_digests(objs, cache, jobs) if digests else objs
-    declared: dict[Path, str] = {}
+    # Links are joined lexically on the keys (relative POSIX paths): the tree is resolved once, and
+    # resolving every href (a stat per path component) took most of a cold scan.
+    cut = len(str(build_dir)) + 1
+    rel = {p: str(p)[cut:].replace(os.sep, "/") for p in files}
+    dirs = sorted({str(build_dir), str(build_dir.resolve())})
+    declared: dict[str, str] = {}
     kinds: dict[Path, str | None] = {}
-    needs: dict[Path, list[Path]] = {}
+    needs: dict[Path, list[str]] = {}
     problems: list[str] = []
+    new_digests: list[tuple[str, str, str]] = []
     for p in files:
         if p.suffix.lower() not in (".json", ".geojson"):
             continue
         data = p.read_bytes()
         if keys[p] not in known:  # already in memory: hashing it costs nothing more
-            sha, etag = hashlib.sha256(data).hexdigest(), _etag_of(data)
-            known[keys[p]] = (sha, etag)
-            cache.put_digest(keys[p], sha, etag)
+            known[keys[p]] = digest = (hashlib.sha256(data).hexdigest(), _etag_of(data))
+            new_digests.append((keys[p], *digest))
         text = data.decode("utf-8", errors="replace")
         try:
             obj = json.loads(text)
         except ValueError:
             obj = None
         kinds[p] = kind = obj.get("type") if isinstance(obj, dict) and "stac_version" in obj else None
-        problems += [f"{p.relative_to(build_dir)}: holds {what}" for what in local_paths_in(text, obj, build_dir)]
+        problems += [f"{rel[p]}: holds {what}" for what in local_paths_in(text, obj, build_dir, dirs)]
         if kind is None:
             continue
+        here = posixpath.dirname(rel[p])
         down = [lk.get("href", "") for lk in obj.get("links", []) if isinstance(lk, dict) and lk.get("rel") in DOWN_RELS]
         for asset in (obj.get("assets") or {}).values():
             if isinstance(asset, dict):
                 down.append(href := asset.get("href", ""))
-                if (media := asset.get("type")) and "://" not in href:
-                    declared[(p.parent / href).resolve()] = media
-        needs[p] = [(p.parent / h).resolve() for h in down if isinstance(h, str) and h and "://" not in h]
+                if (media := asset.get("type")) and isinstance(href, str) and "://" not in href:
+                    declared[posixpath.normpath(posixpath.join(here, href))] = media
+        needs[p] = [posixpath.normpath(posixpath.join(here, h)) for h in down if isinstance(h, str) and h and "://" not in h]
+    cache.put_digests(new_digests)
     if problems:
         raise InputError("refusing to publish local paths:\n  " + "\n  ".join(problems[:50]), build_dir)
 
-    in_tree = set(files)
+    in_tree = set(rel.values())
     objs = []
     for p in files:
         kind = kinds.get(p)
@@ -212,12 +230,12 @@ def scan_tree(build_dir: Path, jobs: int = 4, digests: bool = True,
         elif phase in ("collections", "root"):
             media = JSON_MEDIA_TYPE
         else:
-            media = declared.get(p) or SUFFIX_TYPES.get(p.suffix.lower()) or (
+            media = declared.get(rel[p]) or SUFFIX_TYPES.get(p.suffix.lower()) or (
                 mimetypes.guess_type(p.name)[0] or "application/octet-stream")
         is_json = media.startswith(("application/json", "application/geo+json")) or phase != "assets"
-        down = tuple(sorted({q.relative_to(build_dir).as_posix() for q in needs.get(p, ()) if q in in_tree}))
+        down = tuple(sorted({q for q in needs.get(p, ()) if q in in_tree and q != rel[p]}))
         sha, etag = known.get(keys[p], ("", ""))
-        objs.append(LocalObject(p.relative_to(build_dir).as_posix(), p, int(keys[p].rsplit("|", 4)[1]), phase, media,
+        objs.append(LocalObject(rel[p], p, int(keys[p].rsplit("|", 4)[1]), phase, media,
                                 CACHE_JSON if is_json else CACHE_ASSET, down, sha, etag, keys[p]))
     cache.put_tree(str(build_dir), fingerprint,
                    [[o.key, o.size, o.phase, o.content_type, o.cache_control, list(o.needs)] for o in objs])

@@ -291,35 +291,42 @@ class TreeReport:
         return not self.problems
 
 
-def _load(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
 def iter_tree(root: Path) -> Iterator[tuple[Path, dict[str, Any] | None, str | None]]:
     """Walk a STAC tree from its root catalog along child/item links: (path, object or None, error)."""
+    for path, obj, error, _ in _walk(root):
+        yield path, obj, error
+
+
+def _walk(root: Path) -> Iterator[tuple[Path, dict[str, Any] | None, str | None, bytes]]:
+    """iter_tree, plus each file's bytes. Hrefs are joined lexically (os.path.normpath) below the
+    resolved root: resolving each one cost a stat per path component, most of a large tree's walk."""
     root_file = root / "catalog.json" if root.is_dir() else root
-    seen: set[Path] = set()
-    stack = [root_file.resolve()]
+    seen: set[str] = set()
+    stack = [str(root_file.resolve())]
     while stack:
-        path = stack.pop()
-        if path in seen:
+        name = stack.pop()
+        if name in seen:
             continue
-        seen.add(path)
-        if not path.is_file():
-            yield path, None, "linked file does not exist"
+        seen.add(name)
+        path = Path(name)
+        try:
+            data = path.read_bytes()
+        except OSError:
+            yield path, None, "linked file does not exist", b""
             continue
         try:
-            obj = _load(path)
+            obj = json.loads(data.decode("utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            yield path, None, f"not valid JSON ({exc})"
+            yield path, None, f"not valid JSON ({exc})", data
             continue
-        yield path, obj, None
+        yield path, obj, None, data
+        here = os.path.dirname(name)
         for link in reversed(obj.get("links", [])):
             if link.get("rel") in ("child", "item"):
                 href = link.get("href", "")
                 if "://" in href or href.startswith("/"):
                     continue  # absolute links are checked elsewhere (publish forbids them)
-                stack.append((path.parent / href).resolve())
+                stack.append(os.path.normpath(os.path.join(here, href)))
 
 
 def schema_fingerprint(store: SchemaStore) -> str:
@@ -333,14 +340,16 @@ def schema_fingerprint(store: SchemaStore) -> str:
 def _structure_problems(path: Path, rel: str, obj: dict[str, Any], check_assets: bool) -> list[Problem]:
     """Links and assets that must exist beside the object (never cached: they depend on the disk)."""
     problems = []
+    here = os.path.dirname(path)
     for link in obj.get("links", []):
         href = link.get("href", "")
-        if link.get("rel") in ("root", "parent", "collection") and "://" not in href and not (path.parent / href).exists():
+        if link.get("rel") in ("root", "parent", "collection") and "://" not in href and not os.path.exists(
+                os.path.join(here, href)):
             problems.append(Problem(rel, f"broken {link['rel']} link {href!r}"))
     if check_assets:
         for key, asset in obj.get("assets", {}).items():
             href = asset.get("href", "")
-            if "://" not in href and not href.startswith("/") and not (path.parent / href).is_file():
+            if "://" not in href and not href.startswith("/") and not os.path.isfile(os.path.join(here, href)):
                 problems.append(Problem(rel, f"asset {key!r}: file {href!r} does not exist"))
     return problems
 
@@ -359,12 +368,12 @@ def validate_tree(root: Path, store: SchemaStore, check_assets: bool = True) -> 
     base = root.resolve() if root.is_dir() else root.resolve().parent
     found: list[tuple[Path, str, dict[str, Any], str]] = []
     fingerprint = schema_fingerprint(store)
-    for path, obj, error in iter_tree(root):
+    for path, obj, error, data in _walk(root):
         rel = os.path.relpath(path, base)
         if obj is None:
             report.problems.append(Problem(rel, error or "unreadable"))
         else:
-            found.append((path, rel, obj, content_key(path.read_bytes(), fingerprint)))
+            found.append((path, rel, obj, content_key(data, fingerprint)))
     cache = Cache()
     known = cache.valid_keys(k for *_, k in found)
     todo = [f for f in found if f[3] not in known]
