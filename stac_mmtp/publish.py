@@ -26,6 +26,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -565,14 +566,17 @@ def upload_order(uploads: list[LocalObject]) -> dict[str, set[str]]:
     return waits
 
 
-def upload_in_order(uploads: list[LocalObject], store: Store, progress: ProgressFn = None,
+def upload_in_order(uploads: list[LocalObject], store: Store, progress: ProgressFn = None, jobs: int = 8,
                     ) -> tuple[list[LocalObject], list[tuple[LocalObject, BaseException]], list[LocalObject]]:
     """Upload each object as soon as everything it links down to is in the store, so a reader
     never meets a broken link, and the root catalog last: (uploaded, failed, not attempted).
 
-    Small items flow while large assets upload, where strict phases would idle at each barrier.
-    After the first failure nothing new starts and queued uploads are cancelled: what depends on a
-    failed object is never written, and a re-run resumes."""
+    At most 2 x `jobs` uploads are handed to the store at a time, large files first but no more
+    than half of them while small ones wait: large and small transfers overlap (the server and the
+    network work on both) instead of all items queueing ahead of the data files. Files the store
+    lacks were not hashed by the plan: their sha256 (object metadata) is computed here, two at a
+    time, while earlier uploads are in flight. After the first failure nothing new starts and
+    queued uploads are cancelled: what depends on a failed object is never written; a re-run resumes."""
     waits = upload_order(uploads)
     by_key = {o.key: o for o in uploads}
     users: dict[str, list[str]] = {}
@@ -580,55 +584,68 @@ def upload_in_order(uploads: list[LocalObject], store: Store, progress: Progress
         for d in v:
             users.setdefault(d, []).append(k)
     events: queue.SimpleQueue[tuple[str, LocalObject, BaseException | None]] = queue.SimpleQueue()
-    started: dict[str, Cancellable] = {}
-    finished: set[str] = set()
+    handles: dict[str, Cancellable] = {}  # hashing or uploading
+    big: deque[LocalObject] = deque()
+    small: deque[LocalObject] = deque()
+    window, big_share = 2 * max(1, jobs), max(1, jobs // 2)
+    in_flight = big_in_flight = 0
     done: list[LocalObject] = []
     failed: list[tuple[LocalObject, BaseException]] = []
     skipped: list[LocalObject] = []
     cache = Cache()
-    # Files the store lacks were not hashed by the plan: their sha256 (object metadata) is computed
-    # here, a few at a time, while earlier uploads are in flight.
-    hasher = cf.ThreadPoolExecutor(max(1, min(4, os.cpu_count() or 1)))
+    hasher = cf.ThreadPoolExecutor(2)
     stopping = False
 
-    def send(o: LocalObject) -> None:
-        started[o.key] = store.submit(o, lambda exc, o=o: events.put(("uploaded", o, exc)))
-
-    def hashed(o: LocalObject, fut: cf.Future) -> None:
+    def on_hashed(o: LocalObject, fut: cf.Future) -> None:
         events.put(("hashed", o, cf.CancelledError() if fut.cancelled() else fut.exception()))
 
-    def start(objs: list[LocalObject]) -> None:
-        # large files first: their transfers are the longest, the small uploads fill in around them
+    def make_ready(objs: list[LocalObject]) -> None:
         for o in sorted(objs, key=lambda o: (-o.size, o.key)):
             if o.sha256:
-                send(o)
+                (big if o.size >= MB else small).append(o)
             else:
-                started[o.key] = fut = hasher.submit(ensure_digests, o, cache)
-                fut.add_done_callback(lambda f, o=o: hashed(o, f))
+                handles[o.key] = fut = hasher.submit(ensure_digests, o, cache)
+                fut.add_done_callback(lambda f, o=o: on_hashed(o, f))
 
-    def stop() -> None:
-        nonlocal stopping
-        stopping = True
-        for key, fut in started.items():
-            if key not in finished:
-                fut.cancel()
+    def pump() -> None:
+        nonlocal in_flight, big_in_flight
+        while in_flight < window and not stopping:
+            if big and (big_in_flight < big_share or not small):
+                o = big.popleft()
+                big_in_flight += 1
+            elif small:
+                o = small.popleft()
+            else:
+                return
+            in_flight += 1
+            handles[o.key] = store.submit(o, lambda exc, o=o: events.put(("uploaded", o, exc)))
 
     if progress and uploads:
         progress("uploading", 0, len(uploads))
+    finished = 0
     try:
-        start([o for o in uploads if not waits[o.key]])
-        while len(finished) < len(started):
+        make_ready([o for o in uploads if not waits[o.key]])
+        pump()
+        while handles:
             stage, obj, exc = events.get()
             if stage == "hashed" and exc is None and not stopping:
-                send(obj)  # the key stays open until its upload reports
+                (big if obj.size >= MB else small).append(obj)
+                del handles[obj.key]
+                pump()
                 continue
-            finished.add(obj.key)
+            del handles[obj.key]
+            if stage == "uploaded":
+                in_flight -= 1
+                big_in_flight -= obj.size >= MB
+            finished += 1
             if isinstance(exc, cf.CancelledError) or (stage == "hashed" and exc is None):
                 skipped.append(obj)
             elif exc is not None:
                 failed.append((obj, exc))
                 if not stopping:
-                    stop()
+                    stopping = True
+                    for handle in list(handles.values()):
+                        handle.cancel()
             else:
                 done.append(obj)
                 ready = []
@@ -637,12 +654,14 @@ def upload_in_order(uploads: list[LocalObject], store: Store, progress: Progress
                     if not waits[user]:
                         ready.append(by_key[user])
                 if not stopping:
-                    start(ready)
+                    make_ready(ready)
+                    pump()
             if progress:
-                progress("uploading", len(finished), len(uploads))
+                progress("uploading", finished, len(uploads))
     finally:
         hasher.shutdown(cancel_futures=True)
-    skipped += [o for o in uploads if o.key not in started]
+    settled = {o.key for o in done} | {o.key for o in skipped} | {o.key for o, _ in failed}
+    skipped += [o for o in uploads if o.key not in settled]
     return done, failed, skipped
 
 
@@ -830,7 +849,7 @@ def publish(build_dir: Path, store: Store, *, dry_run: bool = False, delete: boo
 
     t1 = time.perf_counter()
     log.info("validated, scanned and planned in %.2f s: %d of %d object(s) to upload", t1 - t0, len(uploads), len(objs))
-    done, failed, skipped = upload_in_order(uploads, store, progress)
+    done, failed, skipped = upload_in_order(uploads, store, progress, jobs)
     t2 = time.perf_counter()
     log.info("uploaded %d object(s), %d bytes, in %.2f s", len(done), sum(o.size for o in done), t2 - t1)
     for o in done:
