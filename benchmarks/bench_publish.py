@@ -172,10 +172,10 @@ def run_all(args: argparse.Namespace, tree: Path) -> list:
     py = sys.executable
     ours = [py, "-m", "stac_mmtp", "-q", "publish", str(tree), "--jobs", str(args.jobs)]
     runs: list[tuple[str, list[str]]] = [
-        ("stac-mmtp publish (validate + sync + HEAD verify + anonymous GET)", [*ours, "--to", "s3://bench/r"]),
-        ("stac-mmtp publish --trust-etags (validate + sync + ETag verify + anonymous GET)",
-         [*ours, "--trust-etags", "--to", "s3://bench/r"]),
-        ("stac-mmtp publish, sync only (library, no validation, HEAD verify)",
+        ("stac-mmtp publish (validate + sync + verify + anonymous GET)", [*ours, "--to", "s3://bench/r"]),
+        ("stac-mmtp publish --check-every-object (one HEAD per object before and after)",
+         [*ours, "--check-every-object", "--to", "s3://bench/r"]),
+        ("stac-mmtp publish, sync only (library, no validation)",
          [py, "-c", SYNC_ONLY, str(tree), "bench", "URL", str(args.jobs)]),
     ]
     if args.aws:

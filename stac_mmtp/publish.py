@@ -351,7 +351,7 @@ class S3Store:
         )
         self.client = (session or aws_session()).client("s3", endpoint_url=endpoint_url, config=config)
         # The ETag the server answers to each PutObject / CompleteMultipartUpload: the MD5 of what it
-        # stored, compared with the local bytes by verify_responses (--trust-etags).
+        # stored, compared with the local bytes by verify_responses.
         self.stored: dict[str, str] = {}
         self.client.meta.events.register("provide-client-params.s3.PutObject", self._remember_key)
         for op in ("PutObject", "CompleteMultipartUpload"):
@@ -500,7 +500,7 @@ class PublishReport:
     stale_unknown: bool = False  # the store does not let us list: stale objects cannot be found
     assets_changed_in_place: list[str] = field(default_factory=list)
     verified: int = 0
-    verification: str = "size, sha256 metadata and headers; ETag = MD5 of the bytes for the uploaded ones"
+    verification: str = "size, sha256 metadata, ETag = MD5 of the bytes, headers (one HEAD each)"
     public_check: str | None = None
     problems: list[str] = field(default_factory=list)
 
@@ -678,28 +678,47 @@ def _hash_all(objs: list[LocalObject], jobs: int, progress: ProgressFn = None) -
         raise InputError(f"cannot read {obj.path}: {_describe(exc)}")
 
 
+def header_samples(objs: list[LocalObject]) -> list[LocalObject]:
+    """One object per (media type, cache policy): what a HEAD samples to see that the store keeps
+    the headers this version of stac-mmtp sends."""
+    first: dict[tuple[str, str], LocalObject] = {}
+    for o in objs:
+        first.setdefault((o.content_type, o.cache_control), o)
+    return list(first.values())
+
+
 def plan(objs: list[LocalObject], store: Store, jobs: int, progress: ProgressFn = None,
-         trust_etags: bool = False) -> tuple[list[LocalObject], dict[str, Remote] | None]:
+         check_every_object: bool = False) -> tuple[list[LocalObject], dict[str, Remote] | None]:
     """Which objects must be uploaded; plus the store's listing (for stale objects), None if unlisted.
 
-    The listing settles absent keys and other sizes (and, with `trust_etags`, S3 ETags equal to the
-    MD5 of our bytes); the rest are asked one HEAD (in parallel) for the sha256 in their metadata
-    and their headers, which a listing does not show.
+    The listing settles absent keys and other sizes. On S3, a listed ETag equal to the MD5 (or
+    multipart MD5) of the local bytes settles the content; the headers, which a listing does not
+    show, are sampled with one HEAD per (media type, cache policy): a sample that differs (a new
+    header policy, or another tool) sends its whole class to one HEAD per object. Those HEADs, and
+    with `check_every_object` or on a file mirror every same-size object's, compare the sha256
+    metadata, the ETag and the headers (_needs_upload).
     """
     listing = store.list()
     is_s3 = isinstance(store, S3Store)
-    if listing is not None:
+    if listing is None:
+        todo, changed = objs, []
+        _hash_all(todo, jobs, progress)
+    else:
         changed = [o for o in objs if o.key not in listing or listing[o.key].size != o.size]
         todo = [o for o in objs if o.key in listing and listing[o.key].size == o.size]
         _hash_all(todo, jobs, progress)  # what the store lacks is hashed later, while the uploads run
-        if is_s3 and trust_etags:
-            # A listed ETag equal to the MD5 (or multipart MD5) of our bytes proves the bytes, not the
-            # headers: only safe when nothing but stac-mmtp writes the prefix (opt-in). It turns an
-            # unchanged republish into one listing.
+        if is_s3 and not check_every_object:
+            same = [o for o in todo if listing[o.key].etag == o.etag]
             todo = [o for o in todo if listing[o.key].etag != o.etag]
-    else:
-        todo, changed = objs, []
-        _hash_all(todo, jobs, progress)
+            samples = header_samples(same)
+            heads, failed = _run_parallel(lambda o: store.head(o.key), samples, jobs, "checking", progress)
+            if failed:
+                obj, exc = failed[0]
+                raise PublishError(f"cannot read {obj.key} in {store.url}: {_describe(exc)}")
+            wrong = {o.key for o, remote in heads if _needs_upload(o, remote, is_s3)}
+            off = {(o.content_type, o.cache_control) for o in samples if o.key in wrong}
+            changed += [o for o in samples if o.key in wrong]
+            todo += [o for o in same if (o.content_type, o.cache_control) in off and o not in samples]
     heads, failed = _run_parallel(lambda o: store.head(o.key), todo, jobs, "checking", progress)
     if failed:
         obj, exc = failed[0]
@@ -727,6 +746,8 @@ def verify(objs: list[LocalObject], store: Store, jobs: int, progress: ProgressF
             out.append(f"{obj.key}: ETag {r.etag} in the store, expected {obj.etag} (content differs)")
         if is_s3 and r.content_type != obj.content_type:
             out.append(f"{obj.key}: Content-Type {r.content_type!r}, expected {obj.content_type!r}")
+        if is_s3 and r.cache_control != obj.cache_control:
+            out.append(f"{obj.key}: Cache-Control {r.cache_control!r}, expected {obj.cache_control!r}")
         return out
 
     done, failed = _run_parallel(check, objs, jobs, "verifying", progress)
@@ -734,7 +755,7 @@ def verify(objs: list[LocalObject], store: Store, jobs: int, progress: ProgressF
 
 
 def verify_responses(objs: list[LocalObject], store: S3Store) -> list[str]:
-    """`--trust-etags` verification of uploads: the ETag the server answered for each object (the
+    """Verification of uploads: the ETag the server answered for each object (the
     MD5 of the bytes it stored: content and size) against the local file. Objects whose answer
     carried no ETag (some S3-compatible stores) are checked by a listing instead."""
     out, unanswered = [], []
@@ -748,8 +769,8 @@ def verify_responses(objs: list[LocalObject], store: S3Store) -> list[str]:
 
 
 def verify_listing(objs: list[LocalObject], store: S3Store) -> list[str]:
-    """`--trust-etags` verification: one listing, every object's size and ETag (the MD5 of the bytes
-    the server stored) against the local file. Headers are not read back in this mode."""
+    """Verification by one listing: every object's size and ETag (the MD5 of the bytes the server
+    stored) against the local file."""
     listing = store.list()
     if listing is None:
         return verify(objs, store, 8)
@@ -809,7 +830,7 @@ def check_tree(build_dir: Path, schema_cache: Path | None = None, fingerprint: s
 
 def publish(build_dir: Path, store: Store, *, dry_run: bool = False, delete: bool = False, jobs: int = 8,
             public_check: bool = True, schema_cache: Path | None = None, progress: ProgressFn = None,
-            validate: bool = True, trust_etags: bool = False) -> PublishReport:
+            validate: bool = True, check_every_object: bool = False) -> PublishReport:
     """Validate, plan, upload in link order (upload_in_order), verify, then delete stale objects (with `delete`).
 
     `validate=False` is for callers that validated the tree already (the benchmark times the sync
@@ -825,7 +846,7 @@ def publish(build_dir: Path, store: Store, *, dry_run: bool = False, delete: boo
             report = PublishReport(store.url, dry_run)
             for o in objs:
                 report.phases[o.phase].objects += 1
-            uploads, listing = plan(objs, store, jobs, progress, trust_etags)  # reads only
+            uploads, listing = plan(objs, store, jobs, progress, check_every_object)  # reads only
         finally:
             if validated is not None:
                 validated.result()  # an invalid tree is the first error reported
@@ -864,12 +885,13 @@ def publish(build_dir: Path, store: Store, *, dry_run: bool = False, delete: boo
             "re-run to resume.")
         return report
 
-    # the plan checked the unchanged objects (size, sha256 metadata, headers) in this same run
-    if trust_etags and isinstance(store, S3Store):
-        # the plan's listing matched every object not uploaded; the upload answers tell the rest
-        report.problems += verify_responses(uploads, store)
-        report.verification = ("ETag = MD5 of the stored bytes, from the listing (unchanged objects) and the "
-                               "upload answers (the others)")
+    # the plan checked the unchanged objects in this same run
+    if isinstance(store, S3Store) and not check_every_object:
+        # every upload by the ETag the server answered, the headers it kept by one HEAD per class
+        samples = header_samples(uploads)
+        report.problems += verify(samples, store, jobs) + verify_responses([o for o in uploads if o not in samples], store)
+        report.verification = ("ETag = MD5 of the stored bytes (listing or upload answer), headers sampled "
+                               "per media type")
     else:
         report.problems += verify(uploads, store, jobs, progress)
     report.verified = len(objs)
@@ -979,15 +1001,16 @@ def _quiet_sdk_logs() -> None:
               help="Attempts per request (exponential backoff on throttling and connection errors).")
 @click.option("--public-url", metavar="URL", help="Base URL readers use (CDN, website endpoint) for the anonymous check.")
 @click.option("--no-public-check", is_flag=True, help="Skip the anonymous HTTP read of the root (private buckets).")
-@click.option("--trust-etags", is_flag=True,
-              help="Treat an object whose listed ETag is the MD5 of the local bytes as unchanged, with no HEAD of "
-                   "its metadata and headers: fast republish, for prefixes only stac-mmtp writes.")
+@click.option("--check-every-object", is_flag=True,
+              help="One HEAD per object, before and after uploading (sha256 metadata, ETag, media type, cache "
+                   "policy) instead of the listing's ETags and one HEAD per media type: for prefixes other tools "
+                   "also write.")
 @click.option("--setup-bucket", "setup", is_flag=True,
               help="Create the bucket if needed; set anonymous read-only policy and CORS for STAC Browser and COG range reads.")
 @click.option("--schema-cache", type=click.Path(path_type=Path), envvar="STAC_MMTP_SCHEMA_CACHE",
               help="Schema mirror for the validation that precedes publishing [env STAC_MMTP_SCHEMA_CACHE].")
 def publish_command(build_dir: Path | None, target: str, endpoint_url: str | None, dry_run: bool, delete: bool,
-                    jobs: int, retries: int, public_url: str | None, no_public_check: bool, trust_etags: bool,
+                    jobs: int, retries: int, public_url: str | None, no_public_check: bool, check_every_object: bool,
                     setup: bool, schema_cache: Path | None) -> None:
     """Publish the built tree BUILD_DIR to object storage, incrementally and in a safe order.
 
@@ -995,8 +1018,9 @@ def publish_command(build_dir: Path | None, target: str, endpoint_url: str | Non
     Order: an object goes once what it links down to is stored (assets before their item, items
     before their collection...), the root catalog last; with --delete, stale objects are removed
     only after the new root is in place and every object verified.
-    Unchanged objects (same sha256 in x-amz-meta-sha256, same headers: one HEAD each) are skipped;
-    with --trust-etags the bucket listing's ETags alone settle it.
+    Unchanged objects are skipped: same size and ETag (the MD5 of the stored bytes) in the bucket
+    listing, and the headers of one object per media type as expected (else HEADs for that type);
+    --check-every-object HEADs each object (sha256 in x-amz-meta-sha256, ETag, headers).
     Exit codes: 0 published (or nothing to upload), 1 an upload or check failed (re-run to
     resume), 2 bad input (invalid tree, local paths in the JSON, bad --to): nothing written.
     """
@@ -1029,7 +1053,7 @@ def publish_command(build_dir: Path | None, target: str, endpoint_url: str | Non
         with console.progress_bar() as progress:
             report = publish(build_dir, store, dry_run=dry_run, delete=delete, jobs=jobs,
                              public_check=not no_public_check, schema_cache=schema_cache, progress=progress,
-                             trust_etags=trust_etags)
+                             check_every_object=check_every_object)
     except MmtpError as exc:
         fail(exc)
     except Exception as exc:  # noqa: BLE001 - botocore errors: name them, no traceback

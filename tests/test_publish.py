@@ -617,41 +617,76 @@ def test_cog_range_read_anonymously(built_tree: Path, moto_url: str, bucket: str
         assert np.array_equal(remote.read(1), local.read(1))
 
 
-def test_trust_etags_republish_is_one_listing(tree: Path, moto_url: str, bucket: str) -> None:
-    """With --trust-etags publishing is verified by one listing and an unchanged republish asks no
-    HEAD; a changed object is still found, and a tampered one is caught by its listed ETag."""
+def test_republish_is_one_listing_and_a_head_per_media_type(tree: Path, moto_url: str, bucket: str) -> None:
+    """An unchanged republish is one listing (ETags) and one HEAD per (media type, cache policy); a
+    changed object is found; a header changed behind our back on a sampled object sends its class to
+    one HEAD each, and only that object is uploaded again; --check-every-object HEADs everything."""
+    objs = scan_tree(tree)
+    classes = {(o.content_type, o.cache_control) for o in objs}
     proxy = Proxy(moto_url)
     try:
-        first = publish(tree, S3Store(bucket, "r", proxy.url), public_check=False, trust_etags=True)
-        again = publish(tree, S3Store(bucket, "r", proxy.url), public_check=False, trust_etags=True)
+        first = publish(tree, S3Store(bucket, "r", proxy.url), public_check=False)
+        heads_first = [p for m, p in proxy.log if m == "HEAD"]
+        n = len(proxy.log)
+        again = publish(tree, S3Store(bucket, "r", proxy.url), public_check=False)
+        heads_again = [p for m, p in proxy.log[n:] if m == "HEAD"]
+        lists_again = [p for m, p in proxy.log[n:] if m == "GET" and "list-type=2" in p]
     finally:
         proxy.close()
     assert first.ok and len(first.uploads) == _counts(tree)["all"] and first.verified == len(first.uploads)
+    assert len(heads_first) == len(classes) >= 4  # the headers kept by the store, sampled after upload
     assert again.ok and again.uploads == []
-    assert not [p for m, p in proxy.log if m == "HEAD"]
-    assert [m for m, _ in proxy.log if m == "GET"]  # the listing
+    assert len(heads_again) == len(classes) and len(lists_again) == 1
+
     item = next(p for p in (tree / "events").rglob("*.json") if p.name != "collection.json")
     item.write_text(item.read_text().replace('"description"', '"description" ', 1))  # same JSON, other bytes
-    changed = publish(tree, S3Store(bucket, "r", moto_url), public_check=False, trust_etags=True)
+    changed = publish(tree, S3Store(bucket, "r", moto_url), public_check=False)
     assert [o.key for o in changed.uploads] == [item.relative_to(tree).as_posix()]
+
+    # another tool rewrites the sampled item with the same bytes and another cache policy
+    items = [o for o in scan_tree(tree) if o.content_type == GEOJSON_MEDIA_TYPE and o.cache_control == CACHE_JSON]
+    sample = items[0]
+    c = _client(moto_url)
+    c.copy_object(Bucket=bucket, Key=f"r/{sample.key}", CopySource={"Bucket": bucket, "Key": f"r/{sample.key}"},
+                  MetadataDirective="REPLACE", ContentType=GEOJSON_MEDIA_TYPE, CacheControl="no-store",
+                  Metadata={"sha256": sample.sha256})
+    proxy = Proxy(moto_url)
+    try:
+        repaired = publish(tree, S3Store(bucket, "r", proxy.url), public_check=False)
+    finally:
+        proxy.close()
+    assert [o.key for o in repaired.uploads] == [sample.key]
+    assert c.head_object(Bucket=bucket, Key=f"r/{sample.key}")["CacheControl"] == CACHE_JSON
+    heads = [p for m, p in proxy.log if m == "HEAD"]
+    assert len(heads) == len(classes) - 1 + len(items) + 1  # samples, the whole item class, the upload's check
+
+    proxy = Proxy(moto_url)
+    try:
+        thorough = publish(tree, S3Store(bucket, "r", proxy.url), public_check=False, check_every_object=True)
+    finally:
+        proxy.close()
+    assert thorough.ok and thorough.uploads == [] and len([m for m, _ in proxy.log if m == "HEAD"]) == len(objs)
+
     thumb = next(o for o in scan_tree(tree) if o.key.endswith("thumbnail.png"))
     data = bytearray(thumb.path.read_bytes())
     data[100] ^= 0xFF  # same size, other bytes, our checksum in the metadata: only the ETag tells
-    _client(moto_url).put_object(Bucket=bucket, Key=f"r/{thumb.key}", Body=bytes(data), ContentType=PNG_MEDIA_TYPE,
-                                 CacheControl=CACHE_ASSET, Metadata={"sha256": thumb.sha256})
+    c.put_object(Bucket=bucket, Key=f"r/{thumb.key}", Body=bytes(data), ContentType=PNG_MEDIA_TYPE,
+                 CacheControl=CACHE_ASSET, Metadata={"sha256": thumb.sha256})
     from stac_mmtp.publish import verify_listing
 
     problems = verify_listing(scan_tree(tree), S3Store(bucket, "r", moto_url))
     assert len(problems) == 1 and problems[0].startswith(f"{thumb.key}: ETag") and "content differs" in problems[0]
+    fixed = publish(tree, S3Store(bucket, "r", moto_url), public_check=False)
+    assert [o.key for o in fixed.uploads] == [thumb.key]
 
 
-def test_trust_etags_verification_catches_bytes_the_store_got_wrong(tree: Path, moto_url: str, bucket: str) -> None:
+def test_verification_catches_bytes_the_store_got_wrong(tree: Path, moto_url: str, bucket: str) -> None:
     """A store that keeps other bytes than we sent (here a proxy flips one byte of a thumbnail and
     strips the checksum headers that would have refused it) is caught by the ETag it answers."""
     thumb = next(o for o in scan_tree(tree) if o.key.endswith("thumbnail.png"))
     proxy = Proxy(moto_url, corrupt=thumb.key)
     try:
-        report = publish(tree, S3Store(bucket, "t", proxy.url), public_check=False, trust_etags=True)
+        report = publish(tree, S3Store(bucket, "t", proxy.url), public_check=False)
     finally:
         proxy.close()
     assert len(proxy.headers_seen) == 1
@@ -661,7 +696,7 @@ def test_trust_etags_verification_catches_bytes_the_store_got_wrong(tree: Path, 
     assert stored == bytes(expected)
     bad = hashlib.md5(stored).hexdigest()  # noqa: S324
     assert report.problems == [f"{thumb.key}: ETag {bad} in the store, expected {thumb.etag} (content differs)"]
-    again = publish(tree, S3Store(bucket, "t", moto_url), public_check=False, trust_etags=True)
+    again = publish(tree, S3Store(bucket, "t", moto_url), public_check=False)
     assert again.ok and [o.key for o in again.uploads] == [thumb.key]  # the re-run repairs it
 
 
