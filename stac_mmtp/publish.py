@@ -574,8 +574,8 @@ def upload_in_order(uploads: list[LocalObject], store: Store, progress: Progress
     At most 2 x `jobs` uploads are handed to the store at a time, large files first but no more
     than half of them while small ones wait: large and small transfers overlap (the server and the
     network work on both) instead of all items queueing ahead of the data files. Files the store
-    lacks were not hashed by the plan: their sha256 (object metadata) is computed here, two at a
-    time, while earlier uploads are in flight. After the first failure nothing new starts and
+    lacks were not hashed by the plan: their sha256 (object metadata) is computed here, on half
+    the cores, while earlier uploads are in flight. After the first failure nothing new starts and
     queued uploads are cancelled: what depends on a failed object is never written; a re-run resumes."""
     waits = upload_order(uploads)
     by_key = {o.key: o for o in uploads}
@@ -593,7 +593,7 @@ def upload_in_order(uploads: list[LocalObject], store: Store, progress: Progress
     failed: list[tuple[LocalObject, BaseException]] = []
     skipped: list[LocalObject] = []
     cache = Cache()
-    hasher = cf.ThreadPoolExecutor(2)
+    hasher = cf.ThreadPoolExecutor(max(1, (os.cpu_count() or 2) // 2))  # leave cores to the transfers
     stopping = False
 
     def on_hashed(o: LocalObject, fut: cf.Future) -> None:
