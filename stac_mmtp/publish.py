@@ -175,7 +175,9 @@ def scan_tree(build_dir: Path, jobs: int = 4, digests: bool = True,
             fkey = keys[build_dir / key]
             objs.append(LocalObject(key, build_dir / key, size, phase, media, cache_control, tuple(needs),
                                     *known.get(fkey, ("", "")), fkey))
-        return _with_digests(objs, cache, jobs) if digests else objs
+        if digests:
+            _hash_all(objs, jobs)
+        return objs
     # Links are joined lexically on the keys (relative POSIX paths): the tree is resolved once, and
     # resolving every href (a stat per path component) took most of a cold scan.
     cut = len(str(build_dir)) + 1
@@ -240,13 +242,10 @@ def scan_tree(build_dir: Path, jobs: int = 4, digests: bool = True,
                                 CACHE_JSON if is_json else CACHE_ASSET, down, sha, etag, keys[p]))
     cache.put_tree(str(build_dir), fingerprint,
                    [[o.key, o.size, o.phase, o.content_type, o.cache_control, list(o.needs)] for o in objs])
-    return _with_digests(objs, cache, jobs) if digests else objs
-
-
-def _with_digests(objs: list[LocalObject], cache: Cache, jobs: int) -> list[LocalObject]:
-    with cf.ThreadPoolExecutor(max(1, jobs)) as pool:
-        list(pool.map(lambda o: ensure_digests(o, cache), [o for o in objs if not o.sha256]))
+    if digests:
+        _hash_all(objs, jobs)
     return objs
+
 
 
 # --------------------------------------------------------------------------- stores
