@@ -455,6 +455,9 @@ def dataset_hook(annotations_dir: Path | None, events_dir: Path, ratios: tuple[f
         assignment = assign_splits(evs, ratios, seed, gap)
         everything = [(b.id, it) for b in [*bundles, *extra_bundles] for it in b.items]
         apply_splits([it for _, it in everything], assignment)
+        for b in [*bundles, *extra_bundles]:  # which splits a collection holds, without reading its items
+            if found := sorted({it["properties"]["ml-aoi:split"] for it in b.items if "ml-aoi:split" in it["properties"]}):
+                b.collection.setdefault("summaries", {})["ml-aoi:split"] = found
         write_json(stage / MANIFEST, manifest(everything, assignment, evs, ratios, seed, gap))
         return extra_bundles
 

@@ -303,6 +303,8 @@ def test_splits_on_every_item_and_manifest(label_build) -> None:
     out, _ = label_build
     items = [it for c in ("events", "sentinel-2", "annotations") for it in _items(out, c).values()]
     assert {it["properties"]["ml-aoi:split"] for it in items} == {"train"}  # one event: one split
+    for c in ("events", "sentinel-2", "annotations"):  # each collection says which splits it holds
+        assert json.loads((out / c / "collection.json").read_text())["summaries"]["ml-aoi:split"] == ["train"]
     man = json.loads((out / "splits.json").read_text())
     assert sum(len(v) for v in man["items"].values()) == len(items)
     digest = hashlib.sha256(json.dumps(man["items"], sort_keys=True, separators=(",", ":")).encode()).hexdigest()
