@@ -4,8 +4,8 @@ A synthetic full-size IW GRD-HR measurement (25000 x 16700 uint16, tiled GeoTIFF
 GCPs, like real products) is written once to a cache directory. Each side then runs in its own process
 (so that peak RSS is its own), clipped to a 50 km x 50 km AOI at the scene centre, onto a 10 m UTM grid:
 
-- ours: `source_window` + windowed read + LUT calibration (DN^2 / A^2, float32) + `geocode` (TPS through
-  the GCPs around the window);
+- ours: `source_window` + windowed read + thermal-noise removal and LUT calibration ((DN^2 - N) / A^2,
+  float32) + `geocode` (TPS through the GCPs around the window);
 - reference: `rasterio.warp.reproject(rasterio.band(src, 1), ...)` with all the GCPs, `SRC_METHOD=GCP_TPS`,
   bilinear, i.e. what `gdalwarp -tps -r bilinear -te ... -tr 10 10` does (it warps DN, no calibration).
 
@@ -90,6 +90,21 @@ def _lut():  # noqa: ANN202
     return CalibrationLUT(lines, pixels, values)
 
 
+def _noise():  # noqa: ANN202
+    """A noise LUT shaped like IPF 3.x's: range vectors every 667 lines and 40 samples, and one
+    azimuth block per IW sub-swath with a knot every 10 lines."""
+    from stac_mmtp.sources.sentinel1 import CalibrationLUT, NoiseLUT
+
+    lines = np.arange(0, LINES + 667, 667, dtype=np.float64)
+    pixels = np.arange(0, SAMPLES + 40, 40, dtype=np.float64)
+    values = np.array([2000.0 + 700.0 * np.cos(pixels / SAMPLES * 6 * np.pi) + 1e-3 * li for li in lines])
+    az = np.arange(0, LINES + 10, 10, dtype=np.float64)
+    edges = [0, SAMPLES // 3, 2 * SAMPLES // 3, SAMPLES]
+    blocks = [(0, LINES - 1, edges[k] + (k > 0), edges[k + 1] - (k == 2), az, 1.0 + 0.05 * np.sin(az / 500 + k))
+              for k in range(3)]
+    return NoiseLUT(CalibrationLUT(lines, pixels, values), blocks)
+
+
 def _grid():  # noqa: ANN202
     from pyproj import Transformer
     from rasterio.crs import CRS
@@ -113,7 +128,7 @@ def run_ours(path: Path) -> dict:
         gcps = list(src.gcps[0])
         win = source_window(gcps, grid, (src.height, src.width))
         dn = src.read(1, window=win)
-    sigma0 = calibrate_window(dn, _lut(), win)
+    sigma0 = calibrate_window(dn, _lut(), win, noise=_noise())
     del dn
     out = geocode(sigma0, window_gcps(gcps, win), grid)
     seconds = time.perf_counter() - t0

@@ -31,6 +31,7 @@ from stac_mmtp.sources.sentinel1 import (
     geocode,
     ground_spacing,
     parse_calibration,
+    parse_noise,
     relative_orbit,
     snap_grid,
     source_window,
@@ -119,6 +120,36 @@ def test_real_calibration_lut(real_fixtures: Path) -> None:
     mid = lut.window(333, 0, 2, 1)[:, 0]
     expected = lut.values[0, 0] + (lut.values[1, 0] - lut.values[0, 0]) * np.array([333, 334]) / 667
     assert mid == pytest.approx(expected, rel=1e-6)
+
+
+def test_real_noise_lut(real_fixtures: Path) -> None:
+    """The real VH noise LUT (IPF 3.31): range vectors times the azimuth vector of each sub-swath."""
+    prod = Sentinel1().parse(real_fixtures / GRD)
+    assert set(prod.noises) == {"VV", "VH"} and prod.noises["VH"].endswith("-002.xml")
+    noise = parse_noise(ProductFS.open(real_fixtures / GRD), prod.noises["VH"])
+    assert noise.range.values.shape == (26, 657) and noise.range.lines[:3].tolist() == [0, 667, 1334]
+    assert [(b[2], b[3]) for b in noise.blocks] == [(0, 8759), (8760, 17560), (17561, 26143)]  # IW1, IW2, IW3
+    n = noise.window(0, 8759, 11, 2)
+    # line 0: range LUT 2004.297 at pixel 8759 (IW1, azimuth 1.034850), 1747.531 at 8760 (IW2, 1.002218)
+    assert n[0, 0] == pytest.approx(2004.297 * 1.034850, rel=1e-6)
+    assert n[0, 1] == pytest.approx(1747.531 * 1.002218, rel=1e-6)
+    # line 5: halfway between the azimuth knots of lines 0 and 10 (and along the range vectors)
+    r = noise.range.window(5, 8760, 1, 1)[0, 0]
+    assert n[5, 1] == pytest.approx(r * (1.002218 + 1.001919) / 2, rel=1e-6)
+
+
+def test_noise_blocks_and_removal() -> None:
+    """Azimuth blocks scale only their own lines and samples; what noise removal takes below zero is 0."""
+    from stac_mmtp.sources.sentinel1 import CalibrationLUT, NoiseLUT
+
+    rng = CalibrationLUT(np.array([0.0, 100.0]), np.array([0.0, 100.0]), np.full((2, 2), 50.0))
+    noise = NoiseLUT(rng, [(0, 9, 0, 4, np.array([0.0, 9.0]), np.array([2.0, 2.0])),
+                           (5, 20, 5, 9, np.array([5.0, 15.0]), np.array([1.0, 3.0]))])
+    n = noise.window(0, 0, 20, 10)
+    assert (n[:10, :5] == 100).all() and (n[10:, :5] == 50).all()  # block 1: lines 0-9, samples 0-4
+    assert (n[:5, 5:] == 50).all() and n[5, 5] == 50 and n[10, 9] == 100 and n[15, 5] == 150  # block 2, linear
+    sigma0 = calibrate(np.array([[0, 5, 10, 20]], np.uint16), np.full((1, 4), 2, np.float32), np.full((1, 4), 100, np.float32))
+    assert np.isnan(sigma0[0, 0]) and sigma0[0, 1:].tolist() == [0.0, 0.0, 75.0]  # (400 - 100) / 4
 
 
 # ---------------------------------------------------------------- geocoding (real GCPs)
@@ -211,6 +242,7 @@ def test_sample_item_fields(sample_build) -> None:
     assert p["mmtp:days_from_event"] == pytest.approx(6.571, abs=1e-3)
     assert p["sat:orbit_state"] == "ascending" and p["sar:instrument_mode"] == "IW" and p["product:type"] == "GRD"
     assert p["processing:level"] == "GEC" and "Sentinel-1 IPF" in p["processing:software"]
+    assert "(DN^2 - N) / A^2, thermal noise N from the noise LUT" in p["processing:lineage"]
     assert 30 < p["view:incidence_angle"] < 46
     vv = post["assets"]["vv"]
     assert vv["proj:code"] == "EPSG:32632" and vv["gsd"] == 10.0
@@ -260,7 +292,7 @@ def test_sample_cogs(sample_build) -> None:
 
 
 def test_calibration_matches_lut(sample_build) -> None:
-    """sigma0 = DN^2 / A^2 at chosen pixels, A bilinear between the LUT knots (independent computation)."""
+    """sigma0 = (DN^2 - N) / A^2 at chosen pixels, A bilinear between the LUT knots (independent computation)."""
     _, products = sample_build
     safe = sorted(products.glob("S1A_*.SAFE"))[0]
     prod = Sentinel1().parse(safe)
@@ -268,8 +300,12 @@ def test_calibration_matches_lut(sample_build) -> None:
     lut = parse_calibration(prod.fs, rel)
     with rasterio.open(safe / prod.measurements["VV"]) as src:
         dn = src.read(1)
-    sigma0 = calibrate(dn[100:400, 50:350], lut.window(100, 50, 300, 300))
+    noise = parse_noise(prod.fs, prod.noises["VV"])
+    sigma0 = calibrate(dn[100:400, 50:350], lut.window(100, 50, 300, 300), noise.window(100, 50, 300, 300))
     import xml.etree.ElementTree as ET
+
+    noise_values = {float(x) for v in ET.parse(safe / prod.noises["VV"]).getroot().iter("noiseRangeLut") for x in v.text.split()}
+    assert noise_values == {100.0}  # the sample's noise LUT: a flat floor, no azimuth vectors
 
     root = ET.parse(safe / rel).getroot()
     vecs = [(int(v.findtext("line")), np.array(v.findtext("pixel").split(), float),
@@ -280,7 +316,7 @@ def test_calibration_matches_lut(sample_build) -> None:
         j = max(i for i, p in enumerate(p0) if p <= pixel)
         t, u = (line - l0) / (l1 - l0), (pixel - p0[j]) / (p0[j + 1] - p0[j])
         a = (1 - t) * ((1 - u) * s0[j] + u * s0[j + 1]) + t * ((1 - u) * s1[j] + u * s1[j + 1])
-        expected = float(dn[line, pixel]) ** 2 / a**2
+        expected = max(float(dn[line, pixel]) ** 2 - 100.0, 0.0) / a**2
         assert sigma0[line - 100, pixel - 50] == pytest.approx(expected, rel=1e-4)
     assert np.isnan(calibrate(np.array([[0, 7]], np.uint16), np.array([[500, 500]], np.float32))[0, 0])
 

@@ -1,7 +1,8 @@
 """Sentinel-1 Level-1 GRD (IW, EW, SM): SAFE directories or zips, and the AWS `sentinel-s1-l1c` layout.
 
 `read()` parses metadata only (manifest.safe, product annotation, or the AWS productInfo.json);
-`convert()` calibrates each polarisation to sigma0 from the calibration LUT, georeferences it from
+`convert()` removes the thermal noise (noise LUT) and calibrates each polarisation to sigma0 from
+the calibration LUT, georeferences it from
 the GCPs (the annotation's geolocation grid) into the event's UTM zone, clips it to the AOI plus
 buffer and writes float32 linear-power COGs (nodata NaN, overviews averaged in linear power).
 
@@ -16,6 +17,7 @@ import math
 import re
 import urllib.parse
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -140,6 +142,7 @@ class S1Product:
     measurements: dict[str, str] = field(default_factory=dict)  # pol -> rel path
     annotations: dict[str, Annotation] = field(default_factory=dict)
     calibrations: dict[str, str] = field(default_factory=dict)  # pol -> rel path
+    noises: dict[str, str] = field(default_factory=dict)  # pol -> rel path of the thermal noise LUT
 
     @property
     def characteristics(self) -> tuple[float, float, float, float, int, int, float] | None:
@@ -249,47 +252,100 @@ class CalibrationLUT:
         return lo + (hi - lo) * t
 
 
-def parse_calibration(fs: ProductFS, rel: str) -> CalibrationLUT:
-    root = _parse_xml(fs, rel)
-    w = fs.display(rel)
+def _vector_lut(vectors: Iterable[ET.Element], value_tag: str, what: str, w: str) -> CalibrationLUT:
+    """A LUT from vectors of (line, pixel knots, values): the calibration and noise range LUTs."""
     lines, pixels, values = [], None, []
-    for vec in root.iter("calibrationVector"):
+    for vec in vectors:
         try:
             line = int(_text(vec, "line", w))
             pix = np.array(_text(vec, "pixel", w).split(), dtype=np.float64)
-            sig = np.array(_text(vec, "sigmaNought", w).split(), dtype=np.float64)
+            val = np.array(_text(vec, value_tag, w).split(), dtype=np.float64)
         except ValueError:
-            raise ProductError("malformed calibration vector", w) from None
-        if len(pix) != len(sig):
-            raise ProductError(f"calibration vector at line {line}: {len(pix)} pixels but {len(sig)} sigmaNought values", w)
+            raise ProductError(f"malformed {what} vector", w) from None
+        if len(pix) != len(val):
+            raise ProductError(f"{what} vector at line {line}: {len(pix)} pixels but {len(val)} {value_tag} values", w)
         if pixels is None:
             pixels = pix
         elif len(pix) != len(pixels) or not np.array_equal(pix, pixels):
-            sig = np.interp(pixels, pix, sig)  # vectors on different pixel knots: resample onto the first ones
+            val = np.interp(pixels, pix, val)  # vectors on different pixel knots: resample onto the first ones
         lines.append(line)
-        values.append(sig)
+        values.append(val)
     if len(lines) < 2 or pixels is None:
-        raise ProductError("the calibration LUT needs at least 2 calibration vectors", w)
+        raise ProductError(f"the {what} LUT needs at least 2 {what} vectors", w)
     order = np.argsort(lines)
     return CalibrationLUT(np.asarray(lines, dtype=np.float64)[order], pixels, np.asarray(values)[order])
 
 
-def calibrate(dn: np.ndarray, a: np.ndarray) -> np.ndarray:
-    """sigma0 (linear power, float32) = DN^2 / A^2; DN 0 (no data) -> NaN."""
+def parse_calibration(fs: ProductFS, rel: str) -> CalibrationLUT:
+    return _vector_lut(_parse_xml(fs, rel).iter("calibrationVector"), "sigmaNought", "calibration", fs.display(rel))
+
+
+@dataclass
+class NoiseLUT:
+    """Thermal noise power (DN^2 units) of one polarisation: the range LUT, interpolated as the
+    calibration LUT, times the azimuth LUT of each sub-swath block (IPF 2.9 on; before, range only)."""
+
+    range: CalibrationLUT
+    # (first line, last line, first sample, last sample, knot lines, values) per azimuth block
+    blocks: list[tuple[int, int, int, int, np.ndarray, np.ndarray]] = field(default_factory=list)
+
+    def window(self, row_off: int, col_off: int, height: int, width: int) -> np.ndarray:
+        n = self.range.window(row_off, col_off, height, width)
+        rows = np.arange(row_off, row_off + height, dtype=np.float64)
+        for l0, l1, p0, p1, lines, values in self.blocks:
+            c0, c1 = max(p0, col_off), min(p1, col_off + width - 1)
+            sel = (rows >= l0) & (rows <= l1)
+            if c0 <= c1 and sel.any():
+                n[sel, c0 - col_off:c1 - col_off + 1] *= np.interp(rows[sel], lines, values).astype(np.float32)[:, None]
+        return n
+
+
+def parse_noise(fs: ProductFS, rel: str) -> NoiseLUT:
+    """The noise LUT: `noiseRangeVector`s (IPF 2.9 on) or `noiseVector`s (before), and the azimuth
+    blocks when present."""
+    root = _parse_xml(fs, rel)
+    w = fs.display(rel)
+    if any(True for _ in root.iter("noiseRangeVector")):
+        rng = _vector_lut(root.iter("noiseRangeVector"), "noiseRangeLut", "noise range", w)
+    else:
+        rng = _vector_lut(root.iter("noiseVector"), "noiseLut", "noise", w)
+    blocks = []
+    for vec in root.iter("noiseAzimuthVector"):
+        try:
+            first_line, last_line = int(_text(vec, "firstAzimuthLine", w)), int(_text(vec, "lastAzimuthLine", w))
+            first_px, last_px = int(_text(vec, "firstRangeSample", w)), int(_text(vec, "lastRangeSample", w))
+            lines = np.array(_text(vec, "line", w).split(), dtype=np.float64)
+            values = np.array(_text(vec, "noiseAzimuthLut", w).split(), dtype=np.float64)
+        except ValueError:
+            raise ProductError("malformed noise azimuth vector", w) from None
+        if len(lines) != len(values) or not len(lines):
+            raise ProductError(f"noise azimuth vector: {len(lines)} lines but {len(values)} values", w)
+        blocks.append((first_line, last_line, first_px, last_px, lines, values))
+    return NoiseLUT(rng, blocks)
+
+
+def calibrate(dn: np.ndarray, a: np.ndarray, noise: np.ndarray | None = None) -> np.ndarray:
+    """sigma0 (linear power, float32) = (DN^2 - N) / A^2, with N the thermal noise power (none
+    without a noise LUT); what noise removal takes below zero is 0 (as ESA SNAP does); DN 0 (no data) -> NaN."""
     out = dn.astype(np.float32)
     np.square(out, out=out)
+    if noise is not None:
+        out -= noise
+        np.maximum(out, 0, out=out)
     out /= np.square(a, dtype=np.float32)
     out[dn == 0] = np.nan
     return out
 
 
-def calibrate_window(dn: np.ndarray, lut: CalibrationLUT, win: Window, strip: int = 512) -> np.ndarray:
-    """sigma0 of a source window, computed in strips of rows so that A never exists for the whole window."""
+def calibrate_window(dn: np.ndarray, lut: CalibrationLUT, win: Window, strip: int = 512,
+                     noise: NoiseLUT | None = None) -> np.ndarray:
+    """sigma0 of a source window, computed in strips of rows so that A and N never exist for the whole window."""
     out = np.empty(dn.shape, dtype=np.float32)
     row_off, col_off = int(win.row_off), int(win.col_off)
     for r in range(0, dn.shape[0], strip):
         h = min(strip, dn.shape[0] - r)
-        out[r:r + h] = calibrate(dn[r:r + h], lut.window(row_off + r, col_off, h, dn.shape[1]))
+        n = noise.window(row_off + r, col_off, h, dn.shape[1]) if noise is not None else None
+        out[r:r + h] = calibrate(dn[r:r + h], lut.window(row_off + r, col_off, h, dn.shape[1]), n)
     return out
 
 
@@ -546,11 +602,12 @@ class Sentinel1:
                     raise ProductError(f"annotation polarisation {ann.polarisation} does not match its file name ({pol})",
                                        fs.display(rel))
                 prod.annotations[pol] = ann
-        for rel in fs.names:  # annotation/calibration/calibration-<name of the annotation>.xml
-            if rel.startswith("annotation/calibration/calibration-"):
-                mm = FILE_RE.match(rel.rsplit("/", 1)[-1].removeprefix("calibration-"))
-                if mm:
-                    prod.calibrations[mm.group(3).upper()] = rel
+        for rel in fs.names:  # annotation/calibration/{calibration,noise}-<name of the annotation>.xml
+            for kind, found in (("calibration-", prod.calibrations), ("noise-", prod.noises)):
+                if rel.startswith(f"annotation/calibration/{kind}"):
+                    mm = FILE_RE.match(rel.rsplit("/", 1)[-1].removeprefix(kind))
+                    if mm:
+                        found[mm.group(3).upper()] = rel
         if prod.orbit_state is None:
             for ann in prod.annotations.values():
                 prod.orbit_state = ann.pass_
@@ -586,6 +643,9 @@ class Sentinel1:
         for pol, rel in sorted(prod.calibrations.items()):
             assets[f"calibration-{pol.lower()}"] = {"href": f"./{rel}", "type": "application/xml",
                                                     "roles": ["metadata"], "title": f"{pol} calibration LUT"}
+        for pol, rel in sorted(prod.noises.items()):
+            assets[f"noise-{pol.lower()}"] = {"href": f"./{rel}", "type": "application/xml",
+                                              "roles": ["metadata"], "title": f"{pol} thermal noise LUT"}
         item["assets"] = assets
         item["stac_extensions"].append(FILE)
         ann = self._first_annotation(prod)
@@ -729,9 +789,12 @@ class Sentinel1:
         grid: Grid | None = None
         planes: dict[str, np.ndarray] = {}
         incidence: list[float] = []
+        denoised = True  # every polarisation had its thermal noise LUT
         for pol in prod.polarisations:
             rel = prod.measurements[pol]
             lut = parse_calibration(prod.fs, prod.calibrations[pol])
+            noise = parse_noise(prod.fs, prod.noises[pol]) if pol in prod.noises else None
+            denoised = denoised and noise is not None
             try:
                 with rasterio.open(prod.fs.gdal_path(rel)) as src:
                     gcps = self._gcps_and_size(prod, pol, src)
@@ -743,7 +806,7 @@ class Sentinel1:
                     dn = src.read(1, window=win)
             except RasterioIOError as exc:
                 raise ProductError(f"unreadable or truncated measurement file ({exc})", prod.fs.display(rel)) from None
-            sigma0 = calibrate_window(dn, lut, win)
+            sigma0 = calibrate_window(dn, lut, win, noise=noise)
             del dn
             data = geocode(sigma0, window_gcps(gcps, win), grid)
             del sigma0
@@ -781,8 +844,10 @@ class Sentinel1:
         props["mmtp:days_from_event"] = task.days_from_event
         props["processing:level"] = "GEC"
         props["processing:lineage"] = (
-            "Sentinel-1 GRD digital numbers calibrated to sigma0 (DN^2 / A^2, A bilinearly interpolated from the "
-            "calibration LUT, no thermal-noise removal), georeferenced from the annotation geolocation grid "
+            "Sentinel-1 GRD digital numbers calibrated to sigma0 ("
+            + ("(DN^2 - N) / A^2, thermal noise N from the noise LUT (range times azimuth vectors) removed and "
+               "negative results set to 0, " if denoised else "DN^2 / A^2, no thermal-noise removal (no noise LUT), ")
+            + "A bilinearly interpolated from the calibration LUT), georeferenced from the annotation geolocation grid "
             "(thin-plate spline through the GCPs, ellipsoid heights, no terrain correction), bilinear resampling "
             f"onto a {grid.transform.a:g} m grid in {grid.crs.to_string()}, clipped to the event AOI plus "
             f"{task.options.buffer_m:g} m.")
