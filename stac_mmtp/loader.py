@@ -31,6 +31,7 @@ MASK_IGNORE = 255
 class _Pair:
     label: Any  # pystac.Item (raster label)
     imagery: Any  # pystac.Item (its source)
+    pre_event: Any = None  # pystac.Item: the latest pre-event image on the same grid (change detection)
 
 
 class LabelledScenes:
@@ -39,11 +40,13 @@ class LabelledScenes:
     `split`: keep items whose `ml-aoi:split` is this (train / validate / test); `collection`: the
     imagery collection (sentinel-2, sentinel-1); `bands`: asset keys to stack (default per
     collection); `physical`: apply `raster:scale`/`raster:offset` (reflectance, sigma0) and turn
-    nodata into NaN, else raw values as float32.
+    nodata into NaN, else raw values as float32; `pre_event`: change-detection samples, only masks
+    whose imagery has a pre-event image on the same grid (their `related` link with
+    `mmtp:temporal_role: pre-event`), which each sample carries as `pre_image`.
     """
 
     def __init__(self, catalog: str | Path, split: str | None = None, collection: str = "sentinel-2",
-                 bands: Sequence[str] | None = None, physical: bool = True):
+                 bands: Sequence[str] | None = None, physical: bool = True, pre_event: bool = False):
         import pystac
 
         root = pystac.Catalog.from_file(str(catalog))
@@ -60,10 +63,14 @@ class LabelledScenes:
                 continue
             if split is not None and label.properties.get("ml-aoi:split") != split:
                 continue
+            before = [lk for lk in label.get_links("related") if lk.extra_fields.get("mmtp:temporal_role") == "pre-event"]
+            if pre_event and not before:
+                continue
             for link in label.get_links("source"):
                 imagery = link.resolve_stac_object(root=root).target
                 if imagery.collection_id == collection:
-                    self.pairs.append(_Pair(label, imagery))
+                    pre = before[0].resolve_stac_object(root=root).target if pre_event else None
+                    self.pairs.append(_Pair(label, imagery, pre))
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -75,14 +82,30 @@ class LabelledScenes:
         with rasterio.open(pair.label.assets["mask"].get_absolute_href()) as m:
             mask = m.read(1)
             grid = (m.crs, m.transform, m.shape)
+        props = pair.label.properties
+        sample = {
+            "image": self._stack(pair.imagery, grid), "mask": mask, "bands": list(self.bands),
+            "label_id": pair.label.id, "imagery_id": pair.imagery.id, "event_id": props.get("mmtp:event_id"),
+            "split": props.get("ml-aoi:split"), "classes": props.get("classification:classes")
+            or pair.label.assets["mask"].extra_fields.get("classification:classes"),
+        }
+        if pair.pre_event is not None:
+            sample["pre_image"] = self._stack(pair.pre_event, grid)
+            sample["pre_imagery_id"] = pair.pre_event.id
+        return sample
+
+    def _stack(self, item: Any, grid: tuple[Any, Any, tuple[int, int]]) -> np.ndarray:
+        """The item's bands (float32, C x H x W), each checked to lie on the mask's grid."""
+        import rasterio
+
         layers = []
         for key in self.bands:
-            asset = pair.imagery.assets.get(key)
+            asset = item.assets.get(key)
             if asset is None:
-                raise KeyError(f"{pair.imagery.id}: no asset {key!r}")
+                raise KeyError(f"{item.id}: no asset {key!r}")
             with rasterio.open(asset.get_absolute_href()) as src:
                 if (src.crs, src.transform, src.shape) != grid:
-                    raise ValueError(f"{pair.imagery.id}/{key} is not on the mask's grid (a coarser band?)")
+                    raise ValueError(f"{item.id}/{key} is not on the mask's grid (a coarser band?)")
                 data = src.read(1).astype(np.float32)
                 if self.physical:
                     band = (asset.extra_fields.get("bands") or [{}])[0]
@@ -91,10 +114,4 @@ class LabelledScenes:
                     data = data * band.get("raster:scale", 1.0) + band.get("raster:offset", 0.0)
                     data[invalid] = np.nan
             layers.append(data)
-        props = pair.label.properties
-        return {
-            "image": np.stack(layers), "mask": mask, "bands": list(self.bands),
-            "label_id": pair.label.id, "imagery_id": pair.imagery.id, "event_id": props.get("mmtp:event_id"),
-            "split": props.get("ml-aoi:split"), "classes": props.get("classification:classes")
-            or pair.label.assets["mask"].extra_fields.get("classification:classes"),
-        }
+        return np.stack(layers)

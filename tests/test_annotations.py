@@ -380,3 +380,34 @@ def test_loader_pairs_imagery_and_mask(label_build) -> None:
     assert np.isnan(s["image"][2][~valid]).all()
     assert s["split"] in ("train", "validate", "test") and s["event_id"] == GJERDRUM
     assert len(LabelledScenes(out / "catalog.json", split="no-such-split")) == 0
+    assert "pre_image" not in s
+
+
+def test_mask_links_pre_event_image_on_same_grid(label_build) -> None:
+    """Change detection: the mask on the post-event image links the pre-event image of the same tile
+    (same grid), and the loader returns it pixel for pixel beside the post-event one."""
+    from stac_mmtp.loader import LabelledScenes
+
+    out, _ = label_build
+    masks = [it for it in _items(out, "annotations").values() if it["properties"]["label:type"] == "raster"]
+    assert len(masks) == 1
+    related = [lk for lk in masks[0]["links"] if lk["rel"] == "related" and lk.get("mmtp:temporal_role") == "pre-event"]
+    pre_id = f"{GJERDRUM}_S2A_MSIL2A_20201225T104441_N0510_R008_T32VPM_20201225T120141"
+    assert [lk["href"] for lk in related] == [f"../../sentinel-2/{pre_id}/{pre_id}.json"]
+    assert related[0]["ml-aoi:role"] == "feature" and "red" in related[0]["label:assets"]
+    pre = json.loads((out / "sentinel-2" / pre_id / f"{pre_id}.json").read_text())
+    assert pre["properties"]["mmtp:temporal_role"] == "pre-event"
+
+    pairs = LabelledScenes(out / "catalog.json", collection="sentinel-2", pre_event=True)
+    assert len(pairs) == 1
+    s = pairs[0]
+    assert s["pre_imagery_id"] == pre_id and s["pre_image"].shape == s["image"].shape
+    with rasterio.open(out / "sentinel-2" / pre_id / "red.tif") as r, \
+            rasterio.open(out / "annotations" / s["label_id"] / "mask.tif") as m:
+        assert (r.crs, r.transform, r.shape) == (m.crs, m.transform, m.shape)
+        dn = r.read(1)
+    valid = dn != 0
+    np.testing.assert_allclose(s["pre_image"][2][valid], dn[valid] * 0.0001 - 0.1, rtol=1e-6)
+    # the scar: the post-event image differs from the pre-event one inside the mask
+    scar = (s["mask"] != 0) & (s["mask"] != 255)  # labelled, not background or ignore
+    assert scar.any() and not np.allclose(s["image"][:, scar], s["pre_image"][:, scar], equal_nan=True)

@@ -60,6 +60,26 @@ def applies_to(aset: AnnotationSet, item: dict[str, Any]) -> bool:
     return item_time(item) <= aset.observed + timedelta(days=aset.valid_days)
 
 
+def pre_event_pair(coll: str, imagery: dict[str, Any], candidates: list[tuple[str, dict[str, Any]]]) -> dict[str, Any] | None:
+    """The latest pre-event item of the same collection and event whose finest data assets lie on
+    the grid of `imagery` (same keys, CRS, transform and shape): the "before" of a change-detection
+    pair, readable pixel for pixel against the mask. None when there is none."""
+    keys, code, tr, shp = reference_grid(imagery)
+    event = imagery["properties"].get("mmtp:event_id")
+    found = []
+    for c, it in candidates:
+        p = it["properties"]
+        if c != coll or p.get("mmtp:event_id") != event or p.get("mmtp:temporal_role") != "pre-event":
+            continue
+        try:
+            other_keys, other_code, other_tr, other_shp = reference_grid(it)
+        except ValueError:
+            continue
+        if set(keys) <= set(other_keys) and (other_code, other_tr, other_shp) == (code, tr, shp):
+            found.append(it)
+    return max(found, key=item_time) if found else None
+
+
 def reference_grid(item: dict[str, Any]) -> tuple[list[str], str, list[float], list[int]]:
     """(asset keys on the grid, proj:code, proj:transform, proj:shape) of the item's finest data assets."""
     grids: dict[tuple[str, tuple[float, ...], tuple[int, ...]], list[str]] = {}
@@ -189,7 +209,7 @@ def _asset_doc(aset: AnnotationSet) -> dict[str, Any]:
 
 
 def mask_item(aset: AnnotationSet, event: Event, vector_id: str, coll: str, imagery: dict[str, Any], imagery_dir: Path,
-              item_dir: Path) -> dict[str, Any]:
+              item_dir: Path, pre_event: dict[str, Any] | None = None) -> dict[str, Any]:
     keys, code, tr, shp = reference_grid(imagery)
     transform = Affine(*tr[:6])
     valid = _valid_pixels(imagery_dir / imagery["assets"][keys[0]]["href"], shp)
@@ -225,6 +245,10 @@ def mask_item(aset: AnnotationSet, event: Event, vector_id: str, coll: str, imag
          "title": "outlines"},
         {"rel": "license", "href": _license_href(aset.license), "title": aset.license},
     ]
+    if pre_event is not None:  # change detection: the "before" image, on the mask's grid (labels.pre_event_pair)
+        links.insert(1, {"rel": "related", "href": item_href(coll, pre_event["id"]), "type": GEOJSON_MEDIA_TYPE,
+                         "title": f"pre-event image on the same grid: {pre_event['id']}", "ml-aoi:role": "feature",
+                         "mmtp:temporal_role": "pre-event", "label:assets": keys})
     return {
         "type": "Feature",
         "stac_version": STAC_VERSION,
@@ -264,7 +288,8 @@ def annotations_bundle(sets: list[AnnotationSet], events: list[Event], bundles: 
         items.append(vec)
         for coll, it in sources:
             mid = f"{aset.item_id}_{it['id'].removeprefix(f'{ev.id}_')}"
-            items.append(mask_item(aset, ev, vec["id"], coll, it, stage / coll / it["id"], root / mid))
+            items.append(mask_item(aset, ev, vec["id"], coll, it, stage / coll / it["id"], root / mid,
+                                   pre_event_pair(coll, it, imagery)))
     if not items:
         return None
     coll = {
