@@ -27,7 +27,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -90,36 +90,41 @@ def ensure_digests(obj: LocalObject, cache: Cache) -> LocalObject:
     return obj
 
 
-def hash_file(path: Path, block: int = MB) -> tuple[str, str, int]:
-    """(sha256 hex, expected S3 ETag, size) in one read: the ETag of a multipart upload is the MD5
-    of the parts' MD5s plus '-<parts>'. Reads 1 MiB at a time (PART_SIZE is a multiple of it) to
-    keep parallel hashing light on memory."""
+def digests_of(chunks: Iterable[bytes], size: int) -> tuple[str, str]:
+    """(sha256 hex, the ETag S3 gives these bytes uploaded by us) in one pass over `chunks` of
+    `size` bytes in all: a multipart upload's ETag is the MD5 of its PART_SIZE parts' MD5s plus
+    '-<parts>'."""
     sha, md5 = hashlib.sha256(), hashlib.md5()  # noqa: S324 - MD5 is what S3 puts in ETags
-    multipart = path.stat().st_size >= MULTIPART_THRESHOLD
-    parts: list[bytes] = []
-    size = in_part = 0
-    with path.open("rb") as f:
-        while data := f.read(block):
+    if size < MULTIPART_THRESHOLD:
+        for data in chunks:
             sha.update(data)
             md5.update(data)
-            size += len(data)
-            in_part += len(data)
-            if multipart and in_part >= PART_SIZE:
+        return sha.hexdigest(), md5.hexdigest()
+    parts: list[bytes] = []
+    in_part = 0
+    for data in chunks:
+        sha.update(data)
+        view = memoryview(data)
+        while view:
+            take = view[:PART_SIZE - in_part]
+            md5.update(take)
+            in_part += len(take)
+            view = view[len(take):]
+            if in_part == PART_SIZE:
                 parts.append(md5.digest())
                 md5, in_part = hashlib.md5(), 0  # noqa: S324
-    if not multipart:
-        return sha.hexdigest(), md5.hexdigest(), size
     if in_part:
         parts.append(md5.digest())
-    return sha.hexdigest(), hashlib.md5(b"".join(parts)).hexdigest() + f"-{len(parts)}", size  # noqa: S324
+    return sha.hexdigest(), hashlib.md5(b"".join(parts)).hexdigest() + f"-{len(parts)}"  # noqa: S324
 
 
-def _etag_of(data: bytes) -> str:
-    """The ETag S3 gives these bytes uploaded by us."""
-    if len(data) < MULTIPART_THRESHOLD:
-        return hashlib.md5(data).hexdigest()  # noqa: S324 - MD5 is what S3 puts in ETags
-    parts = [hashlib.md5(data[i:i + PART_SIZE]).digest() for i in range(0, len(data), PART_SIZE)]  # noqa: S324
-    return hashlib.md5(b"".join(parts)).hexdigest() + f"-{len(parts)}"  # noqa: S324
+def hash_file(path: Path, block: int = MB) -> tuple[str, str, int]:
+    """(sha256 hex, expected S3 ETag, size) in one read, 1 MiB at a time to keep parallel hashing
+    light on memory."""
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        sha, etag = digests_of(iter(lambda: f.read(block), b""), size)
+    return sha, etag, size
 
 
 def local_paths_in(text: str, obj: Any, build_dir: Path, build_dirs: list[str] | None = None) -> list[str]:
@@ -193,7 +198,7 @@ def scan_tree(build_dir: Path, jobs: int = 4, digests: bool = True,
             continue
         data = p.read_bytes()
         if keys[p] not in known:  # already in memory: hashing it costs nothing more
-            known[keys[p]] = digest = (hashlib.sha256(data).hexdigest(), _etag_of(data))
+            known[keys[p]] = digest = digests_of([data], len(data))
             new_digests.append((keys[p], *digest))
         text = data.decode("utf-8", errors="replace")
         try:
@@ -541,6 +546,15 @@ def _run_parallel(fn: Callable[[LocalObject], Any], objs: list[LocalObject], job
     return done, failed
 
 
+def _users(waits: dict[str, set[str]]) -> dict[str, list[str]]:
+    """The reverse of `waits`: for each key, the uploads waiting for it."""
+    users: dict[str, list[str]] = {}
+    for k, v in waits.items():
+        for d in v:
+            users.setdefault(d, []).append(k)
+    return users
+
+
 def upload_order(uploads: list[LocalObject]) -> dict[str, set[str]]:
     """For each upload, the uploads it must wait for: what it links down to (child and item links,
     asset files) among this run's uploads, and for the root catalog every other upload (the root is
@@ -549,10 +563,7 @@ def upload_order(uploads: list[LocalObject]) -> dict[str, set[str]]:
     roots = {o.key for o in uploads if o.phase == "root"}
     waits = {o.key: (keys - roots if o.key in roots else {k for k in o.needs if k in keys} - {o.key}) for o in uploads}
     # a cycle of child/item links would wait forever: refuse it before anything is written (Kahn)
-    users: dict[str, list[str]] = {}
-    for k, v in waits.items():
-        for d in v:
-            users.setdefault(d, []).append(k)
+    users = _users(waits)
     left = {k: len(v) for k, v in waits.items()}
     free = [k for k, n in left.items() if n == 0]
     while free:
@@ -578,10 +589,7 @@ def upload_in_order(uploads: list[LocalObject], store: Store, progress: Progress
     queued uploads are cancelled: what depends on a failed object is never written; a re-run resumes."""
     waits = upload_order(uploads)
     by_key = {o.key: o for o in uploads}
-    users: dict[str, list[str]] = {}
-    for k, v in waits.items():
-        for d in v:
-            users.setdefault(d, []).append(k)
+    users = _users(waits)
     events: queue.SimpleQueue[tuple[str, LocalObject, BaseException | None]] = queue.SimpleQueue()
     handles: dict[str, Cancellable] = {}  # hashing or uploading
     big: deque[LocalObject] = deque()
