@@ -110,14 +110,17 @@ def events_check(directory: Path | None) -> None:
 
     Checks: URL-safe unique ids, valid AOIs containing the real site and under 50 km across,
     dates not in the future with start <= end, known phenomenon types, references, and
-    triggers that exist and do not happen after what they trigger. Problems are listed with
-    their file and field; the exit status is then 2.
+    triggers that exist and do not happen after what they trigger, curated events only
+    (review_status), and the Sentinel era: an event after Sentinel-2's first images (23 June
+    2015) has both modalities, one between Sentinel-1A's launch and then is SAR-only
+    (modalities: ["sentinel-1"]), nothing earlier but slow motion still active. Problems are
+    listed with their file and field; the exit status is then 2.
     """
-    from .inventory import cascades, load_inventory
+    from .inventory import cascades, check_inventory
 
     directory = directory or default_events_dir()
     try:
-        evs = load_inventory(directory)
+        evs = check_inventory(directory)
     except MmtpError as exc:
         fail(exc)
     counts = Counter(ev.phenomenon for ev in evs)
@@ -128,6 +131,26 @@ def events_check(directory: Path | None) -> None:
     )
     pairs = cascades(evs)
     console.table(f"{len(pairs)} cascades (trigger -> triggered)", ["trigger", "triggered"], [list(p) for p in pairs])
+
+
+@events.command("summary", context_settings=CONTEXT)
+@click.argument("directory", required=False, type=click.Path(path_type=Path))
+@click.option("--markdown", is_flag=True, help="Print the Markdown table README.md's inventory block holds.")
+def events_summary(directory: Path | None, markdown: bool) -> None:
+    """Count the events of DIRECTORY (default catalog/events) per phenomenon and continent."""
+    from .inventory import load_inventory, summary_markdown, summary_table
+
+    directory = directory or default_events_dir()
+    try:
+        evs = load_inventory(directory)
+        if markdown:
+            click.echo(summary_markdown(evs), nl=False)
+            return
+        header, rows = summary_table(evs)
+    except MmtpError as exc:
+        fail(exc)
+    console.table(f"{len(evs)} events in {directory} per phenomenon and continent", header,
+                  [[c.strip("*") for c in r] for r in rows])
 
 
 # --------------------------------------------------------------------------- build

@@ -22,6 +22,15 @@ COUNTRY_PATTERN = re.compile(r"^[A-Z]{3}$")
 DOI_PATTERN = re.compile(r"^10\.\d{4,9}/\S+$")
 PRECISIONS = ("second", "minute", "hour", "day", "month", "year")
 MAX_AOI_KM = 50.0
+REVIEW_STATUSES = ("curated", "candidate")
+MODALITIES = ("sentinel-1", "sentinel-2")
+# The Sentinel era. Sentinel-1A was launched on 3 April 2014 and acquired during its commissioning phase
+# (those products are in the Copernicus archive); routine operations started on 3 October 2014.
+# Sentinel-2A was launched on 23 June 2015. An event is only worth including if a Sentinel image can see it.
+S1_FIRST = datetime(2014, 4, 3, tzinfo=UTC)
+S1_OPERATIONS = datetime(2014, 10, 3, tzinfo=UTC)
+S2_FIRST = datetime(2015, 6, 23, tzinfo=UTC)
+CONTINENTS = ("Europe", "Asia", "Africa", "North America", "South and Central America", "Oceania/Pacific")
 
 
 class InventoryErrors(InputError):
@@ -67,6 +76,8 @@ class Event:
     glide: str | None = None
     triggered_by: tuple[str, ...] = ()
     references: tuple[Reference, ...] = ()
+    review_status: str = "curated"
+    modalities: tuple[str, ...] = MODALITIES
     triggers: tuple[str, ...] = field(default=())  # filled by load_inventory from the other events
 
     @property
@@ -208,6 +219,14 @@ def parse_event(path: Path, now: datetime | None = None) -> Event:
     triggered_by = _str_list(props, "triggered_by", path)
     if eid in triggered_by:
         raise InputError("an event cannot trigger itself", path, "triggered_by")
+    review_status = props.get("review_status", "curated")
+    if review_status not in REVIEW_STATUSES:
+        raise InputError(
+            f"unknown review_status {review_status!r}; known: {', '.join(REVIEW_STATUSES)}", path, "review_status"
+        )
+    modalities = _str_list(props, "modalities", path) if "modalities" in props else MODALITIES
+    if not modalities or any(m not in MODALITIES for m in modalities) or len(set(modalities)) != len(modalities):
+        raise InputError(f"expected a non-empty list of distinct {', '.join(MODALITIES)}", path, "modalities")
     return Event(
         id=eid,
         path=path,
@@ -226,11 +245,17 @@ def parse_event(path: Path, now: datetime | None = None) -> Event:
         glide=props.get("glide"),
         triggered_by=triggered_by,
         references=tuple(references),
+        review_status=review_status,
+        modalities=modalities,
     )
 
 
-def load_inventory(directory: Path, now: datetime | None = None) -> list[Event]:
-    """Load every `*.geojson` event of `directory`, sorted by id; raise InventoryErrors listing every problem."""
+def load_inventory(directory: Path, now: datetime | None = None, include_candidates: bool = False) -> list[Event]:
+    """Load every `*.geojson` event of `directory`, sorted by id; raise InventoryErrors listing every problem.
+
+    An event with `review_status: candidate` (written by an importer, not yet reviewed) is refused unless
+    `include_candidates`: the build uses the default, so no candidate ever reaches a release.
+    """
     directory = Path(directory)
     if not directory.is_dir():
         raise InputError("no such inventory directory", directory)
@@ -247,6 +272,16 @@ def load_inventory(directory: Path, now: datetime | None = None) -> list[Event]:
             continue
         if ev.id in events:
             errors.append(InputError(f"duplicate id {ev.id!r} (also in {events[ev.id].path.name})", path, "id"))
+            continue
+        if ev.review_status != "curated" and not include_candidates:
+            errors.append(
+                InputError(
+                    f"a {ev.review_status} event is not part of the curated inventory: review it and set "
+                    "review_status to curated, or keep it out of this directory (catalog/candidates/)",
+                    path,
+                    "review_status",
+                )
+            )
             continue
         events[ev.id] = ev
     triggers: dict[str, list[str]] = {eid: [] for eid in events}
@@ -295,3 +330,128 @@ def _check_acyclic(events: dict[str, Event], errors: list[InputError]) -> None:
 def cascades(events: list[Event]) -> list[tuple[str, str]]:
     """All (trigger, triggered) pairs of the inventory."""
     return sorted((trig, ev.id) for ev in events for trig in ev.triggered_by)
+
+
+def sentinel_era_problems(events: list[Event]) -> list[InputError]:
+    """The Sentinel-era rules of the curated inventory (`stac-mmtp events check`).
+
+    - an event that started after Sentinel-2's first images (23 June 2015) lists both modalities;
+    - one that started between Sentinel-1A's launch (3 April 2014) and then is SAR-only:
+      `modalities: ["sentinel-1"]`;
+    - nothing started earlier, except slow motion still `active` over the Sentinel era.
+    """
+    problems: list[InputError] = []
+    for ev in events:
+        mods = set(ev.modalities)
+        if ev.start >= S2_FIRST:
+            if mods != set(MODALITIES):
+                problems.append(
+                    InputError(
+                        f"started {ev.start:%Y-%m-%d}, after Sentinel-2's first images ({S2_FIRST:%Y-%m-%d}): "
+                        "both sentinel-1 and sentinel-2 see it",
+                        ev.path,
+                        "modalities",
+                    )
+                )
+        elif ev.state == "active" and ev.end >= S2_FIRST:
+            continue  # slow motion observed over the Sentinel era: both modalities
+        elif ev.start >= S1_FIRST:
+            if mods != {"sentinel-1"}:
+                problems.append(
+                    InputError(
+                        f"started {ev.start:%Y-%m-%d}, before Sentinel-2's first images ({S2_FIRST:%Y-%m-%d}): "
+                        'mark it SAR-only with modalities: ["sentinel-1"]',
+                        ev.path,
+                        "modalities",
+                    )
+                )
+        else:
+            problems.append(
+                InputError(
+                    f"started {ev.start:%Y-%m-%d}, before Sentinel-1A's launch ({S1_FIRST:%Y-%m-%d}): no Sentinel "
+                    "image sees it (only slow motion still active over the Sentinel era may start earlier)",
+                    ev.path,
+                    "datetime" if ev.instant else "start_datetime",
+                )
+            )
+    return problems
+
+
+def check_inventory(directory: Path, now: datetime | None = None) -> list[Event]:
+    """`load_inventory` plus the curated inventory's policy rules; raise InventoryErrors listing every problem."""
+    events = load_inventory(directory, now)
+    problems = sentinel_era_problems(events)
+    if problems:
+        raise InventoryErrors(problems)
+    return events
+
+
+# ISO 3166-1 alpha-3 -> continent, for the countries of the inventory and their neighbours. "Oceania/Pacific"
+# includes the Pacific islands; overseas sites are placed by their site (see `continent`).
+_CONTINENT_OF: dict[str, str] = {
+    **dict.fromkeys(
+        "ALB AND AUT BEL BGR BIH BLR CHE CZE DEU DNK ESP EST FIN FRA GBR GRC HRV HUN IRL ISL ITA LIE LTU LUX "
+        "LVA MDA MKD MLT MNE NLD NOR POL PRT ROU SRB RUS SVK SVN SWE UKR".split(),
+        "Europe",
+    ),
+    **dict.fromkeys(
+        "AFG ARM AZE BGD BTN CHN CYP GEO IDN IND IRN IRQ ISR JOR JPN KAZ KGZ KOR LAO LBN MMR MNG MYS NPL PAK "
+        "PHL PRK SAU SYR THA TJK TKM TLS TUR TWN UZB VNM YEM LKA".split(),
+        "Asia",
+    ),
+    **dict.fromkeys(
+        "AGO BDI BEN CMR COD COG CPV DZA EGY ETH GHA GIN KEN LBR LBY MAR MDG MOZ MWI NER NGA REU RWA SDN SLE "
+        "SOM SSD TUN TZA UGA ZAF ZMB ZWE COM".split(),
+        "Africa",
+    ),
+    **dict.fromkeys("CAN USA GRL".split(), "North America"),
+    **dict.fromkeys(
+        "MEX GTM HND SLV NIC CRI PAN CUB HTI DOM JAM PRI MTQ GLP DMA VCT MSR ARG BOL BRA CHL COL ECU PER PRY "
+        "URY VEN GUY SUR".split(),
+        "South and Central America",
+    ),
+    **dict.fromkeys("AUS NZL PNG FJI TON WSM VUT SLB NCL PYF ASM GUM KIR".split(), "Oceania/Pacific"),
+}
+
+
+def continent(ev: Event) -> str:
+    """The continent of an event, from its first country and, for overseas parts of a country, its site."""
+    lon, lat = ev.site
+    country = ev.countries[0]
+    if country == "USA" and lon < -140 and lat < 30:
+        return "Oceania/Pacific"  # Hawaii
+    if country in ("ESP", "PRT") and lat < 34:
+        return "Africa"  # Canary Islands, Madeira
+    if country not in _CONTINENT_OF:
+        raise InputError(f"no continent known for country {country!r}", ev.path, "countries")
+    return _CONTINENT_OF[country]
+
+
+def summary_table(events: list[Event]) -> tuple[list[str], list[list[str]]]:
+    """Counts per phenomenon (rows) x continent (columns), with totals: the README's inventory table."""
+    counts: dict[tuple[str, str], int] = {}
+    for ev in events:
+        key = (ev.phenomenon, continent(ev))
+        counts[key] = counts.get(key, 0) + 1
+    header = ["phenomenon", *CONTINENTS, "total"]
+    rows = []
+    for phen in sorted({ev.phenomenon for ev in events}):
+        cells = [counts.get((phen, c), 0) for c in CONTINENTS]
+        rows.append([phen, *map(str, cells), str(sum(cells))])
+    totals = [sum(counts.get((p, c), 0) for p in {ev.phenomenon for ev in events}) for c in CONTINENTS]
+    rows.append(["**total**", *map(str, totals), str(len(events))])
+    return header, rows
+
+
+def summary_markdown(events: list[Event]) -> str:
+    """The summary table in Markdown, with the cascade count (what README.md's inventory block holds)."""
+    header, rows = summary_table(events)
+    lines = [
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|",
+        *("| " + " | ".join(r) + " |" for r in rows),
+        "",
+        f"{len(events)} events, {len({e.phenomenon for e in events})} phenomena, {len(cascades(events))} cascades "
+        "(`triggered_by` links).",
+    ]
+    return "\n".join(lines) + "\n"
