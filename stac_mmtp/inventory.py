@@ -386,12 +386,14 @@ def check_inventory(directory: Path, now: datetime | None = None) -> list[Event]
     return events
 
 
-# ISO 3166-1 alpha-3 -> continent, for the countries of the inventory and their neighbours. "Oceania/Pacific"
-# includes the Pacific islands; overseas sites are placed by their site (see `continent`).
+# ISO 3166-1 alpha-3 -> continent, for the countries of the inventory and their neighbours. Mexico is in North
+# America (Central America starts at Guatemala); "South and Central America" includes the Caribbean islands;
+# "Oceania/Pacific" includes the Pacific islands; overseas parts of a country are placed by their site
+# (see `continent`).
 _CONTINENT_OF: dict[str, str] = {
     **dict.fromkeys(
         "ALB AND AUT BEL BGR BIH BLR CHE CZE DEU DNK ESP EST FIN FRA GBR GRC HRV HUN IRL ISL ITA LIE LTU LUX "
-        "LVA MDA MKD MLT MNE NLD NOR POL PRT ROU SRB RUS SVK SVN SWE UKR".split(),
+        "LVA MDA MKD MLT MNE NLD NOR POL PRT ROU SRB RUS SJM SVK SVN SWE UKR".split(),
         "Europe",
     ),
     **dict.fromkeys(
@@ -404,9 +406,9 @@ _CONTINENT_OF: dict[str, str] = {
         "SOM SSD TUN TZA UGA ZAF ZMB ZWE COM".split(),
         "Africa",
     ),
-    **dict.fromkeys("CAN USA GRL".split(), "North America"),
+    **dict.fromkeys("CAN USA GRL MEX".split(), "North America"),
     **dict.fromkeys(
-        "MEX GTM HND SLV NIC CRI PAN CUB HTI DOM JAM PRI MTQ GLP DMA VCT MSR ARG BOL BRA CHL COL ECU PER PRY "
+        "GTM HND SLV NIC CRI PAN CUB HTI DOM JAM PRI MTQ GLP DMA VCT MSR ARG BOL BRA CHL COL ECU PER PRY "
         "URY VEN GUY SUR".split(),
         "South and Central America",
     ),
