@@ -59,11 +59,11 @@ S2_ITEM_TEXT = [
     "Electro-Optical", "Cloud Cover",
     "Projection", "EPSG:32632",
     "Hazard phenomenon", "Phenomenon\nLandslide", "Event ID\ngjerdrum-landslide-2020",
-    "Timing relative to the event\nFirst acquisition after the event", "Days from the event\n3.323 days",
-    "Event time\n2020-12-30 3:00:00 UTC",
+    "Timing relative to the event\nFirst acquisition after the event", "Days from the event\n3.325 days",
+    "Event time\n2020-12-30 2:57:00 UTC",
 ]
 EVENT_ITEM_TEXT = ["Gjerdrum quick-clay landslide", "Hazard phenomenon", "Phenomenon\nLandslide",
-                   "Activity state\nEnded", "Event time\n2020-12-30 3:00:00 UTC", "Hazard codes", "GH0300", "NOR"]
+                   "Activity state\nEnded", "Event time\n2020-12-30 2:57:00 UTC", "Hazard codes", "GH0300", "NOR"]
 INSAR_ITEM = "la-clapiere-landslide-2014_NSBAS_INT-PKG_S1_ALPES-D139_VV_2015-07-05_2015-07-17"
 # An interferogram page shows its InSAR reference and secondary dates (and our fields).
 INSAR_ITEM_TEXT = ["Time of Data begins\n2015-07-05 0:00:00 UTC", "Time of Data ends\n2015-07-17 0:00:00 UTC",

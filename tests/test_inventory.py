@@ -3,14 +3,29 @@
 from __future__ import annotations
 
 import json
+import math
+import re
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from helpers import box, event_doc, write_event
+from shapely.geometry import Point
 
+from stac_mmtp.cli import main
 from stac_mmtp.errors import InputError
-from stac_mmtp.inventory import InventoryErrors, aoi_extent_km, cascades, load_inventory
+from stac_mmtp.inventory import (
+    CONTINENTS,
+    InventoryErrors,
+    aoi_extent_km,
+    cascades,
+    check_inventory,
+    continent,
+    load_inventory,
+)
+from stac_mmtp.vocab import HAZARD_CODES, hazard_codes, phenomena
 
 REPO_EVENTS = Path(__file__).resolve().parents[1] / "catalog" / "events"
 
@@ -115,16 +130,196 @@ def test_malformed_json_names_file(tmp_path: Path) -> None:
 
 
 def test_real_inventory() -> None:
-    """The committed inventory: >= 30 real events, >= 6 phenomenon types, >= 5 cascades, all checks pass."""
-    events = load_inventory(REPO_EVENTS)
-    assert len(events) >= 30
-    assert len({e.phenomenon for e in events}) >= 6
-    assert len(cascades(events)) >= 5
+    """The committed inventory: >= 150 curated events, >= 16 phenomenon types, >= 30 cascades, >= 10 events on
+    each continent, and all checks (including the Sentinel-era rules) pass."""
+    events = check_inventory(REPO_EVENTS)
+    assert len(events) >= 150
+    assert len({e.phenomenon for e in events}) >= 16
+    assert len(cascades(events)) >= 30
+    per_continent = Counter(continent(e) for e in events)
+    assert set(per_continent) == set(CONTINENTS) and min(per_continent.values()) >= 10, per_continent
+    assert all(e.review_status == "curated" for e in events)
     by_id = {e.id: e for e in events}
-    gj = next(e for e in events if "gjerdrum" in e.id)
-    assert gj.start.date().isoformat() == "2020-12-30" and gj.countries == ("NOR",)
-    assert gj.shape.contains(__import__("shapely.geometry", fromlist=["Point"]).Point(11.04, 60.07))
+    gj = by_id["gjerdrum-landslide-2020"]
+    assert gj.countries == ("NOR",) and gj.shape.contains(Point(11.04, 60.07))
     for e in events:
         assert e.references, e.id
         for t in e.triggered_by:
             assert by_id[t].start <= e.start
+    # the candidates a hazard dataset should not lack (issue 18)
+    for eid in ("south-lhonak-glof-2023", "baige-landslide-dam-oct-2018", "baige-outburst-flood-nov-2018",
+                "palu-earthquake-2018", "palu-liquefaction-petobo-2018", "kilauea-lower-east-rift-eruption-2018",
+                "hunga-tonga-eruption-2022", "anak-krakatau-flank-collapse-2018", "derna-dam-failure-2023",
+                "noto-earthquake-2024", "al-haouz-earthquake-2023", "wayanad-debris-flows-2024",
+                "freetown-mudslide-2017", "rio-grande-do-sul-flood-2024", "idai-flood-buzi-2019", "boris-flood-nysa-2024"):
+        assert eid in by_id, eid
+    assert "oso-landslide-2014" not in by_id  # 22 March 2014: before Sentinel-1A's launch, no Sentinel image
+
+
+DOI_PART = re.compile(r"^10\.\d{4,9}/\S+$")
+
+
+def test_every_doi_is_well_formed() -> None:
+    """Every DOI of the inventory (a `doi` field or a doi.org link) is 10.NNNN/suffix, with no spaces."""
+    seen = 0
+    for e in load_inventory(REPO_EVENTS):
+        for ref in e.references:
+            dois = [ref.doi] if ref.doi else []
+            if ref.href and "doi.org/" in ref.href:
+                dois.append(ref.href.split("doi.org/", 1)[1])
+            for doi in dois:
+                assert DOI_PART.match(doi), (e.id, doi)
+                seen += 1
+    assert seen >= 35  # many events cite their paper
+
+
+def test_no_duplicate_events() -> None:
+    """No two events share a site (within 1 km) and a start (within 1 day): that would be one event twice."""
+    events = load_inventory(REPO_EVENTS)
+    for i, a in enumerate(events):
+        for b in events[i + 1 :]:
+            lat = math.radians((a.site[1] + b.site[1]) / 2)
+            km = math.hypot((a.site[0] - b.site[0]) * 111.32 * math.cos(lat), (a.site[1] - b.site[1]) * 111.32)
+            assert not (km < 1.0 and abs((a.start - b.start).total_seconds()) < 86400), (a.id, b.id)
+
+
+def test_hazard_codes_follow_the_vocabulary() -> None:
+    """Each event carries one of its phenomenon's UNDRR-ISC 2025 codes and its GLIDE code (vocab.HAZARD_CODES)."""
+    for e in load_inventory(REPO_EVENTS):
+        undrr, glide = hazard_codes(e.phenomenon)
+        assert glide in e.hazard_codes and set(undrr) & set(e.hazard_codes), (e.id, e.hazard_codes)
+    assert set(HAZARD_CODES) == set(phenomena())
+
+
+def test_extension_readme_lists_every_phenomenon() -> None:
+    text = (REPO_EVENTS.parents[1] / "extensions" / "mmtp" / "README.md").read_text(encoding="utf-8")
+    for p in phenomena():
+        undrr, glide = hazard_codes(p)
+        row = next((line for line in text.splitlines() if line.startswith(f"| `{p}` |")), None)
+        assert row is not None, p
+        assert all(code in row for code in (*undrr, glide)), row
+
+
+def test_fixes_from_the_inventory_check() -> None:
+    """The values corrected after the check of the first 40 events (issue 18)."""
+    by_id = {e.id: e for e in load_inventory(REPO_EVENTS)}
+    chamoli = by_id["chamoli-debris-flow-2021"]
+    assert chamoli.site == (79.772, 30.521) and "at Raini" in chamoli.description  # on the flow path
+    gj = by_id["gjerdrum-landslide-2020"]
+    assert gj.start == datetime(2020, 12, 30, 2, 57, tzinfo=UTC) and gj.precision == "minute"
+    assert "03:56:45 local time" in gj.description and "more than 1,000 people were evacuated" in gj.description
+    kk = by_id["kaikoura-coastal-landslides-2016"].description
+    assert "freight trains on 15 September 2017" in kk and "highway on 15 December 2017" in kk
+    sk = by_id["sunkoshi-outburst-flood-2014"]
+    assert sk.start == datetime(2014, 9, 6, 20, 45, tzinfo=UTC) and sk.phenomenon == "landslide-dam-outburst-flood"
+    ve = by_id["veneto-flash-flood-2018"].description  # the wording of the EMSR332 AOI09 product's attributes
+    assert "'5-Flood'" in ve and "'Flash flood'" in ve and "'Flooded area'" in ve
+    for e in by_id.values():
+        if e.phenomenon in ("glacier-collapse", "rock-ice-avalanche"):
+            assert "MH0801" in e.hazard_codes and "AV" in e.hazard_codes, e.id
+    assert by_id["nyiragongo-eruption-2021"].glide == "VO-2021-000069-COD"
+    for eid in ("sunkoshi-landslide-2014", "sunkoshi-outburst-flood-2014", "gorkha-earthquake-2015",
+                "langtang-avalanche-2015"):
+        assert by_id[eid].modalities == ("sentinel-1",), eid
+
+
+def test_continents() -> None:
+    by_id = {e.id: e for e in load_inventory(REPO_EVENTS)}
+    expected = {
+        "gjerdrum-landslide-2020": "Europe", "gorkha-earthquake-2015": "Asia", "turkiye-earthquake-2023": "Asia",
+        "piton-de-la-fournaise-eruption-2021": "Africa",  # Réunion (REU)
+        "cumbre-vieja-eruption-2021": "Africa",  # Canary Islands (ESP), placed by the site
+        "kilauea-lower-east-rift-eruption-2018": "Oceania/Pacific",  # Hawaii (USA), placed by the site
+        "slumgullion-landslide-2014": "North America", "mexico-city-subsidence-2014": "North America",
+        "fuego-eruption-2018": "South and Central America", "haiti-earthquake-2021": "South and Central America",
+        "kaikoura-earthquake-2016": "Oceania/Pacific", "longyearbyen-avalanche-2015": "Europe",
+    }
+    assert {eid: continent(by_id[eid]) for eid in expected} == expected
+
+
+def test_sentinel_era_rules(tmp_path: Path) -> None:
+    """After Sentinel-2's first images (23 June 2015): both modalities; from Sentinel-1A's launch (3 April 2014)
+    until then: SAR only, marked; earlier: only slow motion still active over the Sentinel era."""
+    write_event(tmp_path, "both-2020")  # 2020-12-30, no modalities property: both
+    write_event(tmp_path, "sar-2015", datetime="2015-04-25T06:11:25Z", modalities=["sentinel-1"])
+    write_event(tmp_path, "slow-2014", datetime=None, start_datetime="2014-01-01T00:00:00Z",
+                end_datetime="2025-12-31T00:00:00Z", state="active")
+    assert [e.id for e in check_inventory(tmp_path)] == ["both-2020", "sar-2015", "slow-2014"]
+
+    bad = tmp_path / "bad"
+    write_event(bad, "unmarked-2015", datetime="2015-04-25T06:11:25Z")
+    write_event(bad, "sar-only-2020", modalities=["sentinel-1"])
+    write_event(bad, "before-s1-2014", datetime="2014-03-22T17:37:00Z", modalities=["sentinel-1"])
+    write_event(bad, "ended-slow-2014", datetime=None, start_datetime="2014-01-01T00:00:00Z",
+                end_datetime="2014-06-01T00:00:00Z")
+    load_inventory(bad)  # structurally valid: the rules are the curated inventory's policy
+    with pytest.raises(InventoryErrors) as info:
+        check_inventory(bad)
+    errs = {Path(e.path).stem: e for e in info.value.errors}
+    assert sorted(errs) == ["before-s1-2014", "ended-slow-2014", "sar-only-2020", "unmarked-2015"]
+    assert errs["unmarked-2015"].field == "modalities" and 'modalities: ["sentinel-1"]' in errs["unmarked-2015"].message
+    assert errs["sar-only-2020"].field == "modalities" and "both sentinel-1 and sentinel-2" in errs["sar-only-2020"].message
+    assert errs["before-s1-2014"].field == "datetime" and "before Sentinel-1A's launch (2014-04-03)" in errs["before-s1-2014"].message
+    assert errs["ended-slow-2014"].field == "start_datetime"
+
+    odd = tmp_path / "odd"
+    write_event(odd, "radar-2020", modalities=["radar"])
+    (err,) = _errors(odd)
+    assert err.field == "modalities" and "sentinel-1, sentinel-2" in err.message
+
+
+def test_events_check_cli_applies_the_sentinel_era_rules(tmp_path: Path) -> None:
+    write_event(tmp_path, "unmarked-2015", datetime="2015-04-25T06:11:25Z")
+    r = CliRunner().invoke(main, ["events", "check", str(tmp_path)])
+    assert r.exit_code == 2 and "unmarked-2015.geojson [modalities]" in r.output
+    r = CliRunner().invoke(main, ["events", "check", str(REPO_EVENTS)])
+    assert r.exit_code == 0, r.output
+
+
+def test_candidates_are_never_built(tmp_path: Path) -> None:
+    """`review_status: candidate` (importers' output) is refused by load_inventory, which the build uses."""
+    write_event(tmp_path, "curated-2020", review_status="curated")
+    write_event(tmp_path, "imported-2021", datetime="2021-01-01T00:00:00Z", review_status="candidate")
+    write_event(tmp_path, "absent-2019", datetime="2019-01-01T00:00:00Z")  # absent: curated
+    (err,) = _errors(tmp_path)
+    assert err.path.endswith("imported-2021.geojson") and err.field == "review_status"
+    assert "not part of the curated inventory" in err.message
+    evs = load_inventory(tmp_path, include_candidates=True)
+    assert {e.id: e.review_status for e in evs} == {"absent-2019": "curated", "curated-2020": "curated",
+                                                     "imported-2021": "candidate"}
+    from stac_mmtp.build import build
+
+    with pytest.raises(InventoryErrors):
+        build(tmp_path, [], tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    write_event(tmp_path / "x", "typo-2020", review_status="reviewed")
+    (err,) = _errors(tmp_path / "x")
+    assert err.field == "review_status" and "unknown review_status 'reviewed'" in err.message
+
+
+def test_readme_inventory_table_is_generated() -> None:
+    """README.md's inventory block is exactly the output of `stac-mmtp events summary --markdown`."""
+    r = CliRunner().invoke(main, ["events", "summary", "--markdown"])
+    assert r.exit_code == 0, r.output
+    readme = (REPO_EVENTS.parents[1] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("<!-- inventory-table -->\n", 1)[1].split("<!-- /inventory-table -->", 1)[0]
+    assert block == r.output
+    assert "| **total** |" in block and f"{len(load_inventory(REPO_EVENTS))} events" in block
+
+
+def test_events_summary_table(tmp_path: Path) -> None:
+    write_event(tmp_path, "quake-2020", phenomenon="earthquake")
+    write_event(tmp_path, "slide-2020", triggered_by=["quake-2020"])
+    write_event(tmp_path, "hawaii-2020", geometry=box(-155.0, 19.4), site=[-155.0, 19.4], countries=["USA"])
+    r = CliRunner().invoke(main, ["events", "summary", str(tmp_path), "--markdown"])
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    assert lines[0] == ("| phenomenon | Europe | Asia | Africa | North America | South and Central America | "
+                        "Oceania/Pacific | total |")
+    assert lines[2] == "| earthquake | 1 | 0 | 0 | 0 | 0 | 0 | 1 |"
+    assert lines[3] == "| landslide | 1 | 0 | 0 | 0 | 0 | 1 | 2 |"
+    assert lines[4] == "| **total** | 2 | 0 | 0 | 0 | 0 | 1 | 3 |"
+    assert lines[6] == "3 events, 2 phenomena, 1 cascades (`triggered_by` links)."
+    write_event(tmp_path, "nowhere-2020", countries=["XXX"])
+    r = CliRunner().invoke(main, ["events", "summary", str(tmp_path)])
+    assert r.exit_code == 2 and "nowhere-2020.geojson [countries]" in r.output and "no continent known" in r.output

@@ -140,7 +140,7 @@ def _counts(tree: Path) -> dict[str, int]:
 
 @pytest.fixture(scope="session")
 def built_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The sample catalog: `stac-mmtp sample` products built into a tree (40 events, 5 Sentinel-2 items)."""
+    """The sample catalog: `stac-mmtp sample` products built into a tree (the whole inventory, 5 Sentinel-2 items)."""
     from stac_mmtp.build import build
     from stac_mmtp.paths import default_events_dir
     from stac_mmtp.samples import write_samples
