@@ -390,30 +390,36 @@ def check_inventory(directory: Path, now: datetime | None = None) -> list[Event]
 # America (Central America starts at Guatemala); "South and Central America" includes the Caribbean islands;
 # "Oceania/Pacific" includes the Pacific islands; overseas parts of a country are placed by their site
 # (see `continent`).
-_CONTINENT_OF: dict[str, str] = {
-    **dict.fromkeys(
-        "ALB AND AUT BEL BGR BIH BLR CHE CZE DEU DNK ESP EST FIN FRA GBR GRC HRV HUN IRL ISL ITA LIE LTU LUX "
-        "LVA MDA MKD MLT MNE NLD NOR POL PRT ROU SRB RUS SJM SVK SVN SWE UKR".split(),
-        "Europe",
+_COUNTRIES: dict[str, tuple[str, ...]] = {
+    "Europe": (
+        "ALB", "AND", "AUT", "BEL", "BGR", "BIH", "BLR", "CHE", "CZE", "DEU", "DNK", "ESP", "EST",
+        "FIN", "FRA", "GBR", "GRC", "HRV", "HUN", "IRL", "ISL", "ITA", "LIE", "LTU", "LUX", "LVA",
+        "MDA", "MKD", "MLT", "MNE", "NLD", "NOR", "POL", "PRT", "ROU", "SRB", "RUS", "SJM", "SVK",
+        "SVN", "SWE", "UKR",
     ),
-    **dict.fromkeys(
-        "AFG ARM AZE BGD BTN CHN CYP GEO IDN IND IRN IRQ ISR JOR JPN KAZ KGZ KOR LAO LBN MMR MNG MYS NPL PAK "
-        "PHL PRK SAU SYR THA TJK TKM TLS TUR TWN UZB VNM YEM LKA".split(),
-        "Asia",
+    "Asia": (
+        "AFG", "ARM", "AZE", "BGD", "BTN", "CHN", "CYP", "GEO", "IDN", "IND", "IRN", "IRQ", "ISR",
+        "JOR", "JPN", "KAZ", "KGZ", "KOR", "LAO", "LBN", "MMR", "MNG", "MYS", "NPL", "PAK", "PHL",
+        "PRK", "SAU", "SYR", "THA", "TJK", "TKM", "TLS", "TUR", "TWN", "UZB", "VNM", "YEM", "LKA",
     ),
-    **dict.fromkeys(
-        "AGO BDI BEN CMR COD COG CPV DZA EGY ETH GHA GIN KEN LBR LBY MAR MDG MOZ MWI NER NGA REU RWA SDN SLE "
-        "SOM SSD TUN TZA UGA ZAF ZMB ZWE COM".split(),
-        "Africa",
+    "Africa": (
+        "AGO", "BDI", "BEN", "CMR", "COD", "COG", "CPV", "DZA", "EGY", "ETH", "GHA", "GIN", "KEN",
+        "LBR", "LBY", "MAR", "MDG", "MOZ", "MWI", "NER", "NGA", "REU", "RWA", "SDN", "SLE", "SOM",
+        "SSD", "TUN", "TZA", "UGA", "ZAF", "ZMB", "ZWE", "COM",
     ),
-    **dict.fromkeys("CAN USA GRL MEX".split(), "North America"),
-    **dict.fromkeys(
-        "GTM HND SLV NIC CRI PAN CUB HTI DOM JAM PRI MTQ GLP DMA VCT MSR ARG BOL BRA CHL COL ECU PER PRY "
-        "URY VEN GUY SUR".split(),
-        "South and Central America",
+    "North America": (
+        "CAN", "USA", "GRL", "MEX",
     ),
-    **dict.fromkeys("AUS NZL PNG FJI TON WSM VUT SLB NCL PYF ASM GUM KIR".split(), "Oceania/Pacific"),
+    "South and Central America": (
+        "GTM", "HND", "SLV", "NIC", "CRI", "PAN", "CUB", "HTI", "DOM", "JAM", "PRI", "MTQ", "GLP",
+        "DMA", "VCT", "MSR", "ARG", "BOL", "BRA", "CHL", "COL", "ECU", "PER", "PRY", "URY", "VEN",
+        "GUY", "SUR",
+    ),
+    "Oceania/Pacific": (
+        "AUS", "NZL", "PNG", "FJI", "TON", "WSM", "VUT", "SLB", "NCL", "PYF", "ASM", "GUM", "KIR",
+    ),
 }
+_CONTINENT_OF: dict[str, str] = {code: name for name, codes in _COUNTRIES.items() for code in codes}
 
 
 def continent(ev: Event) -> str:
