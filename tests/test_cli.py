@@ -52,8 +52,10 @@ def test_help_everywhere(args: tuple[str, ...]) -> None:
 
 
 def test_events_check_ok(tmp_path: Path) -> None:
-    write_event(tmp_path, "quake-2015", phenomenon="earthquake", datetime="2015-04-25T06:11:25Z")
-    write_event(tmp_path, "slide-2015", datetime="2015-04-25T07:00:00Z", triggered_by=["quake-2015"])
+    # before Sentinel-2's first images: marked SAR-only, as `events check` requires
+    write_event(tmp_path, "quake-2015", phenomenon="earthquake", datetime="2015-04-25T06:11:25Z", modalities=["sentinel-1"])
+    write_event(tmp_path, "slide-2015", datetime="2015-04-25T07:00:00Z", triggered_by=["quake-2015"],
+                modalities=["sentinel-1"])
     result = CliRunner().invoke(main, ["events", "check", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert "2 events" in result.output and "1 cascades" in result.output and "quake-2015" in result.output
