@@ -458,3 +458,77 @@ def test_ew_dual_pol_hh_hv(tmp_path: Path) -> None:
     assert valid.mean() > 0.5
     # co-pol brighter than cross-pol, as the VV/VH the pixels were made as (about 7 dB apart)
     assert 4 < 10 * np.log10(np.median(a[valid]) / np.median(b[valid])) < 10
+
+
+# ---------------------------------------------------------------- GDAL's own SAFE driver
+
+
+def _gdal_subdatasets(manifest: Path) -> list[str]:
+    with rasterio.open(manifest) as ds:
+        assert ds.driver == "SAFE"
+        return list(ds.subdatasets)
+
+
+def _real_safe_with_sparse_measurements(real_fixtures: Path, tmp_path: Path) -> Path:
+    """The real stactools GRD (manifest, annotations, LUTs linked in place) with sparse full-size
+    measurement TIFFs in place of its 0-byte placeholders: what GDAL needs to open a real SAFE."""
+    src = real_fixtures / GRD
+    dst = tmp_path / "real" / src.name
+    (dst / "measurement").mkdir(parents=True)
+    (dst / "manifest.safe").symlink_to(src / "manifest.safe")
+    (dst / "annotation").symlink_to(src / "annotation")
+    for tiff in (src / "measurement").iterdir():
+        with rasterio.open(dst / "measurement" / tiff.name, "w", driver="GTiff", width=26144, height=16676, count=1,
+                           dtype="uint16", blockysize=1, sparse_ok=True) as ds:
+            ds.write(np.full((4, 8), 500, np.uint16), 1, window=((5000, 5004), (10000, 10008)))
+    return dst
+
+
+def test_sample_safe_opens_with_gdal_safe_driver(sample_build) -> None:
+    """GDAL's SAFE driver finds the images through the manifest (Measurement Data Units pointing to
+    the annotation and calibration data objects): it opens the sample as a 2-band GRD with the
+    annotation's 210 GCPs, lists its subdatasets, and the VV subdataset gives the measurement's pixels."""
+    _, products = sample_build
+    safe = sorted(products.glob("S1A_*.SAFE"))[0]
+    manifest = safe / "manifest.safe"
+    with rasterio.open(manifest) as ds:
+        assert ds.driver == "SAFE" and ds.count == 2 and (ds.width, ds.height) == (800, 800)
+        tags = ds.tags()
+        assert (tags["MISSION_ID"], tags["PRODUCT_TYPE"], tags["MODE"], tags["SWATH"]) == ("S1A", "GRD", "IW", "IW")
+        assert (tags["SATELLITE_IDENTIFIER"], tags["ORBIT_DIRECTION"]) == ("SENTINEL-1", "ASCENDING")
+        assert tags["ACQUISITION_START_TIME"] == "2020-12-24T16:42:11.000000"
+        assert {ds.tags(b)["POLARIZATION"] for b in (1, 2)} == {"VV", "VH"}
+        gcps, gcp_crs = ds.gcps
+    assert gcp_crs.to_epsg() == 4326 and len(gcps) == 210
+    vv_tiff = next((safe / "measurement").glob("s1a-iw-grd-vv-*.tiff"))
+    with rasterio.open(vv_tiff) as gt:  # the GCPs GDAL read from the annotation = those of the TIFF
+        expected = {(g.row, g.col): (g.x, g.y) for g in gt.gcps[0]}
+        dn = gt.read(1)
+    assert {(g.row, g.col): pytest.approx((g.x, g.y), abs=1e-9) for g in gcps} == expected
+    names = _gdal_subdatasets(manifest)
+    assert names == [f"SENTINEL1_CALIB:UNCALIB:{manifest}:{sub}:AMPLITUDE" for sub in ("IW_VH", "IW_VV", "IW")]
+    with rasterio.open(names[1]) as sub:
+        assert sub.count == 1 and sub.tags(1)["POLARIZATION"] == "VV"
+        assert np.array_equal(sub.read(1), dn) and dn.max() > 0
+
+
+@pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")  # the sparse TIFFs: GCPs in the XML
+def test_gdal_has_no_calibrated_grd_subdataset(sample_build, real_fixtures: Path, tmp_path: Path) -> None:
+    """GDAL (3.10) calibrates SLC products only: for a GRD its SAFE driver lists only UNCALIB subdatasets
+    and refuses SENTINEL1_CALIB:SIGMA0 (OSGeo/gdal issue 5826, open) - on the real IPF 3.31 SAFE exactly
+    as on the sample, which therefore cannot serve as GDAL's sigma0 reference. If a GDAL release adds
+    GRD calibration this test fails: then compare our sigma0 with it."""
+    _, products = sample_build
+    real = _real_safe_with_sparse_measurements(real_fixtures, tmp_path) / "manifest.safe"
+    sample = sorted(products.glob("S1A_*.SAFE"))[0] / "manifest.safe"
+    for manifest in (real, sample):
+        names = _gdal_subdatasets(manifest)
+        assert [n.replace(str(manifest), "M") for n in names] == [
+            "SENTINEL1_CALIB:UNCALIB:M:IW_VH:AMPLITUDE", "SENTINEL1_CALIB:UNCALIB:M:IW_VV:AMPLITUDE",
+            "SENTINEL1_CALIB:UNCALIB:M:IW:AMPLITUDE"]
+        for unit in ("INTENSITY", "AMPLITUDE"):
+            with pytest.raises(rasterio.errors.RasterioIOError, match="Measurement bands not found"):
+                rasterio.open(f"SENTINEL1_CALIB:SIGMA0:{manifest}:IW_VV:{unit}")
+    with rasterio.open(f"SENTINEL1_CALIB:UNCALIB:{real}:IW_VV:AMPLITUDE") as ds:
+        assert (ds.width, ds.height) == (26144, 16676) and len(ds.gcps[0]) == 210
+        assert ds.read(1, window=((4999, 5005), (10000, 10001)))[:, 0].tolist() == [0, 500, 500, 500, 500, 0]
