@@ -55,6 +55,15 @@ def _abs_orbit(when: datetime) -> int:
     return ANCHOR[1] + math.floor((when - ANCHOR[0]).total_seconds() / ORBIT_S)
 
 
+def _ascending_node_time(when: datetime, lat: float, orbit_pass: str) -> datetime:
+    """The last ascending-node crossing before `when`, for a circular sun-synchronous orbit (inclination
+    98.18 degrees) over latitude `lat`: derived from the scene geometry, like the rest of the sample's orbit."""
+    u = math.asin(max(-1.0, min(1.0, math.sin(math.radians(lat)) / math.sin(math.radians(98.18)))))
+    if orbit_pass == "descending":
+        u = math.pi - u
+    return when - timedelta(seconds=(u % (2 * math.pi)) / (2 * math.pi) * ORBIT_S)
+
+
 def _t(dt: datetime) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.%f")
 
@@ -123,6 +132,7 @@ def write_product(out: Path, event: Event, when: datetime, orbit_pass: str = "as
     name = f"{stem}_{unique}"
     safe = out / f"{name}.SAFE"
     scene = _Scene(event, orbit_pass)
+    anx = _ascending_node_time(when, event.site[1], orbit_pass)
     seed = int(hashlib.sha256(name.encode()).hexdigest()[:8], 16)
     sigma = _sigma0(scene, seed, change)
     # geolocation grid: 21 pixels x 10 lines, like the real 210-point grids
@@ -153,7 +163,7 @@ def write_product(out: Path, event: Event, when: datetime, orbit_pass: str = "as
         Path(str(tiff) + ".aux.xml").unlink(missing_ok=True)
         ann = safe / "annotation" / f"{fname}.xml"
         ann.parent.mkdir(parents=True, exist_ok=True)
-        ann.write_text(_annotation(pol, i, when, stop, absolute, datatake, orbit_pass, scene.heading, grid, height),
+        ann.write_text(_annotation(pol, i, when, stop, absolute, datatake, orbit_pass, scene.heading, grid, height, anx),
                        encoding="utf-8")
         cal = safe / "annotation" / "calibration" / f"calibration-{fname}.xml"
         cal.parent.mkdir(parents=True, exist_ok=True)
@@ -163,7 +173,8 @@ def write_product(out: Path, event: Event, when: datetime, orbit_pass: str = "as
     clon, clat = scene.lonlat(np.array([c[0] for c in corners]), np.array([c[1] for c in corners]))
     footprint = " ".join(f"{la:.6f},{lo:.6f}" for la, lo in zip(clat, clon, strict=True))  # lat,lon, ring not closed
     (safe / "manifest.safe").write_text(
-        _manifest(safe, when, stop, absolute, relative, datatake, orbit_pass, footprint), encoding="utf-8")
+        _manifest(safe, when, stop, absolute, relative, datatake, orbit_pass, footprint,
+                  anx), encoding="utf-8")
     return safe
 
 
@@ -183,7 +194,7 @@ def _header(pol: str, image: int, start: datetime, stop: datetime, absolute: int
 
 
 def _annotation(pol: str, image: int, start: datetime, stop: datetime, absolute: int, datatake: int, orbit_pass: str,
-                heading: float, grid: list[tuple[int, int, float, float]], height: float) -> str:
+                heading: float, grid: list[tuple[int, int, float, float]], height: float, anx: datetime) -> str:
     srt0 = 5.340119231434359e-03
     points = []
     for line, pixel, lat, lon in grid:
@@ -219,6 +230,7 @@ def _annotation(pol: str, image: int, start: datetime, stop: datetime, absolute:
     <imageInformation>
       <productFirstLineUtcTime>{_t(start)}</productFirstLineUtcTime>
       <productLastLineUtcTime>{_t(stop)}</productLastLineUtcTime>
+      <ascendingNodeTime>{_t(anx)}</ascendingNodeTime>
       <productComposition>Slice</productComposition>
       <slantRangeTime>{srt0:.15e}</slantRangeTime>
       <pixelValue>Detected</pixelValue>
@@ -237,6 +249,11 @@ def _annotation(pol: str, image: int, start: datetime, stop: datetime, absolute:
       <ellipsoidSemiMinorAxis>6.356752314245000e+06</ellipsoidSemiMinorAxis>
     </processingInformation>
   </imageAnnotation>
+  <swathTiming>
+    <linesPerBurst>0</linesPerBurst>
+    <samplesPerBurst>0</samplesPerBurst>
+    <burstList count="0"/>
+  </swathTiming>
   <geolocationGrid>
     <geolocationGridPointList count="{len(grid)}">
 {body}
@@ -320,7 +337,7 @@ def _kind(rel: str) -> str | None:
 
 
 def _manifest(safe: Path, start: datetime, stop: datetime, absolute: int, relative: int, datatake: int,
-              orbit_pass: str, footprint: str) -> str:
+              orbit_pass: str, footprint: str, anx: datetime) -> str:
     """The XFDU manifest. Readers such as GDAL's SAFE driver find the images through it, not by file
     name: each measurement is a "Measurement Data Unit" whose dmdID names the metadata objects of its
     product annotation, noise and calibration files, each pointing to a dataObject of that repID."""
@@ -417,6 +434,7 @@ def _manifest(safe: Path, start: datetime, stop: datetime, absolute: int, relati
             <safe:extension>
               <s1:orbitProperties>
                 <s1:pass>{orbit_pass.upper()}</s1:pass>
+                <s1:ascendingNodeTime>{_t(anx)}</s1:ascendingNodeTime>
               </s1:orbitProperties>
             </safe:extension>
           </safe:orbitReference>
