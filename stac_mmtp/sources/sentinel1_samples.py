@@ -173,8 +173,7 @@ def write_product(out: Path, event: Event, when: datetime, orbit_pass: str = "as
     clon, clat = scene.lonlat(np.array([c[0] for c in corners]), np.array([c[1] for c in corners]))
     footprint = " ".join(f"{la:.6f},{lo:.6f}" for la, lo in zip(clat, clon, strict=True))  # lat,lon, ring not closed
     (safe / "manifest.safe").write_text(
-        _manifest(safe, when, stop, absolute, relative, datatake, orbit_pass, footprint,
-                  anx), encoding="utf-8")
+        _manifest(safe, when, stop, absolute, relative, datatake, orbit_pass, footprint, anx), encoding="utf-8")
     return safe
 
 
@@ -360,9 +359,9 @@ def _manifest(safe: Path, start: datetime, stop: datetime, absolute: int, relati
         if kind is not None:
             image = stem.split("-", 1)[1] if kind in ("calibration", "noise") else stem
             by_image.setdefault(image, {})[kind] = oid
-    for _, rep, _ in _KINDS[1:]:  # metadata units first, one per annotation file, as in real manifests
-        for image in sorted(by_image, reverse=True):
-            oid = by_image[image].get(next(k for k, r, _ in _KINDS if r == rep))
+    for image in sorted(by_image, reverse=True):  # metadata units first, one per annotation file, as in real manifests
+        for kind, rep, _ in _KINDS[1:]:
+            oid = by_image[image].get(kind)
             if oid is None:
                 continue
             units.append(f"""      <xfdu:contentUnit unitType="Metadata Unit" repID="{rep}">
