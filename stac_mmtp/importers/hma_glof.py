@@ -47,7 +47,7 @@ def _candidate(path: Path, line: int, row: dict[str, str]) -> Candidate:
     year = row["Year_exact"]
     if is_null(year):
         # only an approximate year ("1990s", "May to June 2020"): old ones are out of the era anyway
-        years = [int(y) for y in re.findall(r"\b(1\d{3}|2\d{3})\b", row["Year_approx"])]
+        years = [int(y) for y in re.findall(r"(?<!\d)([12]\d{3})(?!\d)", row["Year_approx"])]
         if not years:
             raise Skipped("no date in the source")
         if max(years) < 2014:
