@@ -189,15 +189,23 @@ def test_hma_malformed_rows(tmp_path: Path) -> None:
         {"GF_ID": "2", "Year_exact": "NA", "Year_approx": "1990s"},
         {"GF_ID": "3", "Year_exact": "NA", "Year_approx": "NA"},
         {"GF_ID": "4", "Year_exact": "2016", "Month": "13", "Day": "2"},
-        {"GF_ID": "5", "Year_exact": "NA", "Year_approx": "summer 2016"},
-        {"GF_ID": "6", "Year_exact": "2016", "Month": "8", "Day": "NA", "Lake_name": "Lake, with comma"},
+        {"GF_ID": "5", "Year_exact": "NA", "Year_approx": "2015-2016"},
+        {"GF_ID": "6", "Year_exact": "2016", "Month": "8", "Day": "NA", "Lake_name": "Lake, with comma",
+         "Lat_lake": "42.9"},  # 41 km from the others: not a duplicate of GF 5
+        {"GF_ID": "7", "Year_exact": "20l6", "Month": "8", "Day": "3"},
     ]), encoding="cp1252")
     r = import_catalogue("hma-glof", src, tmp_path / "out", EVENTS)
-    assert r.written == ["hma-glof-6"] and _props(tmp_path / "out", "hma-glof-6")["datetime_precision"] == "month"
+    assert r.written == ["hma-glof-5", "hma-glof-6"]
+    p = _props(tmp_path / "out", "hma-glof-5")  # only "2015-2016": a year-precision period
+    assert (p["start_datetime"], p["end_datetime"]) == ("2015-01-01T00:00:00Z", "2016-01-01T00:00:00Z")
+    assert p["datetime_precision"] == "year"
+    p = _props(tmp_path / "out", "hma-glof-6")
+    assert p["datetime"] == "2016-08-01T00:00:00Z" and p["datetime_precision"] == "month"
+    assert "Lake, with comma" in p["title"]
     assert [str(e) for e in r.errors] == [
         f"{src}:2 [Lat_lake]: missing value",
         f"{src}:5 [Month]: not a date: 2016-13-2 (month must be in 1..12)",
-        f"{src}:6 [Year_exact]: no exact year, only 'summer 2016'",
+        f"{src}:8 [Year_exact]: not a date: year '20l6', month '8', day '3'",
     ]
     assert r.skipped == {OUT_OF_ERA: 1, "no date in the source": 1}
 

@@ -6,6 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .common import (
+    OUT_OF_ERA,
+    SENTINEL_ERA_START,
     Candidate,
     RowError,
     Skipped,
@@ -14,6 +16,7 @@ from .common import (
     date_from_parts,
     is_null,
     pick_phenomenon,
+    precision_span,
 )
 
 CATALOGUE = "Smithsonian Global Volcanism Program, Volcanoes of the World"
@@ -49,8 +52,15 @@ def _candidate(path: Path, line: int, row: dict[str, str]) -> Candidate:
     if not is_null(row["End Year"]):
         end, p_end = date_from_parts(row["End Year"], row["End Month"], row["End Day"], path, line,
                                      ("End Year", "End Month", "End Day"))
+        if end + precision_span(p_end) <= SENTINEL_ERA_START:
+            raise Skipped(OUT_OF_ERA)
         if end < start:
-            raise RowError(f"ends ({end:%Y-%m-%d}) before it starts ({start:%Y-%m-%d})", path, line, "End Year")
+            # "ended in 2015-02" with a start on 2015-02-04: the end is written as the month's first day
+            if end + precision_span(p_end) <= start:
+                raise RowError(f"ends ({end:%Y-%m-%d}) before it starts ({start:%Y-%m-%d})", path, line, "End Year")
+            end = start
+    elif start + precision_span(p_start) <= SENTINEL_ERA_START:
+        raise Skipped(OUT_OF_ERA)
     site = coordinates(row, "Longitude", "Latitude", path, line)
     precision = max(p_start, p_end, key=_COARSER.index)
     phenomenon = pick_phenomenon("volcanic-eruption")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 from .common import (
-    OUT_OF_ERA,
     Candidate,
     RowError,
     Skipped,
@@ -45,15 +45,16 @@ def _candidate(path: Path, line: int, row: dict[str, str]) -> Candidate:
     if is_null(gid):
         raise RowError("missing GLOF id", path, line, "GF_ID")
     year = row["Year_exact"]
+    end = None
     if is_null(year):
-        # only an approximate year ("1990s", "May to June 2020"): old ones are out of the era anyway
-        years = [int(y) for y in re.findall(r"(?<!\d)([12]\d{3})(?!\d)", row["Year_approx"])]
+        # only an approximate year ("2015-2016", "May to June 2020", "1990s"): a year-precision period
+        years = sorted(int(y) for y in re.findall(r"(?<!\d)([12]\d{3})(?!\d)", row["Year_approx"]))
         if not years:
             raise Skipped("no date in the source")
-        if max(years) < 2014:
-            raise Skipped(OUT_OF_ERA)
-        raise RowError(f"no exact year, only {row['Year_approx']!r}", path, line, "Year_exact")
-    start, precision = date_from_parts(year, row["Month"], row["Day"], path, line, ("Year_exact", "Month", "Day"))
+        start, precision = datetime(years[0], 1, 1, tzinfo=UTC), "year"
+        end = datetime(years[-1], 1, 1, tzinfo=UTC) if years[-1] != years[0] else None
+    else:
+        start, precision = date_from_parts(year, row["Month"], row["Day"], path, line, ("Year_exact", "Month", "Day"))
     site = coordinates(row, "Lon_lake", "Lat_lake", path, line)
     phenomenon = pick_phenomenon("glacial-lake-outburst-flood", "flash-flood")
     if phenomenon is None:
@@ -70,10 +71,11 @@ def _candidate(path: Path, line: int, row: dict[str, str]) -> Candidate:
         source="hma-glof", catalogue=CATALOGUE, source_id=gid, line=line,
         title=f"{lake if named else 'Unnamed lake'} glacial lake outburst flood {start.strftime(day)}",
         description=(f"Outburst flood of the {lake_type} lake {lake if named else '(unnamed)'} ({basin} basin, "
-                     f"{row['Country']}) on {start.strftime(day)}"
+                     f"{row['Country']}) "
+                     + (f"between {start:%Y} and {end:%Y}" if end else f"on {start.strftime(day)}")
                      + (f"; mechanism: {mechanism}" if mechanism else "")
                      + f". Imported from HMAGLOFDB, GLOF {gid}; the site is the lake, not the impact area."),
-        phenomenon=phenomenon, start=start, precision=precision, site=site, half_km=HALF_KM,
+        phenomenon=phenomenon, start=start, end=end, precision=precision, site=site, half_km=HALF_KM,
         countries=[country] if country else [], references=[DATABASE_REF, *refs], licence=LICENCE,
         record={k: row[k] for k in ("Lat_impact", "Lon_impact", "Impact_type", "Driver_GLOF")
                 if k in row and not is_null(row[k])},
