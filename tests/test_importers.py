@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import os
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -281,3 +282,38 @@ def test_cli_exit_codes_and_no_overwrite(tmp_path: Path) -> None:
     assert r.exit_code == 1, r.output
     assert f"{src}:3 [Latitude]: not a number: 'x'" in r.output
     assert [p.name for p in (tmp_path / "eq").iterdir()] == ["usgs-b1.geojson"]
+
+
+# --------------------------------------------------------------------------- the committed candidates
+def test_committed_candidates(tmp_path: Path) -> None:
+    """catalog/candidates: inventory-format features, redistributable sources only, no duplicate of a curated
+    event, never an id of catalog/events; each passes the inventory's checks but for a missing country."""
+    from stac_mmtp.importers.common import Candidate, KnownIndex, find_duplicate, load_known
+    from stac_mmtp.inventory import parse_event
+
+    root = REPO / "catalog" / "candidates"
+    files = sorted(root.glob("*/*.geojson"))
+    counts = {d.name: len(list(d.glob("*.geojson"))) for d in root.iterdir() if d.is_dir()}
+    assert counts == {"hma-glof": 67, "usgs": 36, "nasa-glc": 35}  # the README's provenance table
+    curated = load_known(EVENTS)
+    index = KnownIndex(curated)
+    for path in files:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        p = doc["properties"]
+        assert p["review_status"] == "candidate" and doc["id"].startswith(path.parent.name + "-")
+        assert p["sources"][0]["source"] == path.parent.name
+        assert p["sources"][0]["licence"].startswith(("public domain", "CC BY 4.0")), path
+        assert not (EVENTS / path.name).exists()
+        if p["countries"]:
+            parse_event(path)
+        else:  # the same checks once a reviewer adds the country
+            with pytest.raises(InputError, match="ISO 3166-1 alpha-3"):
+                parse_event(path)
+            fixed = tmp_path / path.name
+            fixed.write_text(json.dumps({**doc, "properties": {**p, "countries": ["XXX"]}}), encoding="utf-8")
+            parse_event(fixed)
+        start = p.get("datetime") or p["start_datetime"]
+        c = Candidate(path.parent.name, "", "", 0, "", "", p["phenomenon"],
+                      datetime.fromisoformat(start.replace("Z", "+00:00")), p["datetime_precision"],
+                      tuple(p["site"]), 1.0)
+        assert find_duplicate(c, index) is None, path
