@@ -274,6 +274,10 @@ def test_cli_exit_codes_and_no_overwrite(tmp_path: Path) -> None:
     assert r.exit_code == 2 and "no such file" in r.output
     r = CliRunner().invoke(main, ["events", "import", "emdat", str(HMA)])
     assert r.exit_code == 2
+    curated = tmp_path / "events"
+    curated.mkdir()
+    r = CliRunner().invoke(main, ["events", "import", "hma-glof", str(HMA), "--out", str(curated), "--events", str(curated)])
+    assert r.exit_code == 2 and "never written into the curated inventory" in r.output and not any(curated.iterdir())
 
     # some rows failed: exit 1, the others written
     src = tmp_path / "eq.csv"

@@ -35,5 +35,8 @@ def import_catalogue(source: str, file: Path, out: Path | None = None, events_di
     if source not in SOURCES:
         raise InputError(f"unknown source {source!r}; known: {', '.join(SOURCES)}")
     module = importlib.import_module(f"{__name__}.{SOURCES[source]}")
-    out = out or catalog_source_dir() / "candidates" / source
-    return run_import(source, module.parse, Path(file), Path(out), events_dir or default_events_dir(), now)
+    out = Path(out or catalog_source_dir() / "candidates" / source)
+    events_dir = Path(events_dir or default_events_dir())
+    if out.resolve() == events_dir.resolve():
+        raise InputError("candidates are never written into the curated inventory: choose another --out", out)
+    return run_import(source, module.parse, Path(file), out, events_dir, now)

@@ -152,7 +152,8 @@ def read_text(path: Path) -> str:
     return data.decode("latin-1")
 
 
-def csv_rows(path: Path, required: Iterable[str], what: str, header_rows: int = 2) -> Iterator[tuple[int, dict[str, str]]]:
+def csv_rows(path: Path, required: Iterable[str], what: str,
+             header_rows: int = 2) -> Iterator[tuple[int, dict[str, str] | RowError]]:
     """(first line number, row) of each record of a CSV file, with its header found in the first `header_rows`
     rows (GVP downloads put a title line first). A file without the required columns is not this source: the
     InputError (exit 2) comes before the first row. A record with a wrong number of fields is a RowError."""
@@ -180,7 +181,7 @@ def csv_rows(path: Path, required: Iterable[str], what: str, header_rows: int = 
         except StopIteration:
             return
         except csv.Error as exc:
-            yield start, RowError(f"unreadable CSV record ({exc})", path, start)  # type: ignore[misc]
+            yield start, RowError(f"unreadable CSV record ({exc})", path, start)
             last = reader.line_num
             continue
         last = reader.line_num
@@ -189,7 +190,7 @@ def csv_rows(path: Path, required: Iterable[str], what: str, header_rows: int = 
         # trailing empty columns (GVP's file has 8 unnamed ones) are tolerated; missing ones are not
         if len(row) < len([h for h in header if h]) or any(v.strip() for v in row[len(header):]):
             yield start, RowError(f"{len(row)} fields where the header has {len(header)} (a comma outside quotes?)",
-                                  path, start)  # type: ignore[misc]
+                                  path, start)
             continue
         yield start, dict(zip(header, (v.strip() for v in row), strict=False))
 
@@ -199,11 +200,11 @@ def is_null(value: str | None) -> bool:
 
 
 def number(row: dict[str, str], key: str, path: Path, line: int | str, lo: float, hi: float) -> float:
-    value = row.get(key)
+    value = row.get(key, "")
     if is_null(value):
         raise RowError("missing value", path, line, key)
     try:
-        x = float(value)  # type: ignore[arg-type]
+        x = float(value)
     except ValueError:
         raise RowError(f"not a number: {value!r}", path, line, key) from None
     if not (lo <= x <= hi) or math.isnan(x):
@@ -227,11 +228,11 @@ _DATE_FORMATS = (
 )
 
 
-def parse_date(value: str | None, path: Path, line: int | str, key: str) -> tuple[datetime, str]:
+def parse_date(value: str, path: Path, line: int | str, key: str) -> tuple[datetime, str]:
     """(UTC date-time, precision) of the date formats the catalogues use; a value without a zone is taken as UTC."""
     if is_null(value):
         raise RowError("missing date", path, line, key)
-    text = value.strip()  # type: ignore[union-attr]
+    text = value.strip()
     if "T" in text:
         try:
             dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -247,13 +248,13 @@ def parse_date(value: str | None, path: Path, line: int | str, key: str) -> tupl
                    path, line, key)
 
 
-def date_from_parts(year: str | None, month: str | None, day: str | None, path: Path, line: int | str,
+def date_from_parts(year: str, month: str, day: str, path: Path, line: int | str,
                     keys: tuple[str, str, str]) -> tuple[datetime, str]:
     """A date from year / month / day columns; a missing (empty, NA or 0) month or day lowers the precision."""
     try:
-        y = int(year)  # type: ignore[arg-type]
-        m = 0 if is_null(month) else int(month)  # type: ignore[arg-type]
-        d = 0 if is_null(day) else int(day)  # type: ignore[arg-type]
+        y = int(year)
+        m = 0 if is_null(month) else int(month)
+        d = 0 if is_null(day) else int(day)
     except (TypeError, ValueError):
         raise RowError(f"not a date: year {year!r}, month {month!r}, day {day!r}", path, line, keys[0]) from None
     if y < 1:
@@ -269,13 +270,13 @@ def date_from_parts(year: str | None, month: str | None, day: str | None, path: 
 
 
 @cache
-def iso3(name_or_code: str | None) -> str | None:
+def iso3(name_or_code: str) -> str | None:
     """ISO 3166-1 alpha-3 of a country name or alpha-2/alpha-3 code, None when unknown."""
     if is_null(name_or_code):
         return None
     import pycountry
 
-    text = name_or_code.strip()  # type: ignore[union-attr]
+    text = name_or_code.strip()
     if text.lower() in _COUNTRY_ALIASES:
         return _COUNTRY_ALIASES[text.lower()]
     try:
@@ -286,9 +287,9 @@ def iso3(name_or_code: str | None) -> str | None:
 
 def place_country(place: str | None) -> str | None:
     """The country of a USGS place string ("134 km NNE of Tobelo, Indonesia"; US places end with the state)."""
-    if is_null(place) or "," not in place:  # type: ignore[operator]
+    if place is None or is_null(place) or "," not in place:
         return None
-    last = place.rsplit(",", 1)[1].strip()  # type: ignore[union-attr]
+    last = place.rsplit(",", 1)[1].strip()
     last = re.sub(r"\s+Earthquake$", "", last)
     return "USA" if last in _US_STATES else iso3(last)
 
@@ -318,11 +319,11 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
-def dois(text: str | None) -> list[str]:
+def dois(text: str) -> list[str]:
     """Bare DOIs quoted in a free-text reference field."""
     if is_null(text):
         return []
-    found = re.findall(r"10\.\d{4,9}/[^\s,;\"()]+", text)  # type: ignore[arg-type]
+    found = re.findall(r"10\.\d{4,9}/[^\s,;\"()]+", text)
     return list(dict.fromkeys(d.rstrip(".") for d in found))
 
 

@@ -78,7 +78,7 @@ def _candidate(path: Path, line: int, row: dict[str, str]) -> Candidate:
     phenomenon = pick_phenomenon(*CATEGORIES.get(category, ("landslide",)))
     if phenomenon is None:
         raise Skipped(f"no phenomenon in the vocabulary for {category!r}")
-    country = iso3(row["country_code"]) or iso3(row.get("country_name"))
+    country = iso3(row["country_code"]) or iso3(row.get("country_name", ""))
     what = category.replace("_", " ") or "landslide"
     place = row["location_description"] or row.get("country_name") or "unknown place"
     trigger = row["landslide_trigger"].replace("_", " ")
