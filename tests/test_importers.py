@@ -7,7 +7,7 @@ import csv
 import io
 import json
 import os
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -109,8 +109,9 @@ def test_hma_glof_real_excerpt(tmp_path: Path) -> None:
     assert p["countries"] == ["PAK"]
     p = _props(tmp_path, "hma-glof-476")  # Merzbacher, 2015, month NA
     assert p["datetime_precision"] == "year" and p["countries"] == ["KGZ"]
-    p = _props(tmp_path, "hma-glof-491")  # Langmale 2017-04-20, Nepal; its reference DOI 10.1002/esp.4563
+    p = _props(tmp_path, "hma-glof-491")  # Langmale 2017-04-20, Nepal; Byers et al. 2019, doi 10.1007/s10346-018-1079-9
     assert p["datetime"] == "2017-04-20T00:00:00Z" and p["site"] == [87.141, 27.814] and p["countries"] == ["NPL"]
+    assert [r["doi"] for r in p["references"]] == ["10.5194/essd-15-3941-2023", "10.1007/s10346-018-1079-9"]
 
 
 def test_usgs_real_csv_excerpt(tmp_path: Path) -> None:
@@ -321,3 +322,33 @@ def test_committed_candidates(tmp_path: Path) -> None:
                       datetime.fromisoformat(start.replace("Z", "+00:00")), p["datetime_precision"],
                       tuple(p["site"]), 1.0)
         assert find_duplicate(c, index) is None, path
+
+
+def test_duplicate_rule() -> None:
+    """Same family of phenomena, within 5 km (or the location uncertainty) and 3 days; across the antimeridian."""
+    from stac_mmtp.importers.common import Candidate, Known, KnownIndex, find_duplicate
+
+    t = datetime(2016, 9, 1, 16, 37, 57, tzinfo=UTC)
+    quake = Known("quake", "earthquake", (179.99, -37.36), t, t, "second")
+    slide = Known("slide", "landslide", (10.0, 60.0), t, t, "day")
+    index = KnownIndex([quake, slide])
+
+    def cand(phen: str, site: tuple[float, float], days: float = 0, match_km: float = 5.0) -> Candidate:
+        return Candidate("x", "", "1", 1, "", "", phen, t + timedelta(days=days), "second", site, 1.0,
+                         match_km=match_km)
+
+    assert find_duplicate(cand("earthquake", (-179.99, -37.36)), index) == "quake"  # 1.8 km, other side of 180
+    assert find_duplicate(cand("earthquake", (-179.99, -37.36), days=2.9), index) == "quake"
+    assert find_duplicate(cand("earthquake", (-179.99, -37.36), days=3.1), index) is None
+    assert find_duplicate(cand("landslide", (-179.99, -37.36)), index) is None  # a cascade, not a duplicate
+    assert find_duplicate(cand("debris-flow", (10.0, 60.08)), index) is None  # 8.9 km
+    assert find_duplicate(cand("debris-flow", (10.0, 60.08), match_km=10), index) == "slide"  # GLC 10km accuracy
+
+
+def test_default_out_is_catalog_candidates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "catalog" / "events").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(main, ["-q", "events", "import", "usgs", str(USGS_JSON)])
+    assert r.exit_code == 0, r.output
+    assert len(list((tmp_path / "catalog" / "candidates" / "usgs").glob("usgs-*.geojson"))) == 6
+    assert not any((tmp_path / "catalog" / "events").iterdir())
