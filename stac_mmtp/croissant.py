@@ -110,8 +110,9 @@ def croissant(tree: Path, version: str | None = None, url: str | None = None, ci
         if cid == "events":
             record_sets.append(_record_set("events", "The inventory's events (one record per event).", file_id,
                                            columns, EVENT_FIELDS))
-            record_sets.append(_record_set("splits", "The split of each event (its imagery and labels share it).",
-                                           file_id, columns, (EVENT_FIELDS[0], EVENT_FIELDS[-1])))
+            if "ml-aoi:split" in columns:
+                record_sets.append(_record_set("splits", "The split of each event (its imagery and labels share it).",
+                                               file_id, columns, (EVENT_FIELDS[0], EVENT_FIELDS[-1])))
         elif cid == "annotations":
             record_sets.append(_record_set("labels", "Label items: vector delineations and raster masks on each "
                                            "imagery grid.", file_id, columns, LABEL_FIELDS))

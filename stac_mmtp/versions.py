@@ -43,7 +43,6 @@ from .atomic import dumps_json, publishable, write_json, write_text
 from .errors import InputError, MmtpError
 
 VERSION_EXT = "https://stac-extensions.github.io/version/v1.2.0/schema.json"
-SCIENTIFIC_EXT = "https://stac-extensions.github.io/scientific/v1.0.0/schema.json"
 SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
 MANIFEST = "checksums.json"
 SUMS = "SHA256SUMS"
@@ -290,8 +289,8 @@ def stage_version(build_dir: Path, stage: Path, version: str, previous: str | No
                       "title": "Dataset changelog: what each version added, removed and changed"})
         if rel == "catalog.json":
             if doi:
-                if SCIENTIFIC_EXT not in obj["stac_extensions"]:
-                    obj["stac_extensions"].append(SCIENTIFIC_EXT)
+                # The scientific extension's schema covers Items and Collections, not Catalogs: the root
+                # carries its fields without declaring it (STAC allows extra fields), plus a cite-as link.
                 obj["sci:doi"] = doi
                 if citation:
                     obj["sci:citation"] = citation
@@ -568,14 +567,14 @@ def verify_release(url: str, endpoint_url: str | None = None, jobs: int = 8, pro
             return f"{shown}/{rel}: missing"
         want = expected[rel]
         sha = hashlib.sha256(data).hexdigest()
+        actual[rel] = sha  # also checked against the items' file:checksum below
+        if rel.endswith(".json") and b'"Feature"' in data:
+            items[rel] = data
         if sha != want["sha256"] or len(data) != want["size"]:
             stripped = _strip_successor(data)
             if stripped is None or hashlib.sha256(stripped).hexdigest() != want["sha256"]:
                 return (f"{shown}/{rel}: sha256 {sha[:12]}... size {len(data)} differ from the manifest "
                         f"({want['sha256'][:12]}... size {want['size']})")
-        actual[rel] = sha
-        if rel.endswith(".json") and b'"Feature"' in data:
-            items[rel] = data
         return None
 
     keys = sorted(expected)

@@ -11,13 +11,25 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from test_publish import _client, aws_env, built_tree, moto_url, weed_url  # noqa: F401 - fixtures
+from test_publish import _client, aws_env, moto_url, weed_url  # noqa: F401 - fixtures
 
 from stac_mmtp.cli import main
 from stac_mmtp.publish import S3Store, setup_bucket
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "shared" / "stac-schemas"
 VERSION_EXT = "https://stac-extensions.github.io/version/v1.2.0/schema.json"
+
+
+@pytest.fixture(scope="session")
+def built_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """What `stac-mmtp build` writes from the sample products: events, imagery, labels and splits."""
+    if not (SCHEMAS / "index.json").is_file():
+        pytest.skip(f"STAC schema mirror not found at {SCHEMAS}")
+    root = tmp_path_factory.mktemp("release")
+    assert _cli("-q", "sample", str(root / "samples"))[0] == 0
+    code, out = _cli("-q", "build", "--products", str(root / "samples"), "--out", str(root / "catalog"))
+    assert code == 0, out
+    return root / "catalog"
 
 
 def _cli(*args: str) -> tuple[int, str]:
@@ -35,7 +47,7 @@ def _all(url: str, bucket: str, prefix: str) -> dict[str, bytes]:
 
 
 def _second_build(tree: Path, dst: Path) -> tuple[str, str]:
-    """The next version's tree: one event's description edited, one label item removed (what the test
+    """The next version's tree: one event's description edited, one Sentinel-1 item removed (what the test
     expects the changelog to list, chosen here, outside the code under test)."""
     shutil.copytree(tree, dst)
     events = json.loads((dst / "events" / "collection.json").read_text())
@@ -44,14 +56,14 @@ def _second_build(tree: Path, dst: Path) -> tuple[str, str]:
     ev = json.loads(ev_path.read_text())
     ev["properties"]["description"] += " (Reviewed against the expert committee's report.)"
     ev_path.write_text(json.dumps(ev, indent=2) + "\n")
-    labels = json.loads((dst / "annotations" / "collection.json").read_text())
-    victim = next(lk for lk in labels["links"] if lk["rel"] == "item")
-    labels["links"].remove(victim)
-    (dst / "annotations" / "collection.json").write_text(json.dumps(labels, indent=2) + "\n")
-    victim_path = (dst / "annotations" / victim["href"]).resolve()
-    label_id = json.loads(victim_path.read_text())["id"]
+    s1 = json.loads((dst / "sentinel-1" / "collection.json").read_text())
+    victim = next(lk for lk in s1["links"] if lk["rel"] == "item")
+    s1["links"].remove(victim)
+    (dst / "sentinel-1" / "collection.json").write_text(json.dumps(s1, indent=2) + "\n")
+    victim_path = (dst / "sentinel-1" / victim["href"]).resolve()
+    item_id = json.loads(victim_path.read_text())["id"]
     shutil.rmtree(victim_path.parent)
-    return ev["id"], label_id
+    return ev["id"], item_id
 
 
 def _resolve(key: str, href: str) -> str:
@@ -86,7 +98,7 @@ def test_release_two_versions_on_moto(built_tree: Path, moto_url: str, tmp_path:
     code, out = _cli("release", "0.9.0", str(built_tree), "--to", to, "--endpoint-url", moto_url, "--no-changelog-file")
     assert code == 2 and "older" in out
 
-    changed_event, removed_label = _second_build(built_tree, tmp_path / "next")
+    changed_event, removed_item = _second_build(built_tree, tmp_path / "next")
     code, out = _cli("release", "1.1.0", str(tmp_path / "next"), "--to", to, "--endpoint-url", moto_url,
                      "--changelog-file", str(changelog))
     assert code == 0, out
@@ -124,9 +136,11 @@ def test_release_two_versions_on_moto(built_tree: Path, moto_url: str, tmp_path:
     changes = json.loads(v2["changes.json"])
     assert changes["previous"] == "1.0.0"
     assert changes["collections"] == {
-        "annotations": {"added": [], "removed": [removed_label], "changed": []},
         "events": {"added": [], "removed": [], "changed": [changed_event]},
+        "sentinel-1": {"added": [], "removed": [removed_item], "changed": []},
     }
+    assert changes["summary"] == {"events": {"added": 0, "removed": 0, "changed": 1},
+                                  "acquisitions": {"added": 0, "removed": 1, "changed": 0}}
     text = changelog.read_text()
     assert text.index("## 1.1.0") < text.index("## 1.0.0") and f"`{changed_event}`" in text
     with urllib.request.urlopen(f"{base}/CHANGELOG-dataset.md") as r:
@@ -166,7 +180,7 @@ def test_release_on_seaweedfs_verified_anonymously_over_s3(built_tree: Path, wee
     assert report.ok and report.objects > 100 and report.assets > 50, (report.objects, report.assets)
 
 
-def test_release_validates_offline_and_croissant_loads(built_tree: Path, tmp_path: Path, no_network: list,  # noqa: F811
+def test_release_validates_offline_and_croissant_loads(built_tree: Path, tmp_path: Path, no_network: list,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     import mlcroissant as mlc
 
