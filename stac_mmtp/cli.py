@@ -33,6 +33,8 @@ LAZY_COMMANDS = {
     "preview": "stac_mmtp.preview:preview_command",
     "serve": "stac_mmtp.serve:serve_command",
     "search": "stac_mmtp.search:search_command",
+    "release": "stac_mmtp.commands.release:release_command",
+    "verify": "stac_mmtp.commands.release:verify_command",
 }
 
 
