@@ -35,6 +35,7 @@ LAZY_COMMANDS = {
     "search": "stac_mmtp.search:search_command",
     "release": "stac_mmtp.commands.release:release_command",
     "verify": "stac_mmtp.commands.release:verify_command",
+    "load-pgstac": "stac_mmtp.commands.pgstac:load_pgstac_command",
 }
 
 
