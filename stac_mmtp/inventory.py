@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -422,17 +423,30 @@ _COUNTRIES: dict[str, tuple[str, ...]] = {
 _CONTINENT_OF: dict[str, str] = {code: name for name, codes in _COUNTRIES.items() for code in codes}
 
 
+def continent_of_countries(countries: Sequence[str], site: tuple[float, float] | None = None) -> str:
+    """The continent of the first of `countries` (ISO 3166-1 alpha-3) that the table knows, "unknown" if none.
+
+    With the `site` (longitude, latitude), overseas parts of a country go to their own continent: Hawaii to
+    Oceania/Pacific, the Canary Islands and Madeira to Africa. Without it they count with the country."""
+    known = [c for c in countries if c in _CONTINENT_OF]
+    if not known:
+        return "unknown"
+    country = known[0]
+    if site is not None:
+        lon, lat = site
+        if country == "USA" and lon < -140 and lat < 30:
+            return "Oceania/Pacific"  # Hawaii
+        if country in ("ESP", "PRT") and lat < 34:
+            return "Africa"  # Canary Islands, Madeira
+    return _CONTINENT_OF[country]
+
+
 def continent(ev: Event) -> str:
     """The continent of an event, from its first country and, for overseas parts of a country, its site."""
-    lon, lat = ev.site
-    country = ev.countries[0]
-    if country == "USA" and lon < -140 and lat < 30:
-        return "Oceania/Pacific"  # Hawaii
-    if country in ("ESP", "PRT") and lat < 34:
-        return "Africa"  # Canary Islands, Madeira
-    if country not in _CONTINENT_OF:
-        raise InputError(f"no continent known for country {country!r}", ev.path, "countries")
-    return _CONTINENT_OF[country]
+    name = continent_of_countries(ev.countries[:1], ev.site)
+    if name == "unknown":
+        raise InputError(f"no continent known for country {ev.countries[0]!r}", ev.path, "countries")
+    return name
 
 
 def summary_table(events: list[Event]) -> tuple[list[str], list[list[str]]]:

@@ -23,6 +23,7 @@ from stac_mmtp.inventory import (
     cascades,
     check_inventory,
     continent,
+    continent_of_countries,
     load_inventory,
 )
 from stac_mmtp.vocab import HAZARD_CODES, hazard_codes, phenomena
@@ -235,6 +236,10 @@ def test_continents() -> None:
         "kaikoura-earthquake-2016": "Oceania/Pacific", "longyearbyen-avalanche-2015": "Europe",
     }
     assert {eid: continent(by_id[eid]) for eid in expected} == expected
+    # the form the datasheet uses (countries of an event item, no site): overseas parts count with the country
+    assert continent_of_countries(["USA"]) == "North America" and continent_of_countries(["REU"]) == "Africa"
+    assert continent_of_countries(["USA"], (-155.28, 19.41)) == "Oceania/Pacific"
+    assert continent_of_countries([]) == "unknown" and continent_of_countries(["XXX", "NZL"]) == "Oceania/Pacific"
 
 
 def test_sentinel_era_rules(tmp_path: Path) -> None:
