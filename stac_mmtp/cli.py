@@ -192,7 +192,8 @@ def build(events_dir: Path | None, product_dirs: tuple[Path, ...], out: Path, da
               help="Download schemas missing from the cache over HTTPS (checked against the lock file).")
 def validate(directory: Path, schema_cache: Path | None, fetch: bool) -> None:
     """Validate every STAC object of a built tree against the STAC 1.1 core schema and each of
-    its extensions' schemas, offline; also check links and asset files exist."""
+    its extensions' schemas, offline; also check links, and each local asset's bytes against its
+    metadata (file:size, file:checksum, COG validity, proj:* and band fields)."""
     from .validate import SchemaStore, validate_tree
 
     store = SchemaStore(schema_cache, allow_fetch=fetch)
@@ -203,7 +204,8 @@ def validate(directory: Path, schema_cache: Path | None, fetch: bool) -> None:
     console.table(
         f"validated {report.objects} objects in {directory}" + (f" ({report.cached} unchanged since a previous validation)" if report.cached else ""),
         ["type", "count"],
-        [[k, v] for k, v in sorted(report.by_type.items())] + [["schemas used", len(report.schemas)]],
+        [[k, v] for k, v in sorted(report.by_type.items())] + [["schemas used", len(report.schemas)],
+                                                               ["asset files checked", report.assets]],
     )
     for p in report.problems[:200]:
         console.error(escape(str(p)))

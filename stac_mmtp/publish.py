@@ -63,6 +63,10 @@ SUFFIX_TYPES = {
 ProgressFn = Callable[[str, int, int], None] | None
 
 
+# what a file's cached digests depend on besides its bytes (the ETag's part size): shared with validate
+DIGEST_VARIANT = f"{MULTIPART_THRESHOLD}/{PART_SIZE}"
+
+
 class PublishError(MmtpError):
     """An upload, delete or verification that failed: exit status 1."""
 
@@ -147,7 +151,7 @@ def tree_keys(build_dir: Path) -> tuple[dict[Path, str], str]:
     """Every publishable file under `build_dir` (resolved) with its digests.Cache key, and the tree's
     fingerprint. Hidden files (temporary `.name.part` files of an interrupted write) are left out."""
     build_dir = build_dir.resolve()
-    variant = f"{MULTIPART_THRESHOLD}/{PART_SIZE}"
+    variant = DIGEST_VARIANT
     found: list[tuple[str, str]] = []
     for top, dirs, names in os.walk(build_dir):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
@@ -814,6 +818,7 @@ def check_tree(build_dir: Path, schema_cache: Path | None = None, fingerprint: s
 
     A tree with this `fingerprint` (tree_keys: every file untouched) found valid before against the
     same schemas is not validated again; its schemas must still be in the mirror."""
+    from .asset_checks import CHECK_VERSION
     from .validate import SchemaStore, schema_fingerprint, validate_tree
 
     if not (build_dir / "catalog.json").is_file():
@@ -821,7 +826,7 @@ def check_tree(build_dir: Path, schema_cache: Path | None = None, fingerprint: s
     store = SchemaStore(schema_cache)
     cache, key = Cache(), None
     if fingerprint:
-        key = hashlib.sha256(f"{schema_fingerprint(store)}|{fingerprint}".encode()).hexdigest()
+        key = hashlib.sha256(f"{schema_fingerprint(store)}|{CHECK_VERSION}|{fingerprint}".encode()).hexdigest()
         if (schemas := cache.valid_tree(key)) is not None:
             for url in schemas:
                 store.get(url)  # SchemaMissing if the mirror lost it
