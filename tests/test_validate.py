@@ -92,17 +92,23 @@ def test_compiled_validation_agrees_with_jsonschema(schema_store: SchemaStore, t
     v = StacValidator(schema_store)
     good = _item()
     broken = []
-    for edit in (lambda o: o["properties"].pop("datetime"), lambda o: o.__setitem__("bbox", "x"),
-                 lambda o: o["properties"].__setitem__("proj:code", 5), lambda o: o.__setitem__("links", [{"rel": 5}]),
-                 lambda o: o.__setitem__("geometry", {"type": "Point"}), lambda o: o.pop("stac_version")):
+    for edit, field in ((lambda o: o["properties"].pop("datetime"), "datetime"), (lambda o: o.__setitem__("bbox", "x"), "bbox"),
+                        (lambda o: o["properties"].__setitem__("proj:code", 5), "proj:code"),
+                        (lambda o: o.__setitem__("links", [{"rel": 5}]), "links"),
+                        (lambda o: o.__setitem__("geometry", {"type": "Point"}), "geometry"),
+                        (lambda o: o.pop("stac_version"), "stac_version")):
         b = copy.deepcopy(good)
         edit(b)
-        broken.append(b)
-    for obj, expected in [(good, True)] + [(b, False) for b in broken]:
+        broken.append((b, field))
+    for obj, field in [(good, None), *broken]:
+        expected = field is None
         pure = not any(True for url in v.schemas_for(obj)
                        for _ in jsonschema.Draft7Validator({"$ref": url}, registry=v._registry).iter_errors(obj))
         assert (v.is_valid(obj), pure) == (expected, expected)
-        assert bool(list(v.iter_problems(obj, "x"))) is not expected
+        problems = [p.message for p in v.iter_problems(obj, "x")]
+        assert bool(problems) is not expected
+        if field:  # the problem names the broken field, not only "invalid"
+            assert any(field in m for m in problems), (field, problems)
 
 
 def test_validation_reuses_results_for_unchanged_bytes(schema_store: SchemaStore, tmp_path: Path) -> None:
@@ -128,7 +134,8 @@ def test_validation_reuses_results_for_unchanged_bytes(schema_store: SchemaStore
         bad = validate_tree(tmp_path, schema_store)
         assert bad.cached == 6 and [p.path for p in bad.problems] == ["c/j3/j3.json"]
     (tmp_path / "c" / "j4" / "j4.json").unlink()  # structure is never cached
-    assert any("does not exist" in p.message for p in validate_tree(tmp_path, schema_store).problems)
+    problems = [str(p) for p in validate_tree(tmp_path, schema_store).problems]
+    assert "c/j4/j4.json: linked file does not exist" in problems, problems
 
 
 # --------------------------------------------------------------------------- the bytes behind the JSON
