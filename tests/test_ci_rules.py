@@ -46,3 +46,21 @@ def test_ci_workflow_requires_the_shared_data() -> None:
     assert "continue-on-error" not in text
     assert "|| true" not in text
     assert "mv shared ../shared" in text
+
+
+def test_publish_workflow_puts_the_sample_build_only_under_sample() -> None:
+    """The tag workflow builds `stac-mmtp sample` products: it publishes them only below sample/, labelled,
+    never with --delete, never to the dataset prefix."""
+    import yaml
+
+    text = (REPO / ".github" / "workflows" / "publish.yml").read_text(encoding="utf-8")
+    doc = yaml.safe_load(text)
+    (job,) = doc["jobs"].values()
+    assert "sample" in job["name"].lower() and "not the dataset release" in job["name"]
+    target = job["env"]["SAMPLE_TARGET"]
+    assert "/sample/" in target and target.startswith("s3://")
+    runs = [step.get("run", "") for step in job["steps"]]
+    publishes = [r for r in runs if "stac-mmtp publish" in r]
+    assert publishes and all('--to "$SAMPLE_TARGET"' in r for r in publishes)
+    assert not any("--delete" in r for r in runs)
+    assert any("stac-mmtp sample" in r for r in runs)
