@@ -158,12 +158,13 @@ def build(events_dir: Path | None, product_dirs: tuple[Path, ...], out: Path, da
     from .build import build as run_build
     from .paths import default_annotations_dir
     from .sources import BuildOptions
-    from .splits import parse_ratios
+    from .splits import parse_ratios, split_gap_m
 
     options = BuildOptions(days_before=days_before, days_after=days_after, buffer_m=buffer_m, jobs=jobs)
     events_dir = events_dir or default_events_dir()
     try:
-        hook = dataset_hook(annotations_dir or default_annotations_dir(), events_dir, parse_ratios(split_ratios))
+        hook = dataset_hook(annotations_dir or default_annotations_dir(), events_dir, parse_ratios(split_ratios),
+                            gap_m=split_gap_m(buffer_m))
         with console.progress_bar() as progress:
             report = run_build(events_dir, list(product_dirs), out, options, progress, extra_bundles=hook)
     except MmtpError as exc:
