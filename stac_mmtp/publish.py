@@ -855,6 +855,7 @@ def check_tree(build_dir: Path, schema_cache: Path | None = None, fingerprint: s
     if not (build_dir / "catalog.json").is_file():
         raise InputError("no catalog.json: not a built catalog tree", build_dir)
     store = SchemaStore(schema_cache)
+    store.use_tree(build_dir.resolve())  # the tree's shipped copy of our schema comes first
     cache, key = Cache(), None
     if fingerprint:
         key = hashlib.sha256(f"{schema_fingerprint(store)}|{CHECK_VERSION}|{fingerprint}".encode()).hexdigest()

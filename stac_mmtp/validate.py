@@ -3,7 +3,8 @@
 Schemas come from a local cache laid out as `HOST/PATH` for `https://HOST/PATH` (the layout of
 `../shared/stac-schemas`). Each schema is checked against the committed lock (URL -> sha256);
 a schema missing from the cache is fetched over HTTPS only when allowed. Our own extension's
-schema resolves from `extensions/`.
+schema resolves from the tree being validated (a build ships it, stac.tree.shipped_schema_path),
+else from the package's `extensions/`.
 """
 
 from __future__ import annotations
@@ -64,14 +65,36 @@ class SchemaStore:
         self.allow_fetch = allow_fetch
         self.lock = schema_lock() if lock is None else lock
         self._loaded: dict[str, Any] = {}
+        self.tree_dirs: list[Path] = []  # trees whose shipped copy of our schema comes first
+
+    def use_tree(self, tree: Path) -> None:
+        """Resolve our extension's schema from the copy `tree` ships, when it has one."""
+        tree = Path(tree)
+        if tree not in self.tree_dirs:
+            self.tree_dirs.insert(0, tree)
+            self._loaded = {u: d for u, d in self._loaded.items() if not u.startswith(OUR_PREFIX)}
+
+    def own_schema_path(self, url: str) -> Path | None:
+        """Our extension's schema `url`: the validated tree's copy, else the package's (current version only)."""
+        from .stac.tree import shipped_schema_path
+
+        for tree in self.tree_dirs:
+            shipped = shipped_schema_path(tree)
+            if url == EXTENSION_SCHEMA_URI and shipped.is_file():
+                return shipped
+            rel = url[len(OUR_PREFIX):]
+            older = shipped.parent.parent / rel  # another version this tree ships
+            if ".." not in rel.split("/") and older.is_file():
+                return older
+        if url == EXTENSION_SCHEMA_URI:
+            return extensions_dir() / EXTENSION_NAME / "json-schema" / "schema.json"
+        return None
 
     def local_path(self, url: str) -> Path | None:
         u = urllib.parse.urlsplit(url)
         if url.startswith(OUR_PREFIX):
-            # https://…/extensions/mmtp/v1.0.0/schema.json -> extensions/mmtp/json-schema/schema.json
-            if url == EXTENSION_SCHEMA_URI:
-                return extensions_dir() / EXTENSION_NAME / "json-schema" / "schema.json"
-            return None
+            # https://…/extensions/mmtp/v1.0.0/schema.json -> the tree's copy, or extensions/mmtp/json-schema/schema.json
+            return self.own_schema_path(url)
         if u.scheme != "https" or not u.netloc or ".." in u.path.split("/"):
             return None
         return self.cache_dir / u.netloc / u.path.lstrip("/")
@@ -85,7 +108,8 @@ class SchemaStore:
             data = path.read_bytes()
             self._check_lock(url, data, path)
         elif url.startswith(OUR_PREFIX):
-            raise SchemaMissing(f"schema {url} is not one of this project's extension versions ({EXTENSION_SCHEMA_URI})")
+            raise SchemaMissing(f"schema {url}: neither the validated tree ships it (under extensions/{EXTENSION_NAME}/) "
+                                f"nor is it this package's extension version ({EXTENSION_SCHEMA_URI})")
         elif self.allow_fetch and path is not None:
             data = self._fetch(url)
             self._check_lock(url, data, url)
@@ -342,9 +366,10 @@ def _walk(root: Path) -> Iterator[tuple[Path, dict[str, Any] | None, str | None,
 def schema_fingerprint(store: SchemaStore) -> str:
     """What a cached "valid" depends on besides the object: the locked schemas, our extension's,
     and where they come from (another mirror, or one missing a schema, validates afresh)."""
-    ours = extensions_dir() / EXTENSION_NAME / "json-schema" / "schema.json"
+    ours = store.own_schema_path(EXTENSION_SCHEMA_URI)
+    own = ours.read_bytes() if ours is not None and ours.is_file() else b"(missing)"
     where = f"{Path(store.cache_dir).resolve()}|{store.allow_fetch}".encode()
-    return hashlib.sha256(LOCK_PATH.read_bytes() + b"\0" + ours.read_bytes() + b"\0" + where).hexdigest()
+    return hashlib.sha256(LOCK_PATH.read_bytes() + b"\0" + own + b"\0" + where).hexdigest()
 
 
 def _structure_problems(path: Path, rel: str, obj: dict[str, Any]) -> list[Problem]:
@@ -375,6 +400,7 @@ def validate_tree(root: Path, store: SchemaStore, check_assets: bool = True) -> 
 
     report = TreeReport()
     base = root.resolve() if root.is_dir() else root.resolve().parent
+    store.use_tree(base)  # the tree's own copy of our schema, when it ships one
     found: list[tuple[Path, str, dict[str, Any], str]] = []
     fingerprint = schema_fingerprint(store)
     for path, obj, error, data in _walk(root):

@@ -280,3 +280,40 @@ def test_asset_checks_reuse_the_digest_cache(schema_store: SchemaStore, tmp_path
     os.utime(tif, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
     problems = validate_tree(tmp_path, schema_store).problems
     assert any("file:checksum" in p.message for p in problems), problems
+
+
+def test_release_validates_with_its_own_schema(schema_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A build ships our extension's schema at the path of its URL; a copy of the tree validates with
+    the package's extensions/ pointing nowhere, offline. Without the shipped copy it cannot."""
+    import stac_mmtp.validate as validate_mod
+    from stac_mmtp import EXTENSION_SCHEMA_URI
+    from stac_mmtp.stac.tree import CollectionBundle, write_tree
+    from stac_mmtp.validate import validate_tree
+
+    repo_schema = Path(__file__).resolve().parents[1] / "extensions" / "mmtp" / "json-schema" / "schema.json"
+    item = _item()
+    item["stac_extensions"] = [PROJ, EXTENSION_SCHEMA_URI]
+    item["properties"].update({"mmtp:event_id": "gjerdrum-landslide-2020", "mmtp:phenomenon": "landslide"})
+    coll = {"type": "Collection", "stac_version": "1.1.0", "id": "c", "description": "d", "license": "CC-BY-4.0",
+            "extent": {"spatial": {"bbox": [[11, 60, 11, 60]]}, "temporal": {"interval": [[None, None]]}}, "links": []}
+    built = tmp_path / "built"
+    write_tree(built, {"type": "Catalog", "stac_version": "1.1.0", "id": "own", "description": "r", "links": []},
+               [CollectionBundle(coll, [item])])
+    shipped = built / "extensions" / "mmtp" / EXTENSION_SCHEMA_URI.split("/")[-2] / "schema.json"
+    assert shipped.read_bytes() == repo_schema.read_bytes()
+    assert EXTENSION_SCHEMA_URI.endswith(shipped.relative_to(built).as_posix())
+
+    release = Path(shutil.copytree(built, tmp_path / "elsewhere" / "release"))
+    monkeypatch.setattr(validate_mod, "extensions_dir", lambda: tmp_path / "no-checkout")
+    report = validate_tree(release, SchemaStore(schema_dir))
+    assert report.ok, report.problems
+    assert EXTENSION_SCHEMA_URI in report.schemas
+    # the shipped copy is the one used: a broken copy breaks the item's validation
+    shipped_copy = release / shipped.relative_to(built)
+    doc = json.loads(shipped_copy.read_text())
+    shipped_copy.write_text(json.dumps({**doc, "not": {}}))  # nothing validates against "not: {}"
+    bad = validate_tree(release, SchemaStore(schema_dir))
+    assert [p.schema for p in bad.problems] == [EXTENSION_SCHEMA_URI]
+    shipped_copy.unlink()
+    with pytest.raises(SchemaMissing, match="neither the validated tree ships it"):
+        validate_tree(release, SchemaStore(schema_dir))
