@@ -440,7 +440,8 @@ class S3Store:
         try:
             return self.client.get_object(Bucket=self.bucket, Key=self.key(rel))["Body"].read()
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            # AWS answers 403 for a missing key to whoever may not list the bucket: unknown = absent
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound", "AccessDenied", "403"):
                 return None
             raise
 

@@ -642,6 +642,16 @@ def test_setup_bucket_strict_server(built_tree: Path, weed_url: str, monkeypatch
     assert headers["Access-Control-Allow-Methods"] == "GET, HEAD" and headers["Access-Control-Allow-Headers"].lower() == "range"
     code, out = _cli("publish", str(built_tree), "--to", f"s3://{bucket}/v1", "--endpoint-url", weed_url)
     assert code == 0 and "nothing to upload" in out
+    # --delete: another tool's object beside ours is kept; a prefix stac-mmtp never published is refused
+    c = _client(weed_url)
+    c.put_object(Bucket=bucket, Key="v1/other-tool.txt", Body=b"theirs")
+    c.put_object(Bucket=bucket, Key="v0/old.json", Body=b"{}")
+    code, out = _cli("publish", str(built_tree), "--to", f"s3://{bucket}/v1", "--endpoint-url", weed_url, "--delete")
+    assert code == 0 and "kept: 1 object(s)" in out, out
+    assert "v1/other-tool.txt" in _objects(weed_url, bucket)
+    code, out = _cli("publish", str(built_tree), "--to", f"s3://{bucket}/v0", "--endpoint-url", weed_url, "--delete")
+    assert code == 2 and f"--delete refused: s3://{bucket}/v0 holds 1 object(s)" in out, out
+    assert [k for k in _objects(weed_url, bucket, "v0/", with_manifest=True)] == ["v0/old.json"]
     # without credentials (a pull request's CI): a dry run through unsigned HEAD requests
     for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.delenv(var)
