@@ -88,7 +88,8 @@ def _raster_problems(ref: AssetRef) -> list[str]:
     try:
         ds = rasterio.open(ref.path)
     except Exception as exc:  # noqa: BLE001 - rasterio raises several classes for unreadable bytes
-        return [f"not a readable GeoTIFF ({str(exc).splitlines()[0][:200]})"]
+        reason = str(exc).splitlines()[0].replace(f"'{ref.path}' ", "").replace(ref.path, ref.href)
+        return [f"not a readable GeoTIFF ({reason[:200]})"]
     with ds:
         if COG_PROFILE in media:
             from rio_cogeo.cogeo import cog_validate
