@@ -19,5 +19,5 @@ def in_ci(*also: str) -> bool:
 def unavailable(reason: str, *also: str) -> NoReturn:
     """Skip the test for `reason`; fail it instead under CI (or when a variable in `also` is true)."""
     if in_ci(*also):
-        pytest.fail(f"{reason} (required here: CI or {', '.join(also) or 'CI'} is set)", pytrace=False)
+        pytest.fail(f"{reason} (required: {' or '.join(('CI', *also))} is set)", pytrace=False)
     pytest.skip(reason)
