@@ -435,6 +435,7 @@ def dataset_hook(annotations_dir: Path | None, events_dir: Path, ratios: tuple[f
         MANIFEST,
         apply_splits,
         assign_splits,
+        clip_footprints,
         manifest,
     )
 
@@ -452,13 +453,14 @@ def dataset_hook(annotations_dir: Path | None, events_dir: Path, ratios: tuple[f
         labels = annotations_bundle(sets, evs, bundles, stage)
         if labels is not None:
             extra_bundles.append(labels)
-        assignment = assign_splits(evs, ratios, seed, gap)
         everything = [(b.id, it) for b in [*bundles, *extra_bundles] for it in b.items]
+        clips = clip_footprints([it for _, it in everything])  # events whose written clips overlap share a split
+        assignment = assign_splits(evs, ratios, seed, gap, clips)
         apply_splits([it for _, it in everything], assignment)
         for b in [*bundles, *extra_bundles]:  # which splits a collection holds, without reading its items
             if found := sorted({it["properties"]["ml-aoi:split"] for it in b.items if "ml-aoi:split" in it["properties"]}):
                 b.collection.setdefault("summaries", {})["ml-aoi:split"] = found
-        write_json(stage / MANIFEST, manifest(everything, assignment, evs, ratios, seed, gap))
+        write_json(stage / MANIFEST, manifest(everything, assignment, evs, ratios, seed, gap, clips))
         return extra_bundles
 
     return extra
