@@ -117,7 +117,7 @@ def test_bad_geometries(tmp_path: Path, inventory) -> None:
     far = {"type": "Polygon", "coordinates": [[[10.0, 59.0], [10.01, 59.0], [10.01, 59.01], [10.0, 59.0]]]}
     bowtie = {"type": "Polygon", "coordinates": [[[11.03, 60.07], [11.05, 60.08], [11.05, 60.07], [11.03, 60.08], [11.03, 60.07]]]}
     for geom, message in ((far, "does not overlap the AOI"), (bowtie, "invalid polygon"),
-                          ({"type": "Point", "coordinates": [11.04, 60.07]}, "Polygon or MultiPolygon")):
+                          ({"type": "LineString", "coordinates": [[11.04, 60.07], [11.05, 60.07]]}, "Point or MultiPoint")):
         with pytest.raises(InputError, match=message) as exc:
             parse_annotation(_write(tmp_path, _annotation(geometry=geom)), events)
         assert "feature 'slide-1'.geometry" in str(exc.value)
