@@ -350,6 +350,15 @@ def feature_collection(aset_fields: dict[str, Any], features: list[dict[str, Any
     return {"type": "FeatureCollection", **aset_fields, "features": features}
 
 
+def dumps_annotation(doc: dict[str, Any]) -> str:
+    """An annotation file as text: the header members indented, one compact line per feature (a product
+    with a thousand polygons stays a few MB and diffs feature by feature)."""
+    head = {k: v for k, v in doc.items() if k != "features"}
+    text = json.dumps(head, indent=2, ensure_ascii=False)[:-2]
+    feats = ",\n".join("    " + json.dumps(f, ensure_ascii=False, separators=(",", ":")) for f in doc["features"])
+    return f"{text},\n  \"features\": [\n{feats}\n  ]\n}}\n"
+
+
 def round_geometry(geom: shapely.Geometry, digits: int = 7) -> dict[str, Any]:
     """GeoJSON of `geom` with coordinates rounded (7 decimals = 1 cm): stable, diff-friendly files."""
     import numpy as np
@@ -357,6 +366,8 @@ def round_geometry(geom: shapely.Geometry, digits: int = 7) -> dict[str, Any]:
     rounded = shapely.transform(geom, lambda xy: np.round(xy, digits))
     if not rounded.is_valid:  # rounding can pinch a ring: let GEOS repair it rather than write an invalid polygon
         rounded = shapely.make_valid(rounded)
+        if rounded.geom_type == "GeometryCollection":  # keep the areas, drop the slivers collapsed to lines/points
+            rounded = shapely.union_all([g for g in rounded.geoms if g.geom_type in ("Polygon", "MultiPolygon")])
     return json.loads(json.dumps(shapely.geometry.mapping(rounded)))
 
 

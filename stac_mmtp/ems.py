@@ -20,8 +20,8 @@ from typing import Any
 import shapely
 from shapely import wkb
 
-from .annotations import feature_collection, parse_annotation, round_geometry
-from .atomic import write_json
+from .annotations import dumps_annotation, feature_collection, parse_annotation, round_geometry
+from .atomic import write_json, write_text
 from .errors import InputError
 from .inventory import Event
 
@@ -240,6 +240,7 @@ def read_ems(path: Path) -> list[dict[str, Any]]:
                 repaired += 1
             outlines.append((r, g))
         found.append({
+            "metadata_date": _metadata_date(files[layer]),
             "prefix": prefix, "emsr": m["emsr"].upper(), "aoi": m["aoi"], "locality": m["locality"],
             "product_type": PRODUCT_TYPES.get(m["ptype"], m["ptype"].lower()), "monitoring": m["monit"],
             "version": int(m["version"]), "release": m["release"], "aoi_attrs": aoi_rows[0] if aoi_rows else {},
@@ -279,9 +280,12 @@ def ems_annotation(prod: dict[str, Any], event: Event, where: Path, confidence: 
     grading = prod["layer"] == "built_up_p"
     image_ids = sorted(set(prod["footprint_src_ids"]) | {int(r["dmg_src_id"]) for r, _ in prod["outlines"]
                                                        if r.get("dmg_src_id") is not None})
+    basis = "given at import (--observed)"
     if not prod["has_source_table"] and observed is None:
-        raise InputError(f"{prod['prefix']}: no source table, so no image date: give the observation date (--observed)",
-                         where)
+        observed, basis = prod["metadata_date"], "the product's metadata date (dateStamp of its .xml), an upper bound"
+        if observed is None:
+            raise InputError(f"{prod['prefix']}: no source table, so no image date: give the observation date (--observed)",
+                             where)
     features = []
     for i, (row, geom) in enumerate(prod["outlines"]):
         if grading:
@@ -335,7 +339,7 @@ def ems_annotation(prod: dict[str, Any], event: Event, where: Path, confidence: 
     fields: dict[str, Any] = {
         "id": aid,
         "event_id": event.id,
-        "title": f"Copernicus EMS {emsr} AOI {aoi_no} {locality}: {prod['product_type']}"
+        "title": f"Copernicus EMS {emsr} AOI {aoi_no}{' ' + locality if locality else ''}: {prod['product_type']}"
                  f"{' ' + prod['monitoring'] if prod['monitoring'] else ''} v{prod['version']}",
         "description": f"The {what} of the Copernicus EMS rapid-mapping product {prod['prefix']}, imported by stac-mmtp.",
         "license": "Copernicus EMS: free and open (EU Copernicus data policy); credit required",
@@ -350,17 +354,29 @@ def ems_annotation(prod: dict[str, Any], event: Event, where: Path, confidence: 
             "href": f"https://emergency.copernicus.eu/mapping/list-of-components/{emsr}",
             "sources": [{"src_id": s.id, "name": s.name, "datetime": _rfc3339(s.datetime) if s.datetime else None,
                          "date_text": s.date_text, "phase": s.phase, "gsd": s.gsd} for s in sorted(sources.values(), key=lambda s: s.id)],
-            **({"observed_basis": "no source table in this copy of the product: the observation date was given at "
-                                  "import (--observed)"} if not prod["has_source_table"] else {}),
+            **({"observed_basis": f"no source table in this copy of the product: the observation date is {basis}"}
+               if not prod["has_source_table"] else {}),
             **({"repaired_geometries": prod["repaired"],
                 "repair": "invalid rings (self-intersections) repaired with GEOS make_valid"} if prod["repaired"] else {}),
             **({"coordinate_decimals": digits} if digits != 7 else {}),
+            **({"outside_event_aoi": prod["outside_event_aoi"],
+                "selection": "outlines not touching the event AOI were left out (none was clipped)"}
+               if prod.get("outside_event_aoi") else {}),
             **(provenance or {}),
         },
     }
     if prod["aoi_geometry"] is not None:
         fields["annotated_area"] = round_geometry(prod["aoi_geometry"], digits)
     return aid, feature_collection(fields, features)
+
+
+def _metadata_date(gdal_path: str) -> datetime | None:
+    """The creation date of a layer's ISO 19139 metadata (`<layer>.xml` beside it), None without one."""
+    xml = Path(gdal_path).with_suffix(".xml")
+    if gdal_path.startswith("/vsizip/") or not xml.is_file():
+        return None
+    m = re.search(r"<dateStamp>\s*<gco:Date>(\d{4}-\d{2}-\d{2})</gco:Date>", xml.read_text(encoding="utf-8", errors="replace"))
+    return datetime.strptime(m[1], "%Y-%m-%d").replace(tzinfo=UTC) if m else None
 
 
 def _date_of(text: str) -> datetime:
@@ -400,7 +416,7 @@ def new_event(prod: dict[str, Any], event_id: str, where: Path, observed: dateti
     first = min((g for _, g in prod["outlines"]), key=lambda g: g.distance(centre))  # the mapped place nearest the centre
     if not aoi.covers(first.representative_point()):
         site = [round(first.representative_point().x, 4), round(first.representative_point().y, 4)]
-    minx, miny, maxx, maxy = (round(v, 4) for v in aoi.bounds)
+    minx, miny, maxx, maxy = _event_box([g for _, g in prod["outlines"]])
     glide = _applicable(prod["aoi_attrs"].get("glide_no"))
     props: dict[str, Any] = {
         "title": f"{phenomenon.replace('-', ' ').capitalize()} mapped by Copernicus EMS {emsr} AOI {prod['aoi']} ({locality})",
@@ -424,6 +440,36 @@ def new_event(prod: dict[str, Any], event_id: str, where: Path, observed: dateti
     return {"type": "Feature", "id": event_id,
             "geometry": {"type": "Polygon", "coordinates": [[[minx, miny], [maxx, miny], [maxx, maxy], [minx, maxy], [minx, miny]]]},
             "properties": props}
+
+
+MAX_AOI_KM = 48.0  # the inventory refuses AOIs of 50 km or more
+
+
+def _event_box(geoms: list[shapely.Geometry]) -> tuple[float, float, float, float]:
+    """Bounding box of the outlines, cut to MAX_AOI_KM around their area-weighted centre when larger."""
+    import math
+
+    minx, miny, maxx, maxy = shapely.total_bounds(geoms)
+    weights = [max(g.area, 1e-12) for g in geoms]
+    cx = sum(g.centroid.x * w for g, w in zip(geoms, weights, strict=True)) / sum(weights)
+    cy = sum(g.centroid.y * w for g, w in zip(geoms, weights, strict=True)) / sum(weights)
+    half_lat = MAX_AOI_KM / 2 / 111.32
+    half_lon = half_lat / math.cos(math.radians(cy))
+    if maxx - minx > 2 * half_lon:
+        cx = min(max(cx, minx + half_lon), maxx - half_lon)
+        minx, maxx = cx - half_lon, cx + half_lon
+    if maxy - miny > 2 * half_lat:
+        cy = min(max(cy, miny + half_lat), maxy - half_lat)
+        miny, maxy = cy - half_lat, cy + half_lat
+    return round(minx, 4), round(miny, 4), round(maxx, 4), round(maxy, 4)
+
+
+def _within(prod: dict[str, Any], event: Event) -> dict[str, Any]:
+    """The product restricted to the outlines that touch the event's AOI (an EMS AOI can be wider than the
+    inventory allows); how many were left out is recorded in the provenance. Geometries are never clipped."""
+    aoi = event.shape
+    kept = [(r, g) for r, g in prod["outlines"] if g.intersects(aoi)]
+    return {**prod, "outlines": kept, "outside_event_aoi": len(prod["outlines"]) - len(kept)}
 
 
 def import_ems(path: Path, event_id: str | None, events: list[Event], out: Path, confidence: float = 0.9,
@@ -459,11 +505,14 @@ def import_ems(path: Path, event_id: str | None, events: list[Event], out: Path,
             created = (target, doc)
     if event_id not in by_id:
         raise InputError(f"unknown event {event_id!r} (not in the inventory)", path, "--event")
+    products = [_within(p, by_id[event_id]) for p in products]
+    if empty := [p["prefix"] for p in products if not p["outlines"]]:
+        raise InputError(f"no outline of {', '.join(empty)} touches the AOI of event {event_id!r}", path, "--event")
     docs = [ems_annotation(p, by_id[event_id], path, confidence, observed, provenance, digits) for p in products]
     with tempfile.TemporaryDirectory() as d:  # check the very files `annotations check` will read
         for aid, doc in docs:
             probe = Path(d) / event_id / f"{aid}.geojson"
-            write_json(probe, doc)
+            write_text(probe, dumps_annotation(doc))
             try:
                 parse_annotation(probe, by_id)
             except InputError as exc:
@@ -474,6 +523,6 @@ def import_ems(path: Path, event_id: str | None, events: list[Event], out: Path,
         targets.append(created[0])
     for aid, doc in docs:
         target = out / event_id / f"{aid}.geojson"
-        write_json(target, doc)
+        write_text(target, dumps_annotation(doc))
         targets.append(target)
     return targets
