@@ -411,18 +411,19 @@ def new_event(prod: dict[str, Any], event_id: str, where: Path, observed: dateti
     if phenomenon is None:
         raise InputError(f"{prod['prefix']}: no phenomenon for classes {sorted(c for c in cls if c)}", where)
     locality = str(prod["aoi_attrs"].get("locality") or prod["locality"]).strip().title()
-    centre = aoi.representative_point()
-    site = [round(centre.x, 4), round(centre.y, 4)]
-    first = min((g for _, g in prod["outlines"]), key=lambda g: g.distance(centre))  # the mapped place nearest the centre
-    if not aoi.covers(first.representative_point()):
-        site = [round(first.representative_point().x, 4), round(first.representative_point().y, 4)]
     minx, miny, maxx, maxy = _event_box([g for _, g in prod["outlines"]])
+    box = shapely.box(minx, miny, maxx, maxy)
+    # The site: a point of the mapped outline nearest the box centre, inside the box
+    nearest = min((g for _, g in prod["outlines"] if g.intersects(box)), key=lambda g: g.distance(box.centroid))
+    spot = nearest.intersection(box).representative_point()
+    site = [round(spot.x, 4), round(spot.y, 4)]
     glide = _applicable(prod["aoi_attrs"].get("glide_no"))
     props: dict[str, Any] = {
         "title": f"{phenomenon.replace('-', ' ').capitalize()} mapped by Copernicus EMS {emsr} AOI {prod['aoi']} ({locality})",
         "description": f"Event created from the Copernicus EMS rapid-mapping product {prod['prefix']} ({emsr}, area of "
-                       f"interest {prod['aoi']} '{locality}'): the AOI is the product's area of interest, the dates the "
-                       f"window between its latest pre-event image and its first post-event image.",
+                       f"interest {prod['aoi']} '{locality}'): the AOI is the bounding box of its outlines (at most "
+                       f"{MAX_AOI_KM:.0f} km across), the dates the window between its latest pre-event image and its "
+                       f"first post-event image.",
         "phenomenon": phenomenon,
         "state": "ended",
         "start_datetime": _rfc3339(start),
@@ -440,6 +441,18 @@ def new_event(prod: dict[str, Any], event_id: str, where: Path, observed: dateti
     return {"type": "Feature", "id": event_id,
             "geometry": {"type": "Polygon", "coordinates": [[[minx, miny], [maxx, miny], [maxx, maxy], [minx, maxy], [minx, miny]]]},
             "properties": props}
+
+
+def dumps_event(doc: dict[str, Any]) -> str:
+    """An event file in the inventory's layout: geometry and lists on one line each."""
+    import json
+
+    one = lambda v: json.dumps(v, ensure_ascii=False)  # noqa: E731
+    props = ",\n".join(f"    {one(k)}: {one(v)}" if k != "references" else
+                       f"    {one(k)}: [\n" + ",\n".join(f"      {one(r)}" for r in v) + "\n    ]"
+                       for k, v in doc["properties"].items())
+    return (f'{{\n  "type": "Feature",\n  "id": {one(doc["id"])},\n  "geometry": {one(doc["geometry"])},\n'
+            f'  "properties": {{\n{props}\n  }}\n}}\n')
 
 
 MAX_AOI_KM = 48.0  # the inventory refuses AOIs of 50 km or more
@@ -497,12 +510,12 @@ def import_ems(path: Path, event_id: str | None, events: list[Event], out: Path,
                 raise InputError(f"{target} exists but is not a valid inventory event", path, "--event-id")
             with tempfile.TemporaryDirectory() as d:
                 probe = Path(d) / f"{event_id}.geojson"
-                write_json(probe, doc)
+                write_text(probe, dumps_event(doc))
                 try:
                     by_id[event_id] = parse_event(probe)
                 except InputError as exc:
                     raise InputError(f"the new event fails the inventory checks: {exc.message}", path, exc.field) from None
-            created = (target, doc)
+            created = (target, doc)  # written by dumps_event below
     if event_id not in by_id:
         raise InputError(f"unknown event {event_id!r} (not in the inventory)", path, "--event")
     products = [_within(p, by_id[event_id]) for p in products]
@@ -519,7 +532,7 @@ def import_ems(path: Path, event_id: str | None, events: list[Event], out: Path,
                 raise InputError(f"the converted annotation fails the checks: {exc.message}", path, exc.field) from None
     targets = []
     if created is not None:
-        write_json(*created)
+        write_text(created[0], dumps_event(created[1]))
         targets.append(created[0])
     for aid, doc in docs:
         target = out / event_id / f"{aid}.geojson"
