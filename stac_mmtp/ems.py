@@ -49,7 +49,7 @@ CLASS_WORDS = (  # obj_desc / event_type text -> our class (first match wins)
     ("mudflow", "debris-flow"), ("debris", "debris-flow"), ("landslide", "landslide"), ("mass movement", "landslide"),
 )
 ROLES = {"pre-event": "pre-event", "post-event": "post-event"}
-NOT_APPLICABLE = {"", "not applicable", "n/a", "na", "unknown"}
+NOT_APPLICABLE = {"", "not applicable", "notapplicable", "n/a", "na", "unknown"}
 
 
 @dataclass(frozen=True)
