@@ -474,7 +474,9 @@ def _event_box(geoms: list[shapely.Geometry]) -> tuple[float, float, float, floa
     if maxy - miny > 2 * half_lat:
         cy = min(max(cy, miny + half_lat), maxy - half_lat)
         miny, maxy = cy - half_lat, cy + half_lat
-    return round(minx, 4), round(miny, 4), round(maxx, 4), round(maxy, 4)
+    # Rounded outwards (4 decimals, ~10 m): an outline on the edge stays inside
+    return (math.floor(minx * 1e4) / 1e4, math.floor(miny * 1e4) / 1e4, math.ceil(maxx * 1e4) / 1e4,
+            math.ceil(maxy * 1e4) / 1e4)
 
 
 def _within(prod: dict[str, Any], event: Event) -> dict[str, Any]:
