@@ -520,6 +520,10 @@ def import_ems(path: Path, event_id: str | None, events: list[Event], out: Path,
             created = (target, doc)  # written by dumps_event below
     if event_id not in by_id:
         raise InputError(f"unknown event {event_id!r} (not in the inventory)", path, "--event")
+    for p in products:  # an unrelated event: say so before anything else
+        if p["aoi_geometry"] is not None and not p["aoi_geometry"].intersects(by_id[event_id].shape):
+            raise InputError(f"the converted annotation fails the checks: the annotated area does not overlap the AOI of "
+                             f"event {event_id!r}", path, "annotated_area")
     products = [_within(p, by_id[event_id]) for p in products]
     if empty := [p["prefix"] for p in products if not p["outlines"]]:
         raise InputError(f"no outline of {', '.join(empty)} touches the AOI of event {event_id!r}", path, "--event")

@@ -354,7 +354,7 @@ def test_splits_leakage_safe_and_deterministic(inventory) -> None:
 def test_splits_cli(tmp_path: Path) -> None:
     r = CliRunner().invoke(main, ["splits", "--events", str(EVENTS)])
     assert r.exit_code == 0, r.output
-    assert "40 events by split" in r.output and "validate" in r.output
+    assert "46 events by split" in r.output and "validate" in r.output
     r = CliRunner().invoke(main, ["splits", "--events", str(EVENTS), "--ratios", "1,2"])
     assert r.exit_code == 2 and "--ratios" in r.output
 
