@@ -21,7 +21,7 @@ import shapely
 from shapely import wkb
 
 from .annotations import dumps_annotation, feature_collection, parse_annotation, round_geometry
-from .atomic import write_json, write_text
+from .atomic import write_text
 from .errors import InputError
 from .inventory import Event
 
@@ -405,9 +405,10 @@ def new_event(prod: dict[str, Any], event_id: str, where: Path, observed: dateti
     start = max([d for d in pre if d <= end], default=end)
     cls = {_first(" ".join(str(r.get(k) or "") for k in ("obj_desc", "notation", "event_type")), CLASS_WORDS)
            for r, _ in prod["outlines"]} if prod["layer"] == "observed_event_a" else {"earthquake"}
+    found = sorted(c for c in cls if c)
     phenomenon = {"flood": "flood", "flash-flood": "flash-flood", "lava-flow": "volcanic-eruption",
                   "debris-flow": "debris-flow", "landslide": "landslide", "earthquake": "earthquake"}.get(
-        sorted(c for c in cls if c)[0] if any(cls) else "", None)
+        found[0] if found else "")
     if phenomenon is None:
         raise InputError(f"{prod['prefix']}: no phenomenon for classes {sorted(c for c in cls if c)}", where)
     locality = str(prod["aoi_attrs"].get("locality") or prod["locality"]).strip().title()
