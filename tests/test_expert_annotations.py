@@ -205,3 +205,23 @@ def test_build_has_expert_label_items_for_12_events(sample_build: Path, schema_s
 
     report = validate_tree(sample_build, schema_store)
     assert report.ok, [str(p) for p in report.problems][:5]
+
+
+# ---------------------------------------------------------------- Hephaestus: interferogram-level labels (not georeferenced)
+HEPHAESTUS = {  # event -> (LiCSAR frames, labels kept, of which "Deformation"), as counted when the tarball was converted (it is not a CI fixture)
+    "cumbre-vieja-eruption-2021": (["169D_00001_020800"], 75, 22),
+    "nyiragongo-eruption-2021": (["021D_09150_131313", "174A_09133_131313"], 253, 53),
+    "fagradalsfjall-eruption-2021": (["155D_02484_191814", "155D_02579_100800"], 271, 59),
+    "etna-paroxysms-2021": (["124D_05291_081406"], 53, 0),
+}
+
+
+@pytest.mark.parametrize("event", sorted(HEPHAESTUS))
+def test_hephaestus_interferogram_labels(event: str) -> None:
+    frames, n, deformation = HEPHAESTUS[event]
+    doc = json.loads((ANNOTATIONS / event / "hephaestus-insar-v1.json").read_text(encoding="utf-8"))
+    assert doc["event_id"] == event and sorted(doc["provenance"]["frames"]) == frames
+    assert doc["provenance"]["source"]["commit"].startswith("253dcdd2") and doc["provenance"]["annotator_expertise"] == "expert"
+    assert len(doc["labels"]) == n and sum("Deformation" in a["label"] for a in doc["labels"]) == deformation
+    lo, hi = (s.replace("-", "") for s in doc["provenance"]["window"])
+    assert all(a["frameID"] in frames and a["primary_date"] <= hi and a["secondary_date"] >= lo for a in doc["labels"])
