@@ -18,7 +18,7 @@ from pyogrio.raw import read
 
 from stac_mmtp.annotations import dumps_annotation, feature_collection, parse_annotation, round_geometry
 from stac_mmtp.atomic import write_text
-from stac_mmtp.ems import _event_box, dumps_event
+from stac_mmtp.ems import dumps_event, event_box
 from stac_mmtp.geo import reproject
 from stac_mmtp.inventory import load_inventory, parse_event
 
@@ -44,7 +44,7 @@ def dams(ref: Path) -> tuple[dict, dict]:
             geoms.append(pt)
             checked = _date(row["Last_Check"]) or _date(row["Photo_Date"])
             feats.append((name, row, pt, checked))
-    minx, miny, maxx, maxy = _event_box(geoms)
+    minx, miny, maxx, maxy = event_box(geoms)
     box = shapely.box(minx, miny, maxx, maxy)
     kept = [x for x in feats if box.covers(x[2])]
     out = []

@@ -412,7 +412,7 @@ def new_event(prod: dict[str, Any], event_id: str, where: Path, observed: dateti
     if phenomenon is None:
         raise InputError(f"{prod['prefix']}: no phenomenon for classes {sorted(c for c in cls if c)}", where)
     locality = str(prod["aoi_attrs"].get("locality") or prod["locality"]).strip().title()
-    minx, miny, maxx, maxy = _event_box([g for _, g in prod["outlines"]])
+    minx, miny, maxx, maxy = event_box([g for _, g in prod["outlines"]])
     box = shapely.box(minx, miny, maxx, maxy)
     # The site: a point of the mapped outline nearest the box centre, inside the box
     nearest = min((g for _, g in prod["outlines"] if g.intersects(box)), key=lambda g: g.distance(box.centroid))
@@ -459,7 +459,7 @@ def dumps_event(doc: dict[str, Any]) -> str:
 MAX_AOI_KM = 48.0  # the inventory refuses AOIs of 50 km or more
 
 
-def _event_box(geoms: list[shapely.Geometry]) -> tuple[float, float, float, float]:
+def event_box(geoms: list[shapely.Geometry]) -> tuple[float, float, float, float]:
     """Bounding box of the outlines, cut to MAX_AOI_KM around their area-weighted centre when larger."""
     import math
 
