@@ -117,7 +117,7 @@ def test_bad_geometries(tmp_path: Path, inventory) -> None:
     far = {"type": "Polygon", "coordinates": [[[10.0, 59.0], [10.01, 59.0], [10.01, 59.01], [10.0, 59.0]]]}
     bowtie = {"type": "Polygon", "coordinates": [[[11.03, 60.07], [11.05, 60.08], [11.05, 60.07], [11.03, 60.08], [11.03, 60.07]]]}
     for geom, message in ((far, "does not overlap the AOI"), (bowtie, "invalid polygon"),
-                          ({"type": "Point", "coordinates": [11.04, 60.07]}, "Polygon or MultiPolygon")):
+                          ({"type": "LineString", "coordinates": [[11.04, 60.07], [11.05, 60.07]]}, "Point or MultiPoint")):
         with pytest.raises(InputError, match=message) as exc:
             parse_annotation(_write(tmp_path, _annotation(geometry=geom)), events)
         assert "feature 'slide-1'.geometry" in str(exc.value)
@@ -354,7 +354,7 @@ def test_splits_leakage_safe_and_deterministic(inventory) -> None:
 def test_splits_cli(tmp_path: Path) -> None:
     r = CliRunner().invoke(main, ["splits", "--events", str(EVENTS)])
     assert r.exit_code == 0, r.output
-    assert "40 events by split" in r.output and "validate" in r.output
+    assert "46 events by split" in r.output and "validate" in r.output
     r = CliRunner().invoke(main, ["splits", "--events", str(EVENTS), "--ratios", "1,2"])
     assert r.exit_code == 2 and "--ratios" in r.output
 
