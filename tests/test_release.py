@@ -94,6 +94,11 @@ def test_release_two_versions_on_moto(built_tree: Path, moto_url: str, tmp_path:
     code, out = _cli("release", "1.0.0", str(built_tree), "--to", to, "--endpoint-url", moto_url, "--no-changelog-file")
     assert code == 2 and "immutable" in out
     assert _all(moto_url, bucket, "stac-mmtp/v1.0.0/") == v1_before
+    # publish over a released version, with or without --delete: refused, nothing written
+    for extra in ([], ["--delete"]):
+        code, out = _cli("publish", str(built_tree), "--to", f"{to}/v1.0.0", "--endpoint-url", moto_url, *extra)
+        assert code == 2 and "immutable" in out, out
+    assert _all(moto_url, bucket, "stac-mmtp/v1.0.0/") == v1_before
     # an older version than the latest: refused too
     code, out = _cli("release", "0.9.0", str(built_tree), "--to", to, "--endpoint-url", moto_url, "--no-changelog-file")
     assert code == 2 and "older" in out
