@@ -20,6 +20,7 @@ import pytest
 import rasterio
 from helpers import write_event
 
+from stac_mmtp import EXTENSION_SCHEMA_URI
 from stac_mmtp.annotations import dataset_hook
 from stac_mmtp.build import build
 from stac_mmtp.inventory import load_inventory
@@ -28,7 +29,7 @@ from stac_mmtp.samples import write_samples
 from stac_mmtp.sources import BuildOptions, read_product
 from stac_mmtp.sources.sentinel2_samples import write_product
 from stac_mmtp.synthetic import MARKER
-from stac_mmtp.validate import validate_tree
+from stac_mmtp.validate import validate_objects, validate_tree
 
 IMAGERY = ("sentinel-1", "sentinel-2", "flatsim")
 REAL_PROVIDER_WORDS = ("ESA", "CNES", "ForM@Ter", "FLATSIM", "Copernicus", "European Space Agency")
@@ -85,7 +86,7 @@ def _assert_own_provenance(obj: dict[str, Any], where: str) -> None:
 # ---------------------------------------------------------------- the products
 
 
-def test_every_sample_product_holds_the_marker(sample_release) -> None:
+def test_every_sample_product_holds_the_marker(sample_release, schema_store) -> None:
     _, products = sample_release
     assert len(products) == 14 and any(p.suffix == ".zip" for p in products)
     for p in products:
@@ -100,6 +101,8 @@ def test_every_sample_product_holds_the_marker(sample_release) -> None:
         assert meta.synthetic is True, p
         assert meta.item["properties"]["mmtp:synthetic"] is True  # what `stac-mmtp inspect` prints
         _assert_own_provenance(meta.item, str(p))
+        # no event yet: the extension accepts the marker alone on a metadata-only item
+        assert [str(x) for x in validate_objects([meta.item], schema_store) if x.schema == EXTENSION_SCHEMA_URI] == []
 
 
 def test_marker_survives_zipping(tmp_path: Path) -> None:
