@@ -139,7 +139,8 @@ def _stamp(dt: datetime) -> str:
 
 def write_product(out: Path, event: Event, when: datetime, level: str = "L2A", platform: str = "S2B",
                   relative_orbit: int = 8, baseline: str = "05.10", scar: bool = False, cloud: float = 3.2) -> Path:
-    """Write one SAFE directory for `event` acquired at `when`; returns its path."""
+    """Write one SAFE directory for `event` acquired at `when`; returns its path. `cloud` is the cloud
+    cover aimed at (%): the MTD files state the exact share of the cloud pixels written."""
     lon, lat = event.site
     epsg = utm_epsg(lon, lat)
     to_utm = Transformer.from_crs(4326, epsg, always_xy=True)
