@@ -170,6 +170,17 @@ def item_digest(item: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
+def synthetic_items(tree: Path) -> int:
+    """How many items of a built tree are synthetic samples (`mmtp:synthetic: true`)."""
+    n = 0
+    for path in tree.rglob("*.json"):
+        if b'"mmtp:synthetic"' not in (data := path.read_bytes()):
+            continue
+        obj = json.loads(data)
+        n += bool(obj.get("type") == "Feature" and obj.get("properties", {}).get("mmtp:synthetic"))
+    return n
+
+
 def tree_items(tree: Path) -> dict[str, dict[str, str]]:
     """collection id -> item id -> content digest, for every item of a built tree."""
     out: dict[str, dict[str, str]] = {}
@@ -385,7 +396,7 @@ class ReleaseReport:
 
 def release(version: str, build_dir: Path, to: str, *, endpoint_url: str | None = None, dry_run: bool = False,
             experimental: bool | None = None, doi: str | None = None, citation: str | None = None,
-            schema_cache: Path | None = None, jobs: int = 8, progress: Progress = None,
+            schema_cache: Path | None = None, jobs: int = 8, progress: Progress = None, allow_synthetic: bool = False,
             changelog_file: Path | None = None, extra_files: Callable[[Path, str, str | None], None] | None = None) -> ReleaseReport:
     """Publish `build_dir` as the immutable version `version` under `to`. InputError when the version
     exists, is not newer than every released one, or the build is not valid (nothing written)."""
@@ -419,6 +430,10 @@ def release(version: str, build_dir: Path, to: str, *, endpoint_url: str | None 
             raise ReleaseError(f"{objects.display}/{previous} has no {RELEASE} / {MANIFEST}: not a stac-mmtp release")
         old_items = json.loads(rel_doc)["items"]
         old_keys = set(json.loads(man_doc)["objects"])
+    if (n := synthetic_items(build_dir)) and not allow_synthetic:
+        raise InputError(f"the build holds {n} synthetic sample item(s) (mmtp:synthetic): a release of the dataset holds "
+                         "real data only (--allow-synthetic for a demonstration release, which says it is synthetic)",
+                         build_dir)
     check_tree(build_dir, schema_cache)
     released_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     exp = parsed[0] == 0 if experimental is None else experimental
