@@ -24,13 +24,18 @@ def _mmtp_problems(obj: dict, store) -> list[str]:
     return [str(p) for p in validate_objects([obj], store) if p.schema == EXTENSION_SCHEMA_URI]
 
 
+def _names(problems: list[str], field: str) -> bool:
+    """Some problem was found, and one names the broken field (not merely "invalid")."""
+    return bool(problems) and any(field in p for p in problems)
+
+
 def test_schema_id_is_the_identifier() -> None:
     schema = json.loads((EXT / "json-schema" / "schema.json").read_text())
     assert schema["$id"] == EXTENSION_SCHEMA_URI
     assert EXTENSION_SCHEMA_URI in (EXT / "README.md").read_text()
 
 
-@pytest.mark.parametrize("name", ["item.json", "collection.json"])
+@pytest.mark.parametrize("name", ["item.json", "collection.json", "synthetic-item.json"])
 def test_examples_valid(name: str, schema_store) -> None:
     assert validate_objects([_load(name)], schema_store) == []
 
@@ -39,7 +44,8 @@ def test_examples_valid(name: str, schema_store) -> None:
 def test_item_required_fields(field: str, schema_store) -> None:
     item = _load("item.json")
     del item["properties"][field]
-    assert _mmtp_problems(item, schema_store)
+    problems = _mmtp_problems(item, schema_store)
+    assert _names(problems, field), problems
 
 
 @pytest.mark.parametrize(
@@ -57,7 +63,8 @@ def test_item_required_fields(field: str, schema_store) -> None:
 def test_item_bad_values(field: str, value: object, schema_store) -> None:
     item = _load("item.json")
     item["properties"][field] = value
-    assert _mmtp_problems(item, schema_store)
+    problems = _mmtp_problems(item, schema_store)
+    assert _names(problems, field), problems
 
 
 def test_annotation_requires_provenance(schema_store) -> None:
@@ -68,22 +75,26 @@ def test_annotation_requires_provenance(schema_store) -> None:
     for field in ("mmtp:annotator_expertise", "mmtp:confidence", "mmtp:review_status"):
         bad = copy.deepcopy(item)
         del bad["properties"][field]
-        assert _mmtp_problems(bad, schema_store), field
+        problems = _mmtp_problems(bad, schema_store)
+        assert _names(problems, field), problems
 
 
 def test_range_needs_both_ends(schema_store) -> None:
     item = _load("item.json")
     item["properties"]["mmtp:event_start_datetime"] = "2020-01-01T00:00:00Z"
-    assert _mmtp_problems(item, schema_store)
+    problems = _mmtp_problems(item, schema_store)
+    assert _names(problems, "mmtp:event_end_datetime"), problems
 
 
 def test_collection_requires_phenomenon_summary(schema_store) -> None:
     coll = _load("collection.json")
     del coll["summaries"]["mmtp:phenomenon"]
-    assert _mmtp_problems(coll, schema_store)
+    problems = _mmtp_problems(coll, schema_store)
+    assert _names(problems, "mmtp:phenomenon"), problems
     coll = _load("collection.json")
     coll["summaries"]["mmtp:phenomenon"] = ["tornado"]
-    assert _mmtp_problems(coll, schema_store)
+    problems = _mmtp_problems(coll, schema_store)
+    assert _names(problems, "tornado"), problems
 
 
 def test_pystac_extension_class(schema_store) -> None:
@@ -100,3 +111,32 @@ def test_pystac_extension_class(schema_store) -> None:
     MmtpExtension.ext(bare, add_if_missing=True).apply(event_id="x", phenomenon="flood")
     assert EXTENSION_SCHEMA_URI in bare.stac_extensions
     assert validate_objects([bare.to_dict(include_self_link=False)], schema_store) == []
+
+
+def test_synthetic_marker(schema_store) -> None:
+    """mmtp:synthetic is a boolean on items, collections and catalogs; a synthetic product's metadata-only
+    item (stac-mmtp inspect, no event yet) may carry it without an event, any other item may not."""
+    item = _load("synthetic-item.json")
+    assert item["properties"]["mmtp:synthetic"] is True and _mmtp_problems(item, schema_store) == []
+    for bad in ("yes", 1, None):
+        wrong = copy.deepcopy(item)
+        wrong["properties"]["mmtp:synthetic"] = bad
+        assert _mmtp_problems(wrong, schema_store), bad
+    bare = copy.deepcopy(item)
+    for key in [k for k in bare["properties"] if k.startswith("mmtp:") and k != "mmtp:synthetic"]:
+        del bare["properties"][key]
+    assert _mmtp_problems(bare, schema_store) == []  # the inspect item of a sample product
+    bare["properties"]["mmtp:synthetic"] = False
+    assert _mmtp_problems(bare, schema_store)  # not synthetic: the event fields are required again
+    coll = _load("collection.json")
+    coll["mmtp:synthetic"] = True
+    assert _mmtp_problems(coll, schema_store) == []
+    coll["mmtp:synthetic"] = "true"
+    assert _mmtp_problems(coll, schema_store)
+    catalog = {"type": "Catalog", "stac_version": "1.1.0", "stac_extensions": [EXTENSION_SCHEMA_URI], "id": "c",
+               "description": "Synthetic sample build", "links": [], "mmtp:synthetic": True}
+    assert validate_objects([catalog], schema_store) == []
+    catalog["mmtp:synthetic"] = "yes"
+    assert _mmtp_problems(catalog, schema_store)
+    ext = MmtpExtension.ext(pystac.Item.from_dict(item))
+    assert ext.synthetic is True
