@@ -114,19 +114,24 @@ def events_check(directory: Path | None) -> None:
 
     Checks: URL-safe unique ids, valid AOIs containing the real site and under 50 km across,
     dates not in the future with start <= end, known phenomenon types, references, and
-    triggers that exist and do not happen after what they trigger, curated events only
-    (review_status), and the Sentinel era: an event after Sentinel-2's first images (23 June
-    2015) has both modalities, one between Sentinel-1A's launch and then is SAR-only
-    (modalities: ["sentinel-1"]), nothing earlier but slow motion still active. Problems are
-    listed with their file and field; the exit status is then 2.
+    triggers that exist and do not happen after what they trigger, and the Sentinel era of the
+    curated events: an event after Sentinel-2's first images (23 June 2015) has both modalities,
+    one between Sentinel-1A's launch and then is SAR-only (modalities: ["sentinel-1"]), nothing
+    earlier but slow motion still active. Candidate events (review_status: candidate) are
+    checked, listed and never built. Problems are listed with their file and field; the exit
+    status is then 2.
     """
-    from .inventory import cascades, check_inventory
+    from .inventory import cascades, check_inventory, load_inventory
 
     directory = directory or default_events_dir()
     try:
         evs = check_inventory(directory)
+        candidates = [ev.id for ev in load_inventory(directory, include_candidates=True) if ev.review_status != "curated"]
     except MmtpError as exc:
         fail(exc)
+    if candidates:
+        console.err.print(f"{len(candidates)} candidate event(s), not built until reviewed: {', '.join(candidates)}",
+                          highlight=False)
     counts = Counter(ev.phenomenon for ev in evs)
     console.table(
         f"{len(evs)} events in {directory}",

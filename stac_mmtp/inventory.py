@@ -254,8 +254,9 @@ def parse_event(path: Path, now: datetime | None = None) -> Event:
 def load_inventory(directory: Path, now: datetime | None = None, include_candidates: bool = False) -> list[Event]:
     """Load every `*.geojson` event of `directory`, sorted by id; raise InventoryErrors listing every problem.
 
-    An event with `review_status: candidate` (written by an importer, not yet reviewed) is refused unless
-    `include_candidates`: the build uses the default, so no candidate ever reaches a release.
+    An event with `review_status: candidate` (from an importer or `annotations import-ems --new-event`, not
+    yet reviewed) is checked like any other but left out unless `include_candidates`: the build uses the
+    default, so no candidate ever reaches a release. A curated event cannot be triggered by a candidate.
     """
     directory = Path(directory)
     if not directory.is_dir():
@@ -274,17 +275,22 @@ def load_inventory(directory: Path, now: datetime | None = None, include_candida
         if ev.id in events:
             errors.append(InputError(f"duplicate id {ev.id!r} (also in {events[ev.id].path.name})", path, "id"))
             continue
-        if ev.review_status != "curated" and not include_candidates:
-            errors.append(
-                InputError(
-                    f"a {ev.review_status} event is not part of the curated inventory: review it and set "
-                    "review_status to curated, or keep it out of this directory (catalog/candidates/)",
-                    path,
-                    "review_status",
-                )
-            )
-            continue
         events[ev.id] = ev
+    if not include_candidates:
+        skipped = {eid: ev for eid, ev in events.items() if ev.review_status != "curated"}
+        events = {eid: ev for eid, ev in events.items() if eid not in skipped}
+        for ev in events.values():
+            for trig in ev.triggered_by:
+                if trig in skipped:
+                    errors.append(
+                        InputError(
+                            f"trigger {trig!r} is a {skipped[trig].review_status} event, not curated: review it first",
+                            ev.path,
+                            "triggered_by",
+                        )
+                    )
+        if errors:
+            raise InventoryErrors(errors)
     triggers: dict[str, list[str]] = {eid: [] for eid in events}
     for ev in events.values():
         for trig in ev.triggered_by:

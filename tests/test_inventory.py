@@ -282,21 +282,29 @@ def test_events_check_cli_applies_the_sentinel_era_rules(tmp_path: Path) -> None
 
 
 def test_candidates_are_never_built(tmp_path: Path) -> None:
-    """`review_status: candidate` (importers' output) is refused by load_inventory, which the build uses."""
+    """`review_status: candidate` (importers, `import-ems --new-event`) is checked but left out by
+    load_inventory, which the build uses; a curated event cannot depend on a candidate."""
     write_event(tmp_path, "curated-2020", review_status="curated")
     write_event(tmp_path, "imported-2021", datetime="2021-01-01T00:00:00Z", review_status="candidate")
     write_event(tmp_path, "absent-2019", datetime="2019-01-01T00:00:00Z")  # absent: curated
-    (err,) = _errors(tmp_path)
-    assert err.path.endswith("imported-2021.geojson") and err.field == "review_status"
-    assert "not part of the curated inventory" in err.message
+    assert [e.id for e in load_inventory(tmp_path)] == ["absent-2019", "curated-2020"]
     evs = load_inventory(tmp_path, include_candidates=True)
     assert {e.id: e.review_status for e in evs} == {"absent-2019": "curated", "curated-2020": "curated",
                                                      "imported-2021": "candidate"}
+    r = CliRunner().invoke(main, ["events", "check", str(tmp_path)])
+    assert r.exit_code == 0 and "2 events in" in r.output
+    assert "1 candidate event(s), not built until reviewed: imported-2021" in r.output
     from stac_mmtp.build import build
 
-    with pytest.raises(InventoryErrors):
-        build(tmp_path, [], tmp_path / "out")
-    assert not (tmp_path / "out").exists()
+    report = build(tmp_path, [], tmp_path / "out")
+    assert report.ok and report.events == 2
+    assert (tmp_path / "out" / "events" / "curated-2020").is_dir()
+    assert not (tmp_path / "out" / "events" / "imported-2021").exists()
+
+    write_event(tmp_path, "slide-2021", datetime="2021-01-02T00:00:00Z", triggered_by=["imported-2021"])
+    (err,) = _errors(tmp_path)
+    assert err.path.endswith("slide-2021.geojson") and err.field == "triggered_by"
+    assert "'imported-2021' is a candidate event, not curated" in err.message
     write_event(tmp_path / "x", "typo-2020", review_status="reviewed")
     (err,) = _errors(tmp_path / "x")
     assert err.field == "review_status" and "unknown review_status 'reviewed'" in err.message
