@@ -86,7 +86,7 @@ def test_independent_validator(inventory: Path, tmp_path: Path, schema_dir: Path
 
     def retrieve(uri: str) -> referencing.Resource:
         uri = uri.split("#")[0]
-        if uri.startswith("https://stac-mmtp.github.io/extensions/mmtp/"):
+        if uri.startswith("https://stac-mmtp.github.io/stac-mmtp/extensions/mmtp/"):
             path = repo / "extensions/mmtp/json-schema/schema.json"
         else:
             path = schema_dir / uri.removeprefix("https://")
