@@ -19,7 +19,7 @@ import urllib.parse
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -56,9 +56,12 @@ from ..stac.events import collection_metadata, event_fields
 from ..stac.tree import STAC_VERSION
 from . import ProductMeta, Task, register
 from .product_fs import ProductFS
+from .safe_xml import COPERNICUS_LICENSE
+from .safe_xml import iso as _iso
+from .safe_xml import parse_xml as _parse_xml
+from .safe_xml import utc as _dt
 
 COLLECTION = "sentinel-1"
-COPERNICUS_LICENSE = "https://sentinels.copernicus.eu/documents/247904/690755/Sentinel_Data_Legal_Notice"
 CENTER_FREQUENCY_GHZ = 5.405
 # COSPAR ids of the platforms (the manifest's safe:nssdcIdentifier); used when only productInfo.json exists.
 INTERNATIONAL_DESIGNATOR = {"A": "2014-016A", "B": "2016-025A"}
@@ -157,18 +160,6 @@ class S1Product:
 # ---------------------------------------------------------------- XML helpers
 
 
-def _parse_xml(fs: ProductFS, rel: str) -> ET.Element:
-    data = fs.read_bytes(rel)
-    try:
-        root = ET.fromstring(data)
-    except ET.ParseError as exc:
-        raise ProductError(f"malformed XML ({exc})", fs.display(rel)) from None
-    for el in root.iter():  # namespaces differ between manifest versions: match on local names
-        if isinstance(el.tag, str) and "}" in el.tag:
-            el.tag = el.tag.split("}", 1)[1]
-    return root
-
-
 def _text(root: ET.Element, path: str, where: str, required: bool = True) -> str | None:
     el = root.find(path)
     if el is None or el.text is None or not el.text.strip():
@@ -176,16 +167,6 @@ def _text(root: ET.Element, path: str, where: str, required: bool = True) -> str
             raise ProductError(f"malformed metadata: element <{path.split('/')[-1]}> is missing", where)
         return None
     return el.text.strip()
-
-
-def _dt(value: str) -> datetime:
-    """Sentinel-1 times are UTC written without a zone (`2021-08-09T17:39:53.153776`)."""
-    dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
-
-
-def _iso(dt: datetime) -> str:
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.%f").rstrip("0").rstrip(".") + "Z"
 
 
 def relative_orbit(platform: str, absolute: int) -> int:

@@ -13,7 +13,7 @@ import re
 import urllib.parse
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,10 @@ from ..stac.events import collection_metadata, event_fields
 from ..stac.tree import STAC_VERSION
 from . import ProductMeta, Task, register
 from .product_fs import ProductFS
+from .safe_xml import COPERNICUS_LICENSE
+from .safe_xml import iso as _iso
+from .safe_xml import parse_xml as _parse_xml
+from .safe_xml import utc as _dt
 
 S2_EXT = "https://stac-extensions.github.io/sentinel-2/v1.0.0/schema.json"
 COLLECTION = "sentinel-2"
@@ -75,7 +79,6 @@ SCL_CLASSES = [
     (6, "water", "Water"), (7, "unclassified", "Unclassified"), (8, "cloud_medium_probability", "Cloud medium probability"),
     (9, "cloud_high_probability", "Cloud high probability"), (10, "thin_cirrus", "Thin cirrus"), (11, "snow", "Snow or ice"),
 ]
-COPERNICUS_LICENSE = "https://sentinels.copernicus.eu/documents/247904/690755/Sentinel_Data_Legal_Notice"
 IMAGE_RE = re.compile(r"_(B\d[0-9A]|SCL|AOT|WVP|TCI)(?:_(\d+)m)?$")
 
 
@@ -86,27 +89,6 @@ def _text(root: ET.Element, tag: str, required: bool = True, where: str = "") ->
             raise ProductError(f"malformed metadata: element <{tag}> is missing", where)
         return None
     return el.text.strip()
-
-
-def _parse_xml(fs: ProductFS, rel: str) -> ET.Element:
-    data = fs.read_bytes(rel)
-    try:
-        root = ET.fromstring(data)
-    except ET.ParseError as exc:
-        raise ProductError(f"malformed XML ({exc})", fs.display(rel)) from None
-    for el in root.iter():  # drop namespaces: the MTD schemas change them across baselines
-        if isinstance(el.tag, str) and "}" in el.tag:
-            el.tag = el.tag.split("}", 1)[1]
-    return root
-
-
-def _dt(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
-
-
-def _iso(dt: datetime) -> str:
-    s = dt.strftime("%Y-%m-%dT%H:%M:%S.%f").rstrip("0").rstrip(".")
-    return s + "Z"
 
 
 @dataclass
