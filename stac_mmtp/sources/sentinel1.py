@@ -56,7 +56,7 @@ from ..stac.events import collection_metadata, event_fields
 from ..stac.tree import STAC_VERSION
 from . import ProductMeta, Task, register
 from .product_fs import ProductFS
-from .safe_xml import COPERNICUS_LICENSE
+from .safe_xml import esa_providers, license_link
 from .safe_xml import iso as _iso
 from .safe_xml import parse_xml as _parse_xml
 from .safe_xml import utc as _dt
@@ -837,17 +837,13 @@ class Sentinel1:
         props["processing:software"] = software
         props["proj:code"] = grid.crs.to_string()
         props["license"] = "other"
-        props["providers"] = [
-            {"name": "ESA", "roles": ["producer", "licensor"], "url": "https://sentinel.esa.int/web/sentinel/missions/sentinel-1"},
-            {"name": "stac-mmtp", "roles": ["processor"]},
-        ]
+        props["providers"] = esa_providers("sentinel-1")
         item["stac_extensions"] = [*item["stac_extensions"], PROJ, RASTER, FILE, MMTP]
         item["links"] = [
             _source_link(prod),
             {"rel": "derived_from", "href": _source_href(prod), "type": "application/json",
              "title": f"Source product {prod.id}"},
-            {"rel": "license", "href": COPERNICUS_LICENSE, "type": "application/pdf",
-             "title": "Legal notice on the use of Copernicus Sentinel data (contains modified Copernicus Sentinel data)"},
+            license_link(),
             {"rel": "related", "href": f"../../events/{ev.id}/{ev.id}.json", "type": "application/geo+json",
              "title": f"Event: {ev.title}"},
         ]
@@ -926,8 +922,7 @@ class Sentinel1:
                                     "sat:orbit_state", "sat:relative_orbit", "proj:code", "view:incidence_angle"]),
             },
             "item_assets": dict(sorted(item_assets.items())),
-            "links": [{"rel": "license", "href": COPERNICUS_LICENSE, "type": "application/pdf",
-                       "title": "Legal notice on the use of Copernicus Sentinel data"}],
+            "links": [license_link(item=False)],
         }
 
 

@@ -45,7 +45,7 @@ from ..stac.events import collection_metadata, event_fields
 from ..stac.tree import STAC_VERSION
 from . import ProductMeta, Task, register
 from .product_fs import ProductFS
-from .safe_xml import COPERNICUS_LICENSE
+from .safe_xml import esa_providers, license_link
 from .safe_xml import iso as _iso
 from .safe_xml import parse_xml as _parse_xml
 from .safe_xml import utc as _dt
@@ -472,14 +472,10 @@ class Sentinel2:
         props["mmtp:days_from_event"] = task.days_from_event
         props["processing:software"] = {"stac-mmtp": __version__}
         props["license"] = "other"
-        props["providers"] = [
-            {"name": "ESA", "roles": ["producer", "licensor"], "url": "https://sentinel.esa.int/web/sentinel/missions/sentinel-2"},
-            {"name": "stac-mmtp", "roles": ["processor"]},
-        ]
+        props["providers"] = esa_providers("sentinel-2")
         item["links"] = [
             _source_link(prod),
-            {"rel": "license", "href": COPERNICUS_LICENSE, "type": "application/pdf",
-             "title": "Legal notice on the use of Copernicus Sentinel data (contains modified Copernicus Sentinel data)"},
+            license_link(),
             {"rel": "related", "href": f"../../events/{ev.id}/{ev.id}.json", "type": "application/geo+json",
              "title": f"Event: {ev.title}"},
         ]
@@ -557,8 +553,7 @@ class Sentinel2:
                                     "proj:code", "eo:cloud_cover", "sat:relative_orbit"]),
             },
             "item_assets": dict(sorted(item_assets.items())),
-            "links": [{"rel": "license", "href": COPERNICUS_LICENSE, "type": "application/pdf",
-                       "title": "Legal notice on the use of Copernicus Sentinel data"}],
+            "links": [license_link(item=False)],
         }
 
 
