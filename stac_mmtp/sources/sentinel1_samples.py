@@ -27,6 +27,7 @@ from rasterio.control import GroundControlPoint
 
 from ..geo import utm_epsg
 from ..inventory import Event
+from .safe_xml import manifest_data_objects
 
 LINES = SAMPLES = 800
 SPACING = 10.0  # m, IW GRD-HR
@@ -304,19 +305,8 @@ def _noise(pol: str, image: int, start: datetime, stop: datetime, absolute: int,
 
 def _manifest(safe: Path, start: datetime, stop: datetime, absolute: int, relative: int, datatake: int,
               orbit_pass: str, footprint: str) -> str:
-    objects = []
-    for p in sorted(q for q in safe.rglob("*") if q.is_file() and q.name != "manifest.safe"):
-        rel = p.relative_to(safe).as_posix()
-        oid = rel.rsplit("/", 1)[-1].rsplit(".", 1)[0].replace("-", "")
-        mime = "application/octet-stream" if rel.endswith(".tiff") else "text/xml"
-        md5 = hashlib.md5(p.read_bytes()).hexdigest()
-        objects.append(f"""    <dataObject ID="{oid}">
-      <byteStream mimeType="{mime}" size="{p.stat().st_size}">
-        <fileLocation locatorType="URL" href="./{rel}"/>
-        <checksum checksumName="MD5">{md5}</checksum>
-      </byteStream>
-    </dataObject>""")
-    body = "\n".join(objects)
+    body = manifest_data_objects(safe, lambda i, rel: rel.rsplit("/", 1)[-1].rsplit(".", 1)[0].replace("-", ""),
+                                 lambda rel: "application/octet-stream" if rel.endswith(".tiff") else "text/xml")
     processed = stop + timedelta(hours=2, minutes=31)
     return f"""<?xml version="1.0" encoding="UTF-8"?>
 <xfdu:XFDU xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:gml="http://www.opengis.net/gml" xmlns:xfdu="urn:ccsds:schema:xfdu:1" xmlns:safe="http://www.esa.int/safe/sentinel-1.0" xmlns:s1="http://www.esa.int/safe/sentinel-1.0/sentinel-1" xmlns:s1sarl1="http://www.esa.int/safe/sentinel-1.0/sentinel-1/sar/level-1" version="esa/safe/sentinel-1.0/sentinel-1/sar/level-1/grd/standard/iwdp">
