@@ -14,7 +14,7 @@ import shapely
 from shapely.geometry import Point, shape
 from shapely.validation import explain_validity
 
-from .errors import InputError
+from .errors import InputError, InputErrors
 from .vocab import phenomena, states
 
 ID_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
@@ -24,15 +24,10 @@ PRECISIONS = ("second", "minute", "hour", "day", "month", "year")
 MAX_AOI_KM = 50.0
 
 
-class InventoryErrors(InputError):
+class InventoryErrors(InputErrors):
     """Every problem found in an inventory, each naming its file and field."""
 
-    def __init__(self, errors: list[InputError]):
-        self.errors = errors
-        super().__init__(f"{len(errors)} problem(s) in the inventory:\n" + "\n".join(f"  {e}" for e in errors))
-
-    def __str__(self) -> str:
-        return self.message
+    what = "the inventory"
 
 
 @dataclass(frozen=True)
