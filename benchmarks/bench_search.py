@@ -28,20 +28,20 @@ import http.server
 import json
 import os
 import random
-import resource
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+from pgstac_server import free_port, pgstac_api, wait_http  # noqa: E402 (beside this script)
+
 PHENOMENA = ["landslide", "flood", "flash-flood", "volcanic-eruption", "earthquake", "glacier-collapse"]
 PAGE = 1000  # page size asked of both APIs
 
@@ -144,13 +144,7 @@ def engine_main(engine: str, release: Path, repeat: int) -> None:
     setup_s = time.perf_counter() - t
     res = _timed(run, repeat)
     print(json.dumps({"setup_s": round(setup_s, 2), "queries": res,
-                      "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+                      "peak_rss_mib": round(_hwm_mib(os.getpid()))}))  # VmHWM: ru_maxrss survives exec
 
 
 def _hwm_mib(pid: int) -> float:
@@ -186,25 +180,13 @@ def _api_run(url: str):
     return run
 
 
-def _wait(url: str, proc: subprocess.Popen) -> None:
-    for _ in range(600):
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with code {proc.returncode}")
-        try:
-            urllib.request.urlopen(url, timeout=2).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer")
-
-
 def bench_ours_serve(release: Path, repeat: int) -> dict:
-    port = _free_port()
+    port = free_port()
     t = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "stac_mmtp", "-q", "serve", str(release), "--port", str(port)],
                             cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        _wait(f"http://127.0.0.1:{port}/", proc)
+        wait_http(f"http://127.0.0.1:{port}/", proc, "stac-mmtp serve")
         start_s = time.perf_counter() - t
         res = _timed(_api_run(f"http://127.0.0.1:{port}"), repeat)
         return {"setup_s": round(start_s, 2), "queries": res, "peak_rss_mib": round(_hwm_mib(proc.pid))}
@@ -214,8 +196,6 @@ def bench_ours_serve(release: Path, repeat: int) -> dict:
 
 
 def bench_pgstac(items: list[dict], repeat: int, log: Path) -> dict:
-    sys.path.insert(0, str(HERE))
-    from pgstac_server import pgstac_api
 
     t = time.perf_counter()
     with pgstac_api([COLLECTION], [{**it, "collection": "bench"} for it in items], log=log) as srv:

@@ -44,7 +44,7 @@ class PgstacServer:
     load_s: float  # pypgstac migrate + load, seconds
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -74,7 +74,7 @@ def _as_user() -> dict:
     return {"user": "postgres", "group": "postgres", "extra_groups": []}
 
 
-def _wait_http(url: str, proc: subprocess.Popen, what: str, timeout: float = 60) -> None:
+def wait_http(url: str, proc: subprocess.Popen, what: str, timeout: float = 60) -> None:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if proc.poll() is not None:
@@ -120,7 +120,7 @@ def pgstac_api(collections: list[dict], items: Iterable[dict] | Path, *, venv: P
             shutil.chown(data, "postgres", "postgres")
         subprocess.run([bindir / "initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8",
                         "--no-sync"], check=True, stdout=logf, stderr=logf, **_as_user())
-        port = _free_port()
+        port = free_port()
         # fsync off etc.: a throwaway cluster, durability is not wanted
         pg = subprocess.Popen([bindir / "postgres", "-D", data, "-p", str(port), "-k", tmp,
                                "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
@@ -147,14 +147,14 @@ def pgstac_api(collections: list[dict], items: Iterable[dict] | Path, *, venv: P
             subprocess.run([vbin / "pypgstac", "load", table, str(f), "--dsn", dsn, "--method", "insert"],
                            check=True, stdout=logf, stderr=logf)
         load_s = time.perf_counter() - t
-        aport = _free_port()
+        aport = free_port()
         env = {**os.environ, "PGUSER": "postgres", "PGPASSWORD": "unused", "PGHOST": "127.0.0.1",
                "PGPORT": str(port), "PGDATABASE": "postgis", "DB_MIN_CONN_SIZE": "1", "DB_MAX_CONN_SIZE": "4"}
         api = subprocess.Popen([vbin / "uvicorn", "--factory", "stac_fastapi.pgstac.app:create_app", "--host", "127.0.0.1",
                                 "--port", str(aport), "--log-level", "warning"], env=env, cwd=tmp,
                                stdout=logf, stderr=logf)
         url = f"http://127.0.0.1:{aport}"
-        _wait_http(url + "/", api, "stac-fastapi-pgstac")
+        wait_http(url + "/", api, "stac-fastapi-pgstac")
         yield PgstacServer(url, dsn, pg.pid, api.pid, load_s)
     finally:
         _stop(api)
