@@ -129,9 +129,6 @@ class AnnotationSet:
     def observed(self) -> datetime:
         return min(o.observed for o in self.outlines)
 
-    def _one(self, attr: str) -> Any:
-        return sorted({getattr(o, attr) for o in self.outlines}, key=str)[0]
-
     @property
     def method(self) -> str:  # the least automatic method present: a set with one manual outline is "manual"
         methods = {o.method for o in self.outlines}

@@ -103,7 +103,6 @@ KINDS: dict[str, Kind] = {
     "TCoh": Kind("temporal_coherence", "Temporal coherence", ("data", "coherence"), None, "average"),
     "Lut": Kind("lut", "Look-up table radar <-> ground geometry", ("data", "lut"), None, "nearest"),
 }
-PACKAGE_TITLES = {"INT": "interferogram", "TS": "time series", "DAUX": "auxiliary"}
 
 
 @dataclass(frozen=True)

@@ -113,7 +113,6 @@ class Annotation:
     range_spacing: float
     azimuth_spacing: float
     incidence_mid: float | None
-    output_pixels: str | None
     grid: list[GridPoint]
 
 
@@ -204,7 +203,6 @@ def parse_annotation(fs: ProductFS, rel: str) -> Annotation:
             range_spacing=float(_text(root, ".//imageInformation/rangePixelSpacing", w)),
             azimuth_spacing=float(_text(root, ".//imageInformation/azimuthPixelSpacing", w)),
             incidence_mid=float(inc) if inc else None,
-            output_pixels=_text(root, ".//imageInformation/outputPixels", w, False),
             grid=grid,
         )
     except ValueError as exc:

@@ -119,7 +119,6 @@ class S2Product:
     epsg: int
     tile_id: str | None
     datastrip_id: str | None
-    sensing_time: datetime | None
     quantification: float
     offsets: dict[str, float]
     sun_zenith: float | None
@@ -212,7 +211,6 @@ class Sentinel2:
             epsg=0,
             tile_id=None,
             datastrip_id=None,
-            sensing_time=None,
             quantification=float(quant),
             offsets={},
             sun_zenith=None,
@@ -273,7 +271,6 @@ class Sentinel2:
             epsg=epsg,
             tile_id=None,
             datastrip_id=(info.get("datastrip") or {}).get("id"),
-            sensing_time=sensing,
             quantification=10000.0,
             offsets={b: (-1000.0 if float(f"{m.group(4)}.{m.group(5)}") >= 4 else 0.0) for b in BAND_INDEX},
             sun_zenith=None,
@@ -294,8 +291,6 @@ class Sentinel2:
     def _fill_tile(self, prod: S2Product, tile: ET.Element, where: str) -> None:
         prod.tile_id = _text(tile, "TILE_ID", False)
         prod.datastrip_id = prod.datastrip_id or _text(tile, "DATASTRIP_ID", False)
-        st = _text(tile, "SENSING_TIME", False)
-        prod.sensing_time = _dt(st) if st else None
         code = _text(tile, "HORIZONTAL_CS_CODE", where=where)
         try:
             prod.epsg = int(code.rsplit(":", 1)[-1])
