@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import resource
 import subprocess
 import sys
 import time
@@ -117,7 +116,7 @@ def _grid():  # noqa: ANN202
     return snap_grid((x - h, y - h, x + h, y + h), CRS.from_epsg(epsg), 10.0)
 
 
-def run_ours(path: Path) -> dict:
+def run_ours(path: Path, keep: bool = False) -> dict:
     import rasterio
 
     from stac_mmtp.sources.sentinel1 import calibrate_window, geocode, source_window, window_gcps
@@ -132,27 +131,118 @@ def run_ours(path: Path) -> dict:
     del dn
     out = geocode(sigma0, window_gcps(gcps, win), grid)
     seconds = time.perf_counter() - t0
-    return {"seconds": seconds, "valid": float(np.isfinite(out).mean()), "window": [int(win.width), int(win.height)]}
+    res = {"seconds": seconds, "valid": float(np.isfinite(out).mean()), "window": [int(win.width), int(win.height)]}
+    return {**res, "out": out} if keep else res
 
 
-def run_reference(path: Path) -> dict:
+def same_gcps(path: Path) -> list:
+    """The GCPs ours warps with (the grid points around its source window), in full-image coordinates:
+    the reference gets exactly these (a TPS through all 210 points would be a different geometry)."""
     import rasterio
+    from rasterio.control import GroundControlPoint
+
+    from stac_mmtp.sources.sentinel1 import source_window, window_gcps
+
+    with rasterio.open(path) as src:
+        gcps = list(src.gcps[0])
+        win = source_window(gcps, _grid(), (src.height, src.width))
+    return [GroundControlPoint(row=g.row + win.row_off, col=g.col + win.col_off, x=g.x, y=g.y, z=g.z, id=g.id)
+            for g in window_gcps(gcps, win)]
+
+
+def reference_dn(path: Path, gcps: list) -> np.ndarray:
+    import rasterio
+    from rasterio.crs import CRS
     from rasterio.warp import Resampling, reproject
 
     grid = _grid()
-    t0 = time.perf_counter()
     out = np.zeros(grid.shape, dtype=np.uint16)
     with rasterio.open(path) as src:
-        gcps, crs = src.gcps
-        reproject(rasterio.band(src, 1), out, gcps=gcps, src_crs=crs, src_nodata=0, dst_transform=grid.transform,
-                  dst_crs=grid.crs, dst_nodata=0, resampling=Resampling.bilinear, SRC_METHOD="GCP_TPS", num_threads=2)
+        reproject(rasterio.band(src, 1), out, gcps=gcps, src_crs=CRS.from_epsg(4326), src_nodata=0,
+                  dst_transform=grid.transform, dst_crs=grid.crs, dst_nodata=0, resampling=Resampling.bilinear,
+                  SRC_METHOD="GCP_TPS", num_threads=2)
+    return out
+
+
+def run_reference(path: Path) -> dict:
+    gcps = same_gcps(path)  # not timed: picking them is part of ours
+    t0 = time.perf_counter()
+    out = reference_dn(path, gcps)
     seconds = time.perf_counter() - t0
-    return {"seconds": seconds, "valid": float((out > 0).mean())}
+    return {"seconds": seconds, "valid": float((out > 0).mean()), "gcps": len(gcps)}
+
+
+def _a_true(line: np.ndarray, pixel: np.ndarray) -> np.ndarray:
+    """The calibration LUT of `_lut` as the function it samples (linear in pixel: its interpolation is exact)."""
+    return 663.0 - 160.0 * pixel / SAMPLES * (1 + 1e-6 * line)
+
+
+def _n_true(line: np.ndarray, pixel: np.ndarray) -> np.ndarray:
+    """The noise of `_noise` as the function it samples (its knots are dense: interpolation error < 0.01 %)."""
+    edges = [0, SAMPLES // 3, 2 * SAMPLES // 3]
+    k = np.where(pixel <= edges[1], 0, np.where(pixel <= edges[2], 1, 2))
+    rng = 2000.0 + 700.0 * np.cos(pixel / SAMPLES * 6 * np.pi) + 1e-3 * line
+    return rng * (1.0 + 0.05 * np.sin(line / 500 + k))
+
+
+def compare(path: Path, samples: int = 200_000) -> dict:
+    """Ours against (a) the reference's output (GDAL's warp of DN, same GCPs) calibrated at each output
+    pixel's source position, and (b) sigma0 evaluated directly there: bilinear between the four source
+    pixels, each calibrated with the analytic LUTs; both at `samples` random valid output pixels, in dB."""
+    import rasterio
+    from pyproj import Transformer
+    from rasterio.transform import GCPTransformer
+
+    grid = _grid()
+    gcps = same_gcps(path)
+    ours = run_ours(path, keep=True)["out"]
+    ref = reference_dn(path, gcps).astype(np.float64)
+    rng = np.random.default_rng(1)
+    cand = np.flatnonzero(np.isfinite(ours.ravel()) & (ref.ravel() > 0))
+    pick = rng.choice(cand, size=min(samples, cand.size), replace=False)
+    i, j = np.unravel_index(pick, grid.shape)
+    x, y = rasterio.transform.xy(grid.transform, i, j)  # pixel centres
+    lon, lat = Transformer.from_crs(grid.crs, 4326, always_xy=True).transform(np.asarray(x), np.asarray(y))
+    rows, cols = GCPTransformer(gcps, tps=True).rowcol(lon, lat, op=lambda v: v)
+    line, pix = np.asarray(rows) - 0.5, np.asarray(cols) - 0.5  # GDAL: pixel (r, c) is centred at (r + .5, c + .5)
+    l0, p0 = np.floor(line).astype(int), np.floor(pix).astype(int)
+    fl, fp = line - l0, pix - p0
+    with rasterio.open(path) as src:
+        r0, c0 = int(l0.min()), int(p0.min())
+        win = rasterio.windows.Window(c0, r0, int(p0.max()) - c0 + 2, int(l0.max()) - r0 + 2)
+        dn = src.read(1, window=win).astype(np.float64)
+
+    def s0(dl: int, dp: int) -> np.ndarray:
+        ll, pp = l0 + dl, p0 + dp
+        v = dn[ll - r0, pp - c0]
+        return np.where(v > 0, np.maximum(v * v - _n_true(ll, pp), 0) / _a_true(ll, pp) ** 2, np.nan)
+
+    direct = ((1 - fl) * (1 - fp) * s0(0, 0) + (1 - fl) * fp * s0(0, 1) + fl * (1 - fp) * s0(1, 0)
+              + fl * fp * s0(1, 1))
+    ref_cal = np.maximum(ref[i, j] ** 2 - _n_true(line, pix), 0) / _a_true(line, pix) ** 2
+    got = ours[i, j].astype(np.float64)
+
+    def stats(other: np.ndarray) -> dict:
+        ok = (got > 0) & (other > 0) & np.isfinite(other)
+        d = np.abs(10 * np.log10(got[ok]) - 10 * np.log10(other[ok]))
+        return {"pixels": int(ok.sum()), "mean_abs_db": round(float(d.mean()), 4),
+                "p99_abs_db": round(float(np.percentile(d, 99)), 4), "max_abs_db": round(float(d.max()), 4)}
+    return {"gcps": len(gcps), "vs_reference_warp_then_calibrate": stats(ref_cal), "vs_direct": stats(direct)}
+
+
+def _hwm_mb() -> float:
+    """Peak RSS of this process (VmHWM; ru_maxrss would include the parent's peak, it survives exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def _child(which: str, path: Path) -> dict:
+    if which == "compare":
+        return compare(path)
     res = run_ours(path) if which == "ours" else run_reference(path)
-    res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    res["peak_rss_mb"] = _hwm_mb()
     return res
 
 
@@ -160,7 +250,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cache", type=Path, default=Path("build/bench-cache"))
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--child", choices=["ours", "reference"])
+    ap.add_argument("--child", choices=["ours", "reference", "compare"])
     ap.add_argument("--input", type=Path)
     args = ap.parse_args()
     if args.child:
@@ -183,6 +273,9 @@ def main() -> None:
     print(f"reference (reproject DN, same GCPs, TPS, bilinear): best {best['reference']:.2f} s, "
           f"peak RSS {peak['reference']:.0f} MB")
     print(f"time ratio ours / reference: {best['ours'] / best['reference']:.2f}")
+    out = subprocess.run([sys.executable, __file__, "--child", "compare", "--input", str(path)],
+                         check=True, capture_output=True, text=True)
+    print("outputs compared (sigma0, dB):", out.stdout.strip().splitlines()[-1])
 
 
 if __name__ == "__main__":
