@@ -458,3 +458,13 @@ def test_ew_dual_pol_hh_hv(tmp_path: Path) -> None:
     assert valid.mean() > 0.5
     # co-pol brighter than cross-pol, as the VV/VH the pixels were made as (about 7 dB apart)
     assert 4 < 10 * np.log10(np.median(a[valid]) / np.median(b[valid])) < 10
+
+
+def test_collection_description_says_what_convert_does() -> None:
+    """The collection text a user reads matches the code: thermal noise is removed (noise LUT), then calibrated."""
+    from stac_mmtp.stac.events import collection_metadata
+
+    text = collection_metadata("sentinel-1")["description"]
+    assert "no thermal-noise removal" not in text
+    assert "thermal noise removed with the product's noise LUT" in text
+    assert "(DN^2 - N) / A^2" in text
