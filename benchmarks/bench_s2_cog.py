@@ -37,7 +37,7 @@ import rasterio
 from rasterio.transform import from_origin
 
 RUNNER = r"""
-import sys, time, resource, rasterio, rasterio.shutil
+import sys, time, rasterio, rasterio.shutil
 from pathlib import Path
 from stac_mmtp.cog import CogProfile, clip_to_cog
 which, src, dst = sys.argv[1:4]
@@ -49,7 +49,7 @@ else:
     with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS", GDAL_CACHEMAX=512 * 1024 * 1024):
         rasterio.shutil.copy(src, dst, driver="COG", **profile.creation_options())
 dt = time.perf_counter() - t0
-print(dt, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+print(dt, next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:")))  # not ru_maxrss: it survives exec
 """
 
 
@@ -83,7 +83,7 @@ def run(which: str, src: Path, dst: Path) -> tuple[float, float]:
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
     out = subprocess.run([sys.executable, "-c", RUNNER, which, str(src), str(dst)], check=True,
                          capture_output=True, text=True, env=env).stdout.split()
-    return float(out[0]), int(out[1]) / 1024  # seconds, MiB (ru_maxrss is KiB on Linux)
+    return float(out[0]), int(out[1]) / 1024  # seconds, MiB (VmHWM is in KiB)
 
 
 CHAIN_RUNNER = r"""
