@@ -6,8 +6,12 @@ GCPs, like real products) is written once to a cache directory. Each side then r
 
 - ours: `source_window` + windowed read + thermal-noise removal and LUT calibration ((DN^2 - N) / A^2,
   float32) + `geocode` (TPS through the GCPs around the window);
-- reference: `rasterio.warp.reproject(rasterio.band(src, 1), ...)` with all the GCPs, `SRC_METHOD=GCP_TPS`,
-  bilinear, i.e. what `gdalwarp -tps -r bilinear -te ... -tr 10 10` does (it warps DN, no calibration).
+- reference: `rasterio.warp.reproject(rasterio.band(src, 1), ...)` with the same GCPs as ours (the grid
+  points around its window, in image coordinates), `SRC_METHOD=GCP_TPS`, bilinear, i.e. what
+  `gdalwarp -tps -r bilinear -te ... -tr 10 10` does (it warps DN, no calibration).
+
+Then the outputs are compared in dB (`compare`): ours against the reference's DN warp and against a
+warp of DN^2 of the same window, each calibrated at its pixels' source positions.
 
 Usage: python benchmarks/bench_s1.py [--cache DIR] [--repeat N]
 """
