@@ -39,8 +39,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-sys.path.insert(0, str(HERE))
-from pgstac_server import free_port, pgstac_api, wait_http  # noqa: E402 (beside this script)
+sys.path.insert(0, str(REPO / "tests"))
+from pgstac_server import free_port, pgstac_api, wait_http  # noqa: E402 (tests/pgstac_server.py)
 
 PHENOMENA = ["landslide", "flood", "flash-flood", "volcanic-eruption", "earthquake", "glacier-collapse"]
 PAGE = 1000  # page size asked of both APIs
