@@ -1,9 +1,10 @@
 """A throwaway STAC API server as the big catalogs run it: stac-fastapi-pgstac on PostgreSQL + PostGIS.
 
-Reusable by benchmarks and tests (standard library only, no stac_mmtp import):
+Used by tests (tests/test_pgstac.py) and benchmarks (benchmarks/bench_search.py); standard library only,
+no stac_mmtp import:
 
-    with pgstac_api(collections, items) as api:   # items: dicts or an ndjson file
-        Client.open(api.url).search(...)
+    with pgstac_api(collections, items) as api:   # items: dicts or an ndjson file; both may be empty
+        Client.open(api.url).search(...)          # api.dsn: load more with pypgstac / load-pgstac
 
 What it does: `initdb` a cluster in a temporary directory, start `postgres` on a free port of
 127.0.0.1 (as the `postgres` user when run as root: PostgreSQL refuses to run as root), `pypgstac
@@ -144,8 +145,9 @@ def pgstac_api(collections: list[dict], items: Iterable[dict] | Path, *, venv: P
         else:
             _write_ndjson(items_file, items)
         for table, f in (("collections", coll_file), ("items", items_file)):
-            subprocess.run([vbin / "pypgstac", "load", table, str(f), "--dsn", dsn, "--method", "insert"],
-                           check=True, stdout=logf, stderr=logf)
+            if f.stat().st_size:  # an empty database is fine: the caller loads it itself (`dsn`)
+                subprocess.run([vbin / "pypgstac", "load", table, str(f), "--dsn", dsn, "--method", "insert"],
+                               check=True, stdout=logf, stderr=logf)
         load_s = time.perf_counter() - t
         aport = free_port()
         env = {**os.environ, "PGUSER": "postgres", "PGPASSWORD": "unused", "PGHOST": "127.0.0.1",
