@@ -18,6 +18,7 @@ from rich.markup import escape
 
 from . import __version__, console
 from .errors import EXIT_FAILED, MmtpError
+from .importers import SOURCES as IMPORT_SOURCES
 from .paths import default_events_dir
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -32,6 +33,9 @@ LAZY_COMMANDS = {
     "preview": "stac_mmtp.preview:preview_command",
     "serve": "stac_mmtp.serve:serve_command",
     "search": "stac_mmtp.search:search_command",
+    "release": "stac_mmtp.commands.release:release_command",
+    "verify": "stac_mmtp.commands.release:verify_command",
+    "load-pgstac": "stac_mmtp.commands.pgstac:load_pgstac_command",
 }
 
 
@@ -130,6 +134,44 @@ def events_check(directory: Path | None) -> None:
     console.table(f"{len(pairs)} cascades (trigger -> triggered)", ["trigger", "triggered"], [list(p) for p in pairs])
 
 
+@events.command("import", context_settings=CONTEXT)
+@click.argument("source", type=click.Choice(list(IMPORT_SOURCES)))
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), help="Output directory [default: catalog/candidates/SOURCE].")
+@click.option("--events", "events_dir", type=click.Path(path_type=Path),
+              help="Curated inventory the duplicates are looked for in [default: catalog/events].")
+def events_import(source: str, file: Path, out: Path | None, events_dir: Path | None) -> None:
+    """Import FILE of a public catalogue as candidate events (review_status: candidate).
+
+    \b
+    SOURCE: nasa-glc (NASA Global Landslide Catalog CSV), gvp (GVP eruption list CSV),
+            hma-glof (HMAGLOFDB.csv), usgs (ComCat GeoJSON or the M>=5.5 earthquakes.csv).
+
+    One GeoJSON Feature per event in OUT. Events before the Sentinel era (Oct 2014) are skipped;
+    duplicates of known events (same family of phenomena, sites within 5 km or the location
+    uncertainty, dates within 3 days) are reported, not written; files already in OUT are never
+    overwritten. Exit status 1 if some rows failed (each named by file and line), 2 for a bad FILE.
+    """
+    from .importers import import_catalogue
+
+    try:
+        report = import_catalogue(source, file, out, events_dir)
+    except MmtpError as exc:
+        fail(exc)
+    for exc in report.errors:
+        console.error(escape(str(exc)))
+    rows = [["rows read", report.rows], ["written", len(report.written)],
+            ["already in the output (kept)", len(report.existing)], ["duplicates", len(report.duplicates)]]
+    rows += [[f"skipped: {reason}", n] for reason, n in sorted(report.skipped.items())]
+    rows.append(["errors", len(report.errors)])
+    if report.duplicates:
+        console.table(f"{len(report.duplicates)} duplicates (not written)", ["candidate", "duplicates"],
+                      [list(d) for d in report.duplicates])
+    console.table(f"{source} import of {file} into {report.out}", ["", "count"], rows)
+    if report.errors:
+        sys.exit(EXIT_FAILED)
+
+
 # --------------------------------------------------------------------------- build
 @main.command(context_settings=CONTEXT)
 @click.option("--events", "events_dir", type=click.Path(path_type=Path), help="Inventory directory [default: catalog/events].")
@@ -158,12 +200,13 @@ def build(events_dir: Path | None, product_dirs: tuple[Path, ...], out: Path, da
     from .build import build as run_build
     from .paths import default_annotations_dir
     from .sources import BuildOptions
-    from .splits import parse_ratios
+    from .splits import parse_ratios, split_gap_m
 
     options = BuildOptions(days_before=days_before, days_after=days_after, buffer_m=buffer_m, jobs=jobs)
     events_dir = events_dir or default_events_dir()
     try:
-        hook = dataset_hook(annotations_dir or default_annotations_dir(), events_dir, parse_ratios(split_ratios))
+        hook = dataset_hook(annotations_dir or default_annotations_dir(), events_dir, parse_ratios(split_ratios),
+                            gap_m=split_gap_m(buffer_m))
         with console.progress_bar() as progress:
             report = run_build(events_dir, list(product_dirs), out, options, progress, extra_bundles=hook)
     except MmtpError as exc:
@@ -192,7 +235,8 @@ def build(events_dir: Path | None, product_dirs: tuple[Path, ...], out: Path, da
               help="Download schemas missing from the cache over HTTPS (checked against the lock file).")
 def validate(directory: Path, schema_cache: Path | None, fetch: bool) -> None:
     """Validate every STAC object of a built tree against the STAC 1.1 core schema and each of
-    its extensions' schemas, offline; also check links and asset files exist."""
+    its extensions' schemas, offline; also check links, and each local asset's bytes against its
+    metadata (file:size, file:checksum, COG validity, proj:* and band fields)."""
     from .validate import SchemaStore, validate_tree
 
     store = SchemaStore(schema_cache, allow_fetch=fetch)
@@ -203,7 +247,8 @@ def validate(directory: Path, schema_cache: Path | None, fetch: bool) -> None:
     console.table(
         f"validated {report.objects} objects in {directory}" + (f" ({report.cached} unchanged since a previous validation)" if report.cached else ""),
         ["type", "count"],
-        [[k, v] for k, v in sorted(report.by_type.items())] + [["schemas used", len(report.schemas)]],
+        [[k, v] for k, v in sorted(report.by_type.items())] + [["schemas used", len(report.schemas)],
+                                                               ["asset files checked", report.assets]],
     )
     for p in report.problems[:200]:
         console.error(escape(str(p)))
