@@ -7,14 +7,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 from pgstac_server import PgstacUnavailable, pgstac_api
 from test_release import built_tree  # noqa: F401 - the sample build (events, imagery, labels, splits)
+from unavailable import unavailable
 
 from stac_mmtp.cli import main
 from stac_mmtp.geoparquet import search
-from unavailable import unavailable
 
 
 def _cli(*args: str) -> tuple[int, str]:
