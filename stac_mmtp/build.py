@@ -17,8 +17,10 @@ from .atomic import staged_dir
 from .errors import MmtpError, ProductError
 from .inventory import Event, load_inventory
 from .sources import BuildOptions, ProductMeta, Task, discover, get_source
-from .stac.events import events_bundle, root_catalog_metadata
+from .stac import MMTP
+from .stac.events import events_bundle, root_catalog_metadata, sample_collection_metadata
 from .stac.tree import CollectionBundle, set_extent, write_tree
+from .synthetic import PREFIX, mark_catalog, mark_collection
 
 
 @dataclass
@@ -116,7 +118,10 @@ def run_task(task: Task, stage: Path) -> TaskResult:
     part.mkdir(parents=True)
     try:
         item = source.convert(task, part)
-        item["properties"].setdefault("title", item_title(task, source.collection_id, item))
+        props = item["properties"]
+        props.setdefault("title", item_title(task, source.collection_id, item))
+        if task.product.synthetic and not props["title"].startswith(PREFIX):
+            props["title"] = f"{PREFIX}: {props['title']}"
         os.replace(part, final)
         return TaskResult(task.event.id, task.product.id, source.collection_id, task.item_id, task.temporal_role,
                           True, time.perf_counter() - t0, item=item)
@@ -172,11 +177,14 @@ def build(
             items = by_coll.get(source.collection_id, [])
             if items:
                 coll = source.collection(items)
+                mark_collection(coll, items, sample_collection_metadata(source.collection_id))
                 set_extent(coll, items)
                 bundles.append(CollectionBundle(coll, items))
         if extra_bundles:
             bundles += extra_bundles(events, bundles, stage)
-        write_tree(stage, root_catalog_metadata(), bundles, geoparquet=True)
+        catalog = root_catalog_metadata()
+        mark_catalog(catalog, [it for b in bundles for it in b.items], MMTP)
+        write_tree(stage, catalog, bundles, geoparquet=True)
         report.collections = {b.id: len(b.items) for b in bundles}
     return report
 

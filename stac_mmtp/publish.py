@@ -68,6 +68,7 @@ ProgressFn = Callable[[str, int, int], None] | None
 # The publish manifest at the prefix: the keys stac-mmtp publish wrote there (what --delete may remove).
 MANIFEST_KEY = ".stac-mmtp-publish.json"
 MANIFEST_FORMAT = "stac-mmtp-publish-manifest/1"
+RELEASE_MARKER = "release.json"  # written by `stac-mmtp release` into each version (versions.py)
 
 # what a file's cached digests depend on besides its bytes (the ETag's part size): shared with validate
 DIGEST_VARIANT = f"{MULTIPART_THRESHOLD}/{PART_SIZE}"
@@ -898,11 +899,16 @@ def write_manifest(store: Store, keys: Iterable[str]) -> None:
 
 def publish(build_dir: Path, store: Store, *, dry_run: bool = False, delete: bool = False, jobs: int = 8,
             public_check: bool = True, schema_cache: Path | None = None, progress: ProgressFn = None,
-            validate: bool = True, check_every_object: bool = False) -> PublishReport:
+            validate: bool = True, check_every_object: bool = False, into_release: bool = False) -> PublishReport:
     """Validate, plan, upload in link order (upload_in_order), verify, then delete stale objects (with `delete`).
 
     `validate=False` is for callers that validated the tree already (the benchmark times the sync
-    alone); the command line always validates."""
+    alone); the command line always validates. A prefix that holds a released version (its
+    `release.json`) is immutable: refused, unless `stac-mmtp release` itself is writing it
+    (`into_release`, never with `delete`)."""
+    if store.read(RELEASE_MARKER) is not None and not (into_release and not delete):
+        raise InputError(f"{store.url} holds a released version ({RELEASE_MARKER}): released versions are immutable; "
+                         "release a new version with `stac-mmtp release` instead")
     # Validation runs while the tree is scanned and the store listed; nothing is written before it
     # has passed.
     t0 = time.perf_counter()

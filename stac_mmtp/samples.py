@@ -1,6 +1,7 @@
 """`stac-mmtp sample DIR`: small but format-faithful products for real events of the inventory.
 
-The project writes these itself (nothing is copied from third-party data). Each product family
+The project writes these itself (nothing is copied from third-party data). They are synthetic: each
+holds the `synthetic.MARKER` file, so that everything built from it says so. Each product family
 contributes a writer `write_samples(out: Path, events: list[Event]) -> list[Path]` in its own
 module; this module picks the events and calls them.
 """
@@ -51,7 +52,8 @@ def write_samples(out: Path, events_dir: Path | None = None) -> list[Path]:
 @click.option("--events", "events_dir", type=click.Path(path_type=Path), help="Inventory [default: catalog/events].")
 def sample_command(directory: Path, events_dir: Path | None) -> None:
     """Write small format-faithful sample products (Sentinel-2 SAFE, Sentinel-1 GRD, FLATSIM) for
-    real events of the inventory into DIRECTORY [default: build/samples]."""
+    real events of the inventory into DIRECTORY [default: build/samples]. They are synthetic (not
+    observations): each holds a STAC-MMTP-SYNTHETIC.json marker and its items say "Synthetic sample"."""
     from . import console
 
     paths = write_samples(directory, events_dir)

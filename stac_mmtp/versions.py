@@ -46,7 +46,7 @@ VERSION_EXT = "https://stac-extensions.github.io/version/v1.2.0/schema.json"
 SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
 MANIFEST = "checksums.json"
 SUMS = "SHA256SUMS"
-RELEASE = "release.json"
+RELEASE = "release.json"  # also publish.RELEASE_MARKER: publish refuses a prefix holding one
 HISTORY = "CHANGELOG-dataset.md"
 VERSION_LINKS = ("predecessor-version", "successor-version", "latest-version", "version-history")
 # Collections whose items are the acquisitions of the dataset (the others: events, annotations)
@@ -127,21 +127,6 @@ class Objects:
                 return False
             raise ReleaseError(f"cannot read {self.url(rel)}: {exc}") from None
 
-    def any_under(self, rel_dir: str) -> bool:
-        """Is anything stored under `rel_dir/` (a version that exists, even half published)?"""
-        if self.client is None:
-            d = Path(self.prefix) / rel_dir
-            return d.is_dir() and any(d.iterdir())
-        from botocore.exceptions import ClientError
-
-        try:
-            r = self.client.list_objects_v2(Bucket=self.bucket, Prefix=self.key(rel_dir) + "/", MaxKeys=1)
-            return bool(r.get("KeyCount") or r.get("Contents"))
-        except ClientError as exc:  # listing refused: the version's catalog is what tells
-            if exc.response.get("Error", {}).get("Code") in ("AccessDenied", "403"):
-                return self.exists(f"{rel_dir}/catalog.json") or self.exists(f"{rel_dir}/{MANIFEST}")
-            raise
-
     def put(self, rel: str, data: bytes, content_type: str) -> None:
         from .publish import CACHE_JSON, META_KEY
 
@@ -183,6 +168,17 @@ def item_digest(item: dict[str, Any]) -> str:
     """The content of an item for the changelog: everything but its links (relative, structural)."""
     body = {k: v for k, v in item.items() if k != "links"}
     return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def synthetic_items(tree: Path) -> int:
+    """How many items of a built tree are synthetic samples (`mmtp:synthetic: true`)."""
+    n = 0
+    for path in tree.rglob("*.json"):
+        if b'"mmtp:synthetic"' not in (data := path.read_bytes()):
+            continue
+        obj = json.loads(data)
+        n += bool(obj.get("type") == "Feature" and obj.get("properties", {}).get("mmtp:synthetic"))
+    return n
 
 
 def tree_items(tree: Path) -> dict[str, dict[str, str]]:
@@ -400,7 +396,7 @@ class ReleaseReport:
 
 def release(version: str, build_dir: Path, to: str, *, endpoint_url: str | None = None, dry_run: bool = False,
             experimental: bool | None = None, doi: str | None = None, citation: str | None = None,
-            schema_cache: Path | None = None, jobs: int = 8, progress: Progress = None,
+            schema_cache: Path | None = None, jobs: int = 8, progress: Progress = None, allow_synthetic: bool = False,
             changelog_file: Path | None = None, extra_files: Callable[[Path, str, str | None], None] | None = None) -> ReleaseReport:
     """Publish `build_dir` as the immutable version `version` under `to`. InputError when the version
     exists, is not newer than every released one, or the build is not valid (nothing written)."""
@@ -415,7 +411,9 @@ def release(version: str, build_dir: Path, to: str, *, endpoint_url: str | None 
     objects = Objects(to, endpoint_url)
     report = ReleaseReport(version, objects.url(vname), dry_run=dry_run)
     released = versions_in(objects)
-    if parsed in released or objects.any_under(vname):
+    # a version is released once its root catalog is stored (publish writes it last): an interrupted
+    # release of the same version resumes, a complete one is never touched again
+    if parsed in released or objects.exists(f"{vname}/catalog.json"):
         raise InputError(f"version {version} exists at {objects.display}/{vname}: a released version is immutable "
                          "(release a new version instead)")
     if released and parsed < released[-1]:
@@ -432,6 +430,10 @@ def release(version: str, build_dir: Path, to: str, *, endpoint_url: str | None 
             raise ReleaseError(f"{objects.display}/{previous} has no {RELEASE} / {MANIFEST}: not a stac-mmtp release")
         old_items = json.loads(rel_doc)["items"]
         old_keys = set(json.loads(man_doc)["objects"])
+    if (n := synthetic_items(build_dir)) and not allow_synthetic:
+        raise InputError(f"the build holds {n} synthetic sample item(s) (mmtp:synthetic): a release of the dataset holds "
+                         "real data only (--allow-synthetic for a demonstration release, which says it is synthetic)",
+                         build_dir)
     check_tree(build_dir, schema_cache)
     released_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     exp = parsed[0] == 0 if experimental is None else experimental
@@ -454,7 +456,8 @@ def release(version: str, build_dir: Path, to: str, *, endpoint_url: str | None 
             return report
         store = open_store(objects.url(vname), endpoint_url, jobs)
         try:
-            pub = publish(stage, store, jobs=jobs, schema_cache=schema_cache, progress=progress, public_check=False)
+            pub = publish(stage, store, jobs=jobs, schema_cache=schema_cache, progress=progress, public_check=False,
+                          into_release=True)
         finally:
             store.close()
         report.uploaded = sum(p.uploaded for p in pub.phases.values())

@@ -62,6 +62,8 @@ S2_ITEM_TEXT = [
     "Hazard phenomenon", "Phenomenon\nLandslide", "Event ID\ngjerdrum-landslide-2020",
     "Timing relative to the event\nFirst acquisition after the event", "Days from the event\n3.323 days",
     "Event time\n2020-12-30 3:00:00 UTC",
+    # a sample product: the marker reads as a field, and the title says it too
+    "Synthetic sample\nyes", "Synthetic sample: Gjerdrum quick-clay landslide",
 ]
 EVENT_ITEM_TEXT = ["Gjerdrum quick-clay landslide", "Hazard phenomenon", "Phenomenon\nLandslide",
                    "Activity state\nEnded", "Event time\n2020-12-30 3:00:00 UTC", "Hazard codes", "GH0300", "NOR"]
@@ -136,7 +138,8 @@ def catalog_pages(browser: str, root: str, prefix: str) -> list[dict[str, Any]]:
                 "screenshot": str(ARTIFACTS / f"{prefix}-{name}.png")}
 
     return [
-        page("root", root, [ROOT_TITLE, "Natural-hazard events", "Sentinel-2 optical imagery around events"]),
+        page("root", root, [ROOT_TITLE, "Synthetic sample build", "Natural-hazard events",
+                            "Synthetic sample: Sentinel-2 optical imagery around events"]),
         page("events", f"{base}/events/collection.json", ["Natural-hazard events", *EVENT_TITLES], scroll=True),
         page("s2-item", f"{base}/sentinel-2/{S2_ITEM}/{S2_ITEM}.json", S2_ITEM_TEXT),
         page("event", f"{base}/events/gjerdrum-landslide-2020/gjerdrum-landslide-2020.json", EVENT_ITEM_TEXT),
@@ -163,6 +166,9 @@ def test_fields_config_covers_the_extension() -> None:
     assert sorted(labels) == sorted(fields)
     for name, spec in labels.items():
         assert spec["label"] and spec["label"] != name
+        if fields[name].get("$ref") == "#/definitions/synthetic":  # a boolean: both values named
+            assert spec["mapping"] == {"true": "yes", "false": "no"}, name
+            continue
         try:
             values = field_enum(name)
         except KeyError:
@@ -283,6 +289,7 @@ def test_preview_command(tools, stac_browser, sample_catalog, tmp_path: Path) ->
     item = result["s2-item"]["text"]
     # the extension's raw keys and values never show
     assert not re.search(r"mmtp:[a-z]", item) and "first-post-event" not in item and "Temporal Role" not in item
+    assert "Synthetic sample\nyes" in item and not re.search(r"\bESA\b", item)  # marked, no real provider named
 
 
 @contextmanager

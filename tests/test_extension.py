@@ -35,7 +35,7 @@ def test_schema_id_is_the_identifier() -> None:
     assert EXTENSION_SCHEMA_URI in (EXT / "README.md").read_text()
 
 
-@pytest.mark.parametrize("name", ["item.json", "collection.json"])
+@pytest.mark.parametrize("name", ["item.json", "collection.json", "synthetic-item.json"])
 def test_examples_valid(name: str, schema_store) -> None:
     assert validate_objects([_load(name)], schema_store) == []
 
@@ -111,6 +111,35 @@ def test_pystac_extension_class(schema_store) -> None:
     MmtpExtension.ext(bare, add_if_missing=True).apply(event_id="x", phenomenon="flood")
     assert EXTENSION_SCHEMA_URI in bare.stac_extensions
     assert validate_objects([bare.to_dict(include_self_link=False)], schema_store) == []
+
+
+def test_synthetic_marker(schema_store) -> None:
+    """mmtp:synthetic is a boolean on items, collections and catalogs; a synthetic product's metadata-only
+    item (stac-mmtp inspect, no event yet) may carry it without an event, any other item may not."""
+    item = _load("synthetic-item.json")
+    assert item["properties"]["mmtp:synthetic"] is True and _mmtp_problems(item, schema_store) == []
+    for bad in ("yes", 1, None):
+        wrong = copy.deepcopy(item)
+        wrong["properties"]["mmtp:synthetic"] = bad
+        assert _mmtp_problems(wrong, schema_store), bad
+    bare = copy.deepcopy(item)
+    for key in [k for k in bare["properties"] if k.startswith("mmtp:") and k != "mmtp:synthetic"]:
+        del bare["properties"][key]
+    assert _mmtp_problems(bare, schema_store) == []  # the inspect item of a sample product
+    bare["properties"]["mmtp:synthetic"] = False
+    assert _mmtp_problems(bare, schema_store)  # not synthetic: the event fields are required again
+    coll = _load("collection.json")
+    coll["mmtp:synthetic"] = True
+    assert _mmtp_problems(coll, schema_store) == []
+    coll["mmtp:synthetic"] = "true"
+    assert _mmtp_problems(coll, schema_store)
+    catalog = {"type": "Catalog", "stac_version": "1.1.0", "stac_extensions": [EXTENSION_SCHEMA_URI], "id": "c",
+               "description": "Synthetic sample build", "links": [], "mmtp:synthetic": True}
+    assert validate_objects([catalog], schema_store) == []
+    catalog["mmtp:synthetic"] = "yes"
+    assert _mmtp_problems(catalog, schema_store)
+    ext = MmtpExtension.ext(pystac.Item.from_dict(item))
+    assert ext.synthetic is True
 
 
 def _pages_script() -> str:

@@ -185,11 +185,12 @@ def test_interferogram_item(flatsim_build) -> None:
     assert p["insar:perpendicular_baseline"] == pytest.approx(daux["20150717"] - daux["20150705"])
     assert (p["sar:frequency_band"], p["sar:polarizations"], p["sar:instrument_mode"]) == ("C", ["VV"], "IW")
     assert (p["sat:orbit_state"], p["sat:relative_orbit"]) == ("descending", 139)
-    assert p["license"] == "CC-BY-NC-4.0" and p["sci:doi"] == "10.24400/253171/FLATSIM2020"
-    assert "NSBAS" in p["processing:lineage"] and "8 range looks" in p["processing:lineage"]
+    # a synthetic sample package: our licence, no FLATSIM DOI (tests/test_synthetic.py checks the rest)
+    assert p["mmtp:synthetic"] is True and p["license"] == "CC-BY-4.0" and "sci:doi" not in p
+    assert "FLATSIM interferogram package format" in p["processing:lineage"] and "8 range looks" in p["processing:lineage"]
     assert p["mmtp:event_id"] == CLAPIERE and p["mmtp:phenomenon"] == "slow-moving-landslide"
     assert p["mmtp:temporal_role"] == "co-event"
-    assert {lk["rel"]: lk["href"] for lk in item["links"]}["cite-as"] == "https://doi.org/10.24400/253171/FLATSIM2020"
+    assert "cite-as" not in {lk["rel"] for lk in item["links"]}
     a = item["assets"]
     assert set(a) == {"wrapped_phase", "filtered_wrapped_phase", "unwrapped_phase", "coherence", "thumbnail"}
     assert "phase" in a["wrapped_phase"]["roles"] and "unwrapped_phase" in a["unwrapped_phase"]["roles"]
@@ -214,7 +215,7 @@ def test_time_series_item(flatsim_build) -> None:
     thumb = item["assets"]["thumbnail"]
     assert thumb["flatsim:colour_scale"]["asset"] == "velocity" and "diverging" in thumb["description"]
     coll = json.loads((out / "flatsim" / "collection.json").read_text())
-    assert coll["license"] == "CC-BY-NC-4.0" and coll["sci:doi"] == "10.24400/253171/FLATSIM2020"
+    assert coll["license"] == "CC-BY-4.0" and "sci:doi" not in coll and coll["mmtp:synthetic"] is True
     assert coll["summaries"]["sat:relative_orbit"] == {"minimum": 88, "maximum": 139}
     assert {"wrapped_phase", "unwrapped_phase", "coherence", "displacement", "velocity"} <= set(coll["item_assets"])
 

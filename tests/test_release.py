@@ -79,8 +79,12 @@ def test_release_two_versions_on_moto(built_tree: Path, moto_url: str, tmp_path:
     to = f"s3://{bucket}/stac-mmtp"
     changelog = tmp_path / "CHANGELOG-dataset.md"
 
+    # the sample build is synthetic: never released as the dataset unless asked for a demonstration
+    code, out = _cli("release", "1.0.0", str(built_tree), "--to", to, "--endpoint-url", moto_url, "--no-changelog-file")
+    assert code == 2 and "synthetic" in out
+    assert _all(moto_url, bucket, "stac-mmtp/") == {}
     code, out = _cli("release", "1.0.0", str(built_tree), "--to", to, "--endpoint-url", moto_url,
-                     "--changelog-file", str(changelog))
+                     "--changelog-file", str(changelog), "--allow-synthetic")
     assert code == 0, out
     v1_before = _all(moto_url, bucket, "stac-mmtp/v1.0.0/")
     root1 = json.loads(v1_before["catalog.json"])
@@ -88,19 +92,27 @@ def test_release_two_versions_on_moto(built_tree: Path, moto_url: str, tmp_path:
     assert VERSION_EXT in root1["stac_extensions"]
     assert {"checksums.json", "SHA256SUMS", "release.json", "CHANGELOG.md", "croissant.json", "DATASHEET.md"} <= set(v1_before)
     manifest = json.loads(v1_before["checksums.json"])["objects"]
-    assert set(manifest) == set(v1_before) - {"checksums.json", "SHA256SUMS"}
+    # every object but the manifests themselves (and publish's own record of what it wrote, a dotfile)
+    assert set(manifest) == {k for k in v1_before if not k.startswith(".")} - {"checksums.json", "SHA256SUMS"}
 
     # the same version again: refused, nothing written
-    code, out = _cli("release", "1.0.0", str(built_tree), "--to", to, "--endpoint-url", moto_url, "--no-changelog-file")
+    code, out = _cli("release", "1.0.0", str(built_tree), "--to", to, "--endpoint-url", moto_url,
+                     "--no-changelog-file", "--allow-synthetic")
     assert code == 2 and "immutable" in out
     assert _all(moto_url, bucket, "stac-mmtp/v1.0.0/") == v1_before
+    # publish over a released version, with or without --delete: refused, nothing written
+    for extra in ([], ["--delete"]):
+        code, out = _cli("publish", str(built_tree), "--to", f"{to}/v1.0.0", "--endpoint-url", moto_url, *extra)
+        assert code == 2 and "immutable" in out, out
+    assert _all(moto_url, bucket, "stac-mmtp/v1.0.0/") == v1_before
     # an older version than the latest: refused too
-    code, out = _cli("release", "0.9.0", str(built_tree), "--to", to, "--endpoint-url", moto_url, "--no-changelog-file")
+    code, out = _cli("release", "0.9.0", str(built_tree), "--to", to, "--endpoint-url", moto_url,
+                     "--no-changelog-file", "--allow-synthetic")
     assert code == 2 and "older" in out
 
     changed_event, removed_item = _second_build(built_tree, tmp_path / "next")
     code, out = _cli("release", "1.1.0", str(tmp_path / "next"), "--to", to, "--endpoint-url", moto_url,
-                     "--changelog-file", str(changelog))
+                     "--changelog-file", str(changelog), "--allow-synthetic")
     assert code == 0, out
     v1_after = _all(moto_url, bucket, "stac-mmtp/v1.0.0/")
     v2 = _all(moto_url, bucket, "stac-mmtp/v1.1.0/")
@@ -166,7 +178,7 @@ def test_release_on_seaweedfs_verified_anonymously_over_s3(built_tree: Path, wee
     store = S3Store("weed-dataset", "", weed_url)
     setup_bucket(store)
     code, out = _cli("release", "0.1.0", str(built_tree), "--to", "s3://weed-dataset", "--endpoint-url", weed_url,
-                     "--no-changelog-file")
+                     "--no-changelog-file", "--allow-synthetic")
     assert code == 0, out
     root = json.loads(store.client.get_object(Bucket="weed-dataset", Key="v0.1.0/catalog.json")["Body"].read())
     assert root["version"] == "0.1.0" and root["experimental"] is True  # 0.x: experimental by default
@@ -187,7 +199,8 @@ def test_release_validates_offline_and_croissant_loads(built_tree: Path, tmp_pat
     from stac_mmtp.validate import SchemaStore, validate_tree
 
     monkeypatch.setenv("STAC_MMTP_SCHEMA_CACHE", str(SCHEMAS))
-    code, out = _cli("release", "2.0.0", str(built_tree), "--to", (tmp_path / "rel").as_uri(), "--no-changelog-file",
+    code, out = _cli("release", "2.0.0", str(built_tree), "--to", (tmp_path / "rel").as_uri(),
+                     "--no-changelog-file", "--allow-synthetic",
                      "--doi", "10.5281/zenodo.1234567", "--citation", "stac-mmtp developers (2026). stac-mmtp 2.0.0.")
     assert code == 0, out
     version = tmp_path / "rel" / "v2.0.0"

@@ -6,6 +6,9 @@
 - `convert(task, item_dir)`: the unit of work, a pure function of (event, product): write the
   clipped COGs/thumbnail into `item_dir` and return the item dict (asset hrefs `./name.tif`).
 - `collection(items)`: the collection dict (no links or extent: the tree writer adds those).
+
+A product holding the sample marker (`synthetic.MARKER`, written by `stac-mmtp sample`) is read with
+`ProductMeta.synthetic` set, and every item made from it is marked (`synthetic.mark_item`).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ class ProductMeta:
     start: datetime
     end: datetime
     item: dict[str, Any] = field(compare=False, repr=False)
+    synthetic: bool = False  # a `stac-mmtp sample` product (it holds the marker file), not an observation
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ from ..stac import (
 )
 from ..stac.events import collection_metadata, event_fields
 from ..stac.tree import STAC_VERSION
+from ..synthetic import is_synthetic, mark_item
 from . import ProductMeta, Task, register
 from .product_fs import ProductFS
 
@@ -222,6 +223,7 @@ class Package:
     looks: int
     corrections: tuple[str, ...]
     notes: list[str] = field(default_factory=list)  # skipped files and why
+    synthetic: bool = False  # a `stac-mmtp sample` package (marker file at its root)
 
     @property
     def footprint(self) -> Any:
@@ -315,7 +317,7 @@ class Flatsim:
         looks = max(r.name.looks for r in rasters)
         corrections = tuple(c for c in CORRECTIONS if any(c in r.name.corrections for r in rasters))
         return Package(fs, _package_root_name(path), pname, sorted(rasters, key=lambda r: r.rel), start, end, dates,
-                       baselines, looks, corrections, notes)
+                       baselines, looks, corrections, notes, is_synthetic(fs))
 
     @staticmethod
     def _meta(fs: ProductFS, rel: str) -> dict[str, str]:
@@ -378,7 +380,9 @@ class Flatsim:
         if pkg.notes:
             item["properties"]["flatsim:skipped"] = pkg.notes
         geom = mapping(pkg.footprint)
-        return ProductMeta(Path(path), self.name, pkg.id, geom, pkg.start, pkg.end, item)
+        if pkg.synthetic:
+            mark_item(item, self.name, MMTP)
+        return ProductMeta(Path(path), self.name, pkg.id, geom, pkg.start, pkg.end, item, pkg.synthetic)
 
     def _base_item(self, pkg: Package) -> dict[str, Any]:
         n = pkg.name
@@ -437,6 +441,9 @@ class Flatsim:
     def _lineage(pkg: Package) -> str:
         corr = ", ".join(CORRECTIONS[c] for c in pkg.corrections) or "none"
         what = {"INT": "interferogram", "TS": "time-series inversion", "DAUX": "auxiliary layers"}[pkg.name.kind]
+        if pkg.synthetic:  # a sample imitates the format only: no NSBAS chain, no FLATSIM service ran
+            return (f"Synthetic sample in the FLATSIM {what} package format, written by stac-mmtp sample (track "
+                    f"{pkg.name.track_id}, {pkg.looks} range looks, lat/lon grid); not produced by the FLATSIM service")
         return (f"NSBAS chain (FLATSIM, CNES/ForM@Ter) {what}, Sentinel-1 IW VV, track {pkg.name.track_id}, "
                 f"{pkg.looks} range looks, geocoded on a lat/lon grid; corrections: {corr}")
 
@@ -497,7 +504,7 @@ class Flatsim:
              "title": f"Event: {ev.title}"},
         ]
         item["assets"] = dict(sorted(assets.items()))
-        return item
+        return mark_item(item, self.name, MMTP) if pkg.synthetic else item
 
     @staticmethod
     def _asset_keys(rasters: list[Raster]) -> dict[str, str]:

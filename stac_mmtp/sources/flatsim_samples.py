@@ -25,6 +25,7 @@ from rasterio.errors import NotGeoreferencedWarning
 from rasterio.transform import from_origin
 
 from ..inventory import Event
+from ..synthetic import write_marker
 
 PIXEL_DEG = 1 / 1200  # about 90 m x 65 m at 45 N: the 8-look geocoded grid spacing order of magnitude
 SIZE = 320  # pixels per side (0.27 degrees)
@@ -159,6 +160,7 @@ def write_int_package(out: Path, ev: Event, track: Track, d1: datetime, d2: date
         _meta(path, Product=fname.split("_")[1] + "_geo", Unit=unit, **common)
     radar = _write_radar(pkg / f"CNES_InW_radar_{stamp}_{suffix}.tiff", wrapped[::2, ::3])
     _meta(radar, Product="InW_radar", Unit="rad", **common)
+    write_marker(pkg, "flatsim")
     if not zipped:
         return pkg
     archive = out / f"{name}.zip"
@@ -190,6 +192,7 @@ def write_ts_package(out: Path, ev: Event, track: Track, dates: list[datetime]) 
                                              for i, d in enumerate(dates, 1)), encoding="utf-8")
     (pkg / "RMSinterfero.txt").write_text("".join(f"{a:%Y%m%d} {b:%Y%m%d} {rng.uniform(0.2, 1.5):.3f}\n"
                                                   for a, b in zip(dates, dates[1:], strict=False)), encoding="utf-8")
+    write_marker(pkg, "flatsim")
     return pkg
 
 
@@ -216,6 +219,7 @@ def write_daux_package(out: Path, ev: Event, track: Track, dates: list[datetime]
     (pkg / "list_images.txt").write_text(_list_images(dates, _baselines(dates, track.id)), encoding="utf-8")
     (pkg / "nsbas.proc").write_text(f"Rlooks_int=2\nRlooks_unw={LOOKS}\nratio=4\nSARMasterDir={dates[0]:%Y%m%d}\n",
                                     encoding="utf-8")
+    write_marker(pkg, "flatsim")
     return pkg
 
 

@@ -54,6 +54,7 @@ from ..stac import (
 )
 from ..stac.events import collection_metadata, event_fields
 from ..stac.tree import STAC_VERSION
+from ..synthetic import is_synthetic, mark_item
 from . import ProductMeta, Task, register
 from .product_fs import ProductFS
 from .safe_xml import esa_providers, license_link
@@ -145,6 +146,7 @@ class S1Product:
     annotations: dict[str, Annotation] = field(default_factory=dict)
     calibrations: dict[str, str] = field(default_factory=dict)  # pol -> rel path
     noises: dict[str, str] = field(default_factory=dict)  # pol -> rel path of the thermal noise LUT
+    synthetic: bool = False  # a `stac-mmtp sample` product (marker file at its root)
 
     @property
     def characteristics(self) -> tuple[float, float, float, float, int, int, float] | None:
@@ -474,6 +476,7 @@ class Sentinel1:
         else:
             raise ProductError("missing manifest.safe (SAFE) or productInfo.json (AWS layout)", fs.path)
         self._find_files(prod)
+        prod.synthetic = is_synthetic(fs)
         return prod
 
     def _parse_safe(self, fs: ProductFS) -> S1Product:
@@ -634,7 +637,9 @@ class Sentinel1:
             props["s1:geolocation_grid_points"] = len(ann.grid)
             if ann.heading is not None:
                 props["s1:platform_heading"] = round(ann.heading, 6)
-        return ProductMeta(Path(path), self.name, prod.id, item["geometry"], prod.start, prod.stop, item)
+        if prod.synthetic:
+            mark_item(item, self.name, MMTP)
+        return ProductMeta(Path(path), self.name, prod.id, item["geometry"], prod.start, prod.stop, item, prod.synthetic)
 
     @staticmethod
     def _first_annotation(prod: S1Product) -> Annotation | None:
@@ -846,7 +851,7 @@ class Sentinel1:
              "title": f"Event: {ev.title}"},
         ]
         item["assets"] = assets
-        return item
+        return mark_item(item, self.name, MMTP) if prod.synthetic else item
 
     @staticmethod
     def _asset(pol: str, grid: Grid) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from rasterio.control import GroundControlPoint
 
 from ..geo import utm_epsg
 from ..inventory import Event
+from ..synthetic import write_marker
 
 LINES = SAMPLES = 800
 SPACING = 10.0  # m, IW GRD-HR
@@ -174,6 +175,7 @@ def write_product(out: Path, event: Event, when: datetime, orbit_pass: str = "as
     footprint = " ".join(f"{la:.6f},{lo:.6f}" for la, lo in zip(clat, clon, strict=True))  # lat,lon, ring not closed
     (safe / "manifest.safe").write_text(
         _manifest(safe, when, stop, absolute, relative, datatake, orbit_pass, footprint, anx), encoding="utf-8")
+    write_marker(safe, "sentinel-1")  # after the manifest, which lists only the product's own files
     return safe
 
 

@@ -43,6 +43,7 @@ from ..stac import (
 )
 from ..stac.events import collection_metadata, event_fields
 from ..stac.tree import STAC_VERSION
+from ..synthetic import is_synthetic, mark_item
 from . import ProductMeta, Task, register
 from .product_fs import ProductFS
 from .safe_xml import esa_providers, license_link
@@ -128,6 +129,7 @@ class S2Product:
     geopositions: dict[int, tuple[float, float, int, int]]  # res -> (ulx, uly, rows, cols)
     files: dict[str, BandFile] = field(default_factory=dict)
     product_uri: str | None = None
+    synthetic: bool = False  # a `stac-mmtp sample` product (marker file at its root)
 
     @property
     def offset_applies(self) -> bool:
@@ -162,9 +164,9 @@ class Sentinel2:
             fs = ProductFS.open(path, root_marker=mtd[0].rsplit("/", 1)[-1])
         else:
             fs = ProductFS.open(path)
-        if fs.exists("tileInfo.json") and fs.exists("metadata.xml"):
-            return self._parse_aws(fs)
-        return self._parse_safe(fs)
+        prod = self._parse_aws(fs) if fs.exists("tileInfo.json") and fs.exists("metadata.xml") else self._parse_safe(fs)
+        prod.synthetic = is_synthetic(fs)
+        return prod
 
     def _parse_safe(self, fs: ProductFS) -> S2Product:
         mtd_rel = "MTD_MSIL2A.xml" if fs.exists("MTD_MSIL2A.xml") else "MTD_MSIL1C.xml"
@@ -342,7 +344,9 @@ class Sentinel2:
             f.key: {"href": f"./{f.rel}", "type": "image/jp2", "roles": ["data"], "title": f"{f.band} ({f.resolution} m)"}
             for f in sorted(prod.files.values(), key=lambda f: f.key)
         }
-        return ProductMeta(Path(path), self.name, prod.id, item["geometry"], prod.start, prod.stop, item)
+        if prod.synthetic:
+            mark_item(item, self.name, MMTP)
+        return ProductMeta(Path(path), self.name, prod.id, item["geometry"], prod.start, prod.stop, item, prod.synthetic)
 
     def _base_item(self, prod: S2Product) -> dict[str, Any]:
         props: dict[str, Any] = {
@@ -475,7 +479,7 @@ class Sentinel2:
              "title": f"Event: {ev.title}"},
         ]
         item["assets"] = assets
-        return item
+        return mark_item(item, self.name, MMTP) if prod.synthetic else item
 
     def _asset(self, prod: S2Product, f: BandFile, key: str, dtype: str, count: int, wt: Any, shape_: tuple[int, int]) -> dict[str, Any]:
         transform = [wt.a, wt.b, wt.c, wt.d, wt.e, wt.f]

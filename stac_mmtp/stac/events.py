@@ -27,6 +27,12 @@ def collection_metadata(collection_id: str, source: Path | None = None) -> dict[
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def sample_collection_metadata(collection_id: str, source: Path | None = None) -> dict[str, Any] | None:
+    """What a collection made only of synthetic sample items says instead (`catalog/collections/samples/<id>.json`)."""
+    path = (source or catalog_source_dir()) / "collections" / "samples" / f"{collection_id}.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
 def root_catalog_metadata(source: Path | None = None) -> dict[str, Any]:
     meta = json.loads(((source or catalog_source_dir()) / "catalog.json").read_text(encoding="utf-8"))
     return {"type": "Catalog", "stac_version": STAC_VERSION, **meta}

@@ -50,6 +50,7 @@ class MmtpExtension(
     triggers = _field("triggers", "Ids of the events this one triggered.")
     temporal_role = _field("temporal_role", "pre-event, first-post-event, post-event or co-event.")
     days_from_event = _field("days_from_event", "Acquisition time minus event time, in days.")
+    synthetic = _field("synthetic", "True when made from a synthetic sample product (stac-mmtp sample), not an observation.")
     annotation_method = _field("annotation_method", "manual, semi-automatic or automatic.")
     annotator = _field("annotator", "Who drew the annotation.")
     annotator_expertise = _field("annotator_expertise", "expert, trained, novice or algorithm.")

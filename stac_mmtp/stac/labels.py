@@ -27,6 +27,9 @@ from ..atomic import write_json
 from ..cog import CogProfile, array_to_cog
 from ..geo import reproject
 from ..inventory import Event
+from ..synthetic import FIELD as SYNTHETIC
+from ..synthetic import PREFIX as SYNTHETIC_PREFIX
+from ..synthetic import mark_collection
 from . import CLASSIFICATION, COG_MEDIA_TYPE, FILE, GEOJSON_MEDIA_TYPE, LABEL, MMTP, PROJ, RASTER, SCIENTIFIC
 from .events import EVENTS_COLLECTION, collection_metadata, event_fields, rfc3339
 from .tree import STAC_VERSION, CollectionBundle, bbox_of, item_href, set_extent, summarise
@@ -246,6 +249,12 @@ def mask_item(aset: AnnotationSet, event: Event, vector_id: str, coll: str, imag
         "mmtp:days_from_event": p.get("mmtp:days_from_event"),
     }
     props = {k: v for k, v in props.items() if v is not None or k == "label:properties"}
+    if p.get(SYNTHETIC) is True:  # the grid and its no-data pixels come from a synthetic sample product
+        props[SYNTHETIC] = True
+        props["title"] = f"{SYNTHETIC_PREFIX} grid: {props['title']}"
+        props["description"] = (f"{SYNTHETIC_PREFIX} grid: the outlines of {aset.item_id} rasterised on the grid of the "
+                                f"synthetic sample item {imagery['id']} (its no-data pixels come from synthetic imagery, "
+                                "not an observation). " + props["description"])
     links = [
         {"rel": "source", "href": item_href(coll, imagery["id"]), "type": GEOJSON_MEDIA_TYPE, "title": imagery["id"],
          "label:assets": keys},
@@ -307,6 +316,7 @@ def annotations_bundle(sets: list[AnnotationSet], events: list[Event], bundles: 
         **collection_metadata(LABEL_COLLECTION),
         "extent": {"spatial": {"bbox": [[-180, -90, 180, 90]]}, "temporal": {"interval": [[None, None]]}},
     }
+    mark_collection(coll, items, None)
     set_extent(coll, items)
     coll["summaries"] = {
         "label:type": sorted({it["properties"]["label:type"] for it in items}),
