@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import EXTENSION_NAME, EXTENSION_SCHEMA_URI
-from .errors import SchemaMissing
+from .errors import InputError, SchemaMissing
 from .paths import extensions_dir
 
 ENV_CACHE = "STAC_MMTP_SCHEMA_CACHE"
@@ -364,6 +364,8 @@ def validate_tree(root: Path, store: SchemaStore, check_assets: bool = True) -> 
     """
     from .digests import Cache, content_key
 
+    if root.is_dir() and not (root / "catalog.json").is_file():
+        raise InputError("no catalog.json here: give a built catalog directory or a STAC JSON file", root)
     report = TreeReport()
     base = root.resolve() if root.is_dir() else root.resolve().parent
     found: list[tuple[Path, str, dict[str, Any], str]] = []
