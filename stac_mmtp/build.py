@@ -196,7 +196,7 @@ def build(
     try:
         _write(out, events, tasks, report, options, progress, extra_bundles)
     except OSError as exc:  # read-only or full disk: one line naming the directory, not a traceback
-        raise OutputError(f"cannot write the output ({exc.strerror or exc})", exc.filename or out) from None
+        raise OutputError(f"cannot write the output directory ({exc.strerror or exc})", out) from None
     return report
 
 

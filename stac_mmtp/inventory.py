@@ -207,7 +207,7 @@ def parse_event(path: Path, now: datetime | None = None) -> Event:
         raise InputError(f"end_datetime {end:%Y-%m-%d} is in the future{hint}", path, "end_datetime")
     for name, value in (("datetime" if instant else "start_datetime", start), ("end_datetime", end)):
         if not MIN_DATE <= value <= MAX_DATE:
-            raise InputError(f"{value:%Y-%m-%d} is outside {MIN_DATE:%Y}-{MAX_DATE:%Y} (Sentinel-1 was launched in "
+            raise InputError(f"{value.date().isoformat()} is outside {MIN_DATE:%Y}-{MAX_DATE:%Y} (Sentinel-1 was launched in "
                              "2014: earlier events have no product to pair with)", path, name)
     precision = props.get("datetime_precision", "second")
     if precision not in PRECISIONS:
