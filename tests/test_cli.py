@@ -271,3 +271,33 @@ def test_events_check_unreadable_files_exit_2(tmp_path: Path) -> None:
     assert "latin1-2020.geojson: not UTF-8" in out
     assert "folder-2020.geojson: a directory, not an event file" in out
     assert "gone-2020.geojson: cannot be read (a dangling symbolic link?)" in out
+
+
+def test_sample_interrupted_leaves_no_half_product(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run is interrupted (KeyboardInterrupt) right after the second product's files were written:
+    nothing of the interrupted writer may be in DIRECTORY, what was there before stays."""
+    from stac_mmtp import samples
+    from stac_mmtp.sources import sentinel2_samples
+
+    out = tmp_path / "samples"
+    out.mkdir()
+    (out / "mine.txt").write_text("kept")
+    real = sentinel2_samples.write_product
+    calls = []
+
+    def interrupted(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        calls.append(real(*args, **kwargs))
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return calls[-1]
+
+    monkeypatch.setattr(sentinel2_samples, "write_product", interrupted)
+    monkeypatch.setattr(samples, "WRITERS", samples.WRITERS[:1])
+    with pytest.raises(KeyboardInterrupt):
+        samples.write_samples(out)
+    assert len(calls) == 2 and all(p.name.endswith(".SAFE") for p in calls)
+    assert [p.name for p in out.iterdir()] == ["mine.txt"]
+    monkeypatch.setattr(sentinel2_samples, "write_product", real)
+    written = samples.write_samples(out)  # a full run then puts every product in place
+    assert sorted(p.name for p in out.iterdir()) == sorted(["mine.txt", *(p.name for p in written)])
+    assert len(written) == 5 and all((p / "manifest.safe").is_file() for p in written)
