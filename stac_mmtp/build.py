@@ -187,6 +187,8 @@ def build(
             products.append(source.read(path))
         except ProductError as exc:
             report.failures.append(str(exc))
+        except Exception as exc:  # a reader bug on a product in the wild: name it, go on with the others
+            report.failures.append(f"{path}: {type(exc).__name__}: {exc}")
         if progress:
             progress("read", i + 1, len(found))
     tasks, unmatched = plan(events, products, options)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -55,6 +56,8 @@ class ProductFS:
             return (self.path / rel).read_bytes()
         except (KeyError, FileNotFoundError):
             raise ProductError(f"missing file {rel}", self.path) from None
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:  # CRC error, truncated or unreadable
+            raise ProductError(f"corrupt member ({exc})", self.display(rel)) from None
 
     def size(self, rel: str) -> int:
         if self._zip is not None:

@@ -362,10 +362,24 @@ class Sentinel2:
         item = self._base_item(prod)
         item["id"] = prod.id
         item["assets"] = {
-            f.key: {"href": f"./{f.rel}", "type": "image/jp2", "roles": ["data"], "title": f"{f.band} ({f.resolution} m)"}
+            f.key: {"href": f"./{f.rel}", "type": "image/jp2", "roles": ["data"], "title": f"{f.band} ({f.resolution} m)",
+                    "bands": [self._metadata_band(prod, f)]}
             for f in sorted(prod.files.values(), key=lambda f: f.key)
         }
+        if not item["assets"]:  # the raster extension requires raster fields: none without band files
+            item["stac_extensions"] = [e for e in item["stac_extensions"] if e != RASTER]
         return ProductMeta(Path(path), self.name, prod.id, item["geometry"], prod.start, prod.stop, item)
+
+    @staticmethod
+    def _metadata_band(prod: S2Product, f: BandFile) -> dict[str, Any]:
+        """What the metadata alone says of a band file (every baseline): its resolution, and for
+        reflectance bands the scale and offset from DN to reflectance."""
+        band: dict[str, Any] = {"name": f.band, "nodata": 0, "raster:spatial_resolution": f.resolution}
+        if f.band in BANDS:
+            offset = prod.offsets.get(f.band, 0.0) / prod.quantification if prod.offset_applies else 0.0
+            band.update({"data_type": "uint16", "raster:scale": round(1.0 / prod.quantification, 10),
+                         "raster:offset": round(offset, 10)})
+        return band
 
     def _base_item(self, prod: S2Product) -> dict[str, Any]:
         props: dict[str, Any] = {
