@@ -27,7 +27,7 @@ from .. import __version__
 from ..assets import file_fields, write_png
 from ..cog import CogProfile, clip_to_cog
 from ..errors import ProductError, UnsupportedProduct
-from ..geo import footprint_polygon, reproject, round_geometry
+from ..geo import footprint_polygon, geometry_bbox, reproject, reproject_lonlat, round_geometry
 from ..stac import (
     CLASSIFICATION,
     COG_MEDIA_TYPE,
@@ -422,7 +422,7 @@ class Sentinel2:
             "stac_extensions": [EO, RASTER, PROJ, SAT, VIEW, PROCESSING, S2_EXT],
             "id": prod.id,
             "geometry": round_geometry(geom),
-            "bbox": [round(v, 6) for v in prod.footprint.bounds],
+            "bbox": geometry_bbox(prod.footprint),
             "properties": props,
             "links": [_source_link(prod)],
             "assets": {},
@@ -492,12 +492,12 @@ class Sentinel2:
             self._thumbnail(item_dir / "visual.tif", item_dir / "thumbnail.png")
             assets["thumbnail"] = {"href": "./thumbnail.png", "type": PNG_MEDIA_TYPE, "roles": ["thumbnail"],
                                    "title": "True-colour preview", **file_fields(item_dir / "thumbnail.png")}
-        clip_ll = reproject(clip_geom, prod.epsg, 4326)
+        clip_ll = reproject_lonlat(clip_geom, prod.epsg)
         geom = clip_ll.intersection(prod.footprint)
         if geom.is_empty:
             raise ProductError(f"the product footprint does not overlap the AOI of {ev.id}", prod.fs.path)
         item["geometry"] = round_geometry(mapping(geom))
-        item["bbox"] = [round(v, 6) for v in geom.bounds]
+        item["bbox"] = geometry_bbox(geom)
         props = item["properties"]
         props.update(event_fields(ev))
         props["mmtp:temporal_role"] = task.temporal_role
