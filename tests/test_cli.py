@@ -232,6 +232,8 @@ def test_build_interrupted_safe_download_is_a_problem(tmp_path: Path) -> None:
     assert r.exit_code == 1, r.output
     assert f"{safe.name}: not a readable Sentinel product" in r.output.replace("\n", "")
     assert "1 problem(s)" in r.output
+    r = CliRunner().invoke(main, ["inspect", str(safe)])
+    assert r.exit_code == 1 and f"{safe.name}: not a readable Sentinel product" in r.output.replace("\n", "")
 
 
 def test_build_read_only_output_exit_1(tmp_path: Path) -> None:

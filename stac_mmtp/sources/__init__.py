@@ -103,6 +103,8 @@ def detect(path: Path) -> Source | None:
 
 def read_product(path: Path) -> ProductMeta:
     source = detect(path)
+    if source is None and Path(path).suffix.lower() == ".safe":
+        raise ProductError("not a readable Sentinel product (no manifest.safe or MTD_*.xml: an interrupted download?)", path)
     if source is None:
         raise ProductError("not a product of a supported family (Sentinel-2 SAFE/AWS tile, Sentinel-1 GRD, FLATSIM)", path)
     return source.read(path)
