@@ -795,7 +795,7 @@ class Sentinel1:
             noise = parse_noise(prod.fs, prod.noises[pol]) if pol in prod.noises else None
             denoised = denoised and noise is not None
             try:
-                with rasterio.open(prod.fs.gdal_path(rel)) as src:
+                with rasterio.open(prod.fs.gdal_path(rel, verify=True)) as src:
                     gcps = self._gcps_and_size(prod, pol, src)
                     if grid is None:
                         grid = self.output_grid(prod, task, gcps)

@@ -454,7 +454,7 @@ class Sentinel2:
                 raise ProductError(f"band file listed in the metadata is missing: {f.rel}", prod.fs.path)
             if prod.fs.size(f.rel) == 0:
                 raise ProductError("0-byte band file", prod.fs.display(f.rel))
-            gdal_path = prod.fs.gdal_path(f.rel)
+            gdal_path = prod.fs.gdal_path(f.rel, verify=True)
             try:
                 with rasterio.open(gdal_path) as src:
                     win = from_bounds(*bounds, transform=src.transform)
