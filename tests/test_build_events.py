@@ -238,3 +238,18 @@ def test_read_only_output_is_an_output_error(inventory: Path, tmp_path: Path) ->
         subprocess.run(["chattr", "-i", str(parent)], check=True) if root else parent.chmod(0o755)
     assert str(parent) in str(info.value) and "cannot write" in str(info.value)
     assert "\n" not in str(info.value) and list(parent.iterdir()) == []
+
+
+def test_ongoing_active_event_item_ends_today(tmp_path: Path, schema_store) -> None:
+    """An active event without end_datetime: its item runs to the start of the build's day (UTC)."""
+    from datetime import UTC, datetime
+
+    write_event(tmp_path / "ev", "glacier-2016", phenomenon="rock-glacier", state="active", datetime=None,
+                start_datetime="2016-01-01T00:00:00Z")
+    today = datetime.now(UTC).date().isoformat()
+    build(tmp_path / "ev", [], tmp_path / "out")
+    item = json.loads((tmp_path / "out/events/glacier-2016/glacier-2016.json").read_text())
+    props = item["properties"]
+    assert (props["start_datetime"], props["end_datetime"]) == ("2016-01-01T00:00:00Z", f"{today}T00:00:00Z")
+    assert props["mmtp:state"] == "active"
+    assert validate_tree(tmp_path / "out", schema_store).problems == []
