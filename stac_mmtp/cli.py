@@ -18,6 +18,7 @@ from rich.markup import escape
 
 from . import __version__, console
 from .errors import EXIT_FAILED, MmtpError
+from .importers import SOURCES as IMPORT_SOURCES
 from .paths import default_events_dir
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -32,6 +33,8 @@ LAZY_COMMANDS = {
     "preview": "stac_mmtp.preview:preview_command",
     "serve": "stac_mmtp.serve:serve_command",
     "search": "stac_mmtp.search:search_command",
+    "release": "stac_mmtp.commands.release:release_command",
+    "verify": "stac_mmtp.commands.release:verify_command",
 }
 
 
@@ -128,6 +131,44 @@ def events_check(directory: Path | None) -> None:
     )
     pairs = cascades(evs)
     console.table(f"{len(pairs)} cascades (trigger -> triggered)", ["trigger", "triggered"], [list(p) for p in pairs])
+
+
+@events.command("import", context_settings=CONTEXT)
+@click.argument("source", type=click.Choice(list(IMPORT_SOURCES)))
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), help="Output directory [default: catalog/candidates/SOURCE].")
+@click.option("--events", "events_dir", type=click.Path(path_type=Path),
+              help="Curated inventory the duplicates are looked for in [default: catalog/events].")
+def events_import(source: str, file: Path, out: Path | None, events_dir: Path | None) -> None:
+    """Import FILE of a public catalogue as candidate events (review_status: candidate).
+
+    \b
+    SOURCE: nasa-glc (NASA Global Landslide Catalog CSV), gvp (GVP eruption list CSV),
+            hma-glof (HMAGLOFDB.csv), usgs (ComCat GeoJSON or the M>=5.5 earthquakes.csv).
+
+    One GeoJSON Feature per event in OUT. Events before the Sentinel era (Oct 2014) are skipped;
+    duplicates of known events (same family of phenomena, sites within 5 km or the location
+    uncertainty, dates within 3 days) are reported, not written; files already in OUT are never
+    overwritten. Exit status 1 if some rows failed (each named by file and line), 2 for a bad FILE.
+    """
+    from .importers import import_catalogue
+
+    try:
+        report = import_catalogue(source, file, out, events_dir)
+    except MmtpError as exc:
+        fail(exc)
+    for exc in report.errors:
+        console.error(escape(str(exc)))
+    rows = [["rows read", report.rows], ["written", len(report.written)],
+            ["already in the output (kept)", len(report.existing)], ["duplicates", len(report.duplicates)]]
+    rows += [[f"skipped: {reason}", n] for reason, n in sorted(report.skipped.items())]
+    rows.append(["errors", len(report.errors)])
+    if report.duplicates:
+        console.table(f"{len(report.duplicates)} duplicates (not written)", ["candidate", "duplicates"],
+                      [list(d) for d in report.duplicates])
+    console.table(f"{source} import of {file} into {report.out}", ["", "count"], rows)
+    if report.errors:
+        sys.exit(EXIT_FAILED)
 
 
 # --------------------------------------------------------------------------- build

@@ -411,3 +411,135 @@ def test_mask_links_pre_event_image_on_same_grid(label_build) -> None:
     # the scar: the post-event image differs from the pre-event one inside the mask
     scar = (s["mask"] != 0) & (s["mask"] != 255)  # labelled, not background or ignore
     assert scar.any() and not np.allclose(s["image"][:, scar], s["pre_image"][:, scar], equal_nan=True)
+
+
+# ---------------------------------------------------------------- real EMS outlines: masks and pairing, not circular
+# Class value of flash-flood in the project's class table (docs/annotations.md), and the mask's ignore value.
+FLASH_FLOOD, IGNORE_VALUE = 2, 255
+
+
+def _ems_layer(real_fixtures: Path, layer: str) -> list[dict]:
+    """The polygons of one EMSR332 shapefile layer, read straight from the file by GDAL (not by stac_mmtp.ems)."""
+    from pyogrio.raw import read
+    from shapely import wkb
+    from shapely.geometry import mapping
+
+    meta, _, geoms, _ = read(str(real_fixtures / EMS / f"EMSR332_09VENEZIA_DEL_v1_{layer}.shp"))
+    assert meta["crs"] == "EPSG:4326"
+    return [mapping(wkb.loads(g)) for g in geoms]
+
+
+@pytest.fixture(scope="module")
+def ems_build(real_fixtures: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The real EMSR332 delineation imported for the inventory's Veneto event, built with sample
+    Sentinel-2 imagery placed on it: 12 km tiles on two grids (the second 1 km east), three
+    pre-event images and two post-event ones whose names the test knows before the build."""
+    from dataclasses import replace
+
+    from stac_mmtp.sources import sentinel2_samples
+
+    root = tmp_path_factory.mktemp("ems")
+    events = root / "events"
+    events.mkdir()
+    shutil.copy(EVENTS / f"{VENETO}.geojson", events)
+    ev = load_inventory(events)[0]
+    result = CliRunner().invoke(main, ["annotations", "import-ems", str(real_fixtures / EMS), "--event", VENETO,
+                                       "--out", str(root / "annotations"), "--events", str(events)])
+    assert result.exit_code == 0, result.output
+    # the tiles centred on the EMS polygon's bbox (12.447-12.567 E, 45.788-45.828 N) cover all of it
+    west = replace(ev, site=(12.507, 45.808))
+    east = replace(ev, site=(12.507 + 1000 / (111320 * np.cos(np.radians(45.808))), 45.808))
+    products = root / "products"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(sentinel2_samples, "TILE_M", 12000)  # input size only: the writer's default tile is 6 km
+
+        def s2(site_event, day: int, month: int, platform: str) -> str:
+            when = datetime(2018, month, day, 10, 10, 21, tzinfo=UTC)
+            return write_product(products, site_event, when, "L2A", platform).name.removesuffix(".SAFE")
+
+        names = {
+            "pre_old": s2(west, 26, 9, "S2A"), "pre_latest": s2(west, 16, 10, "S2B"), "pre_east": s2(east, 21, 10, "S2A"),
+            "post": s2(west, 5, 11, "S2B"), "post_east": s2(east, 7, 11, "S2A"),
+        }
+    out = root / "catalog"
+    result = CliRunner().invoke(main, ["build", "--events", str(events), "--products", str(products), "--out", str(out),
+                                       "--annotations", str(root / "annotations"), "-j", "1"])
+    assert result.exit_code == 0, result.output
+    return out, {k: f"{VENETO}_{v}" for k, v in names.items()}
+
+
+def _source_of(label_item: dict) -> str:
+    """Id of the imagery item a raster label item's `source` link points to."""
+    return next(lk["href"] for lk in label_item["links"] if lk["rel"] == "source").split("/")[-2]
+
+
+def test_ems_mask_equals_independent_rasterisation(real_fixtures: Path, ems_build) -> None:
+    """Each mask the build writes from the imported EMS product equals the EMS shapefile polygons
+    rasterised here with rasterio.features on the imagery item's grid (read from its COG): flash-flood
+    inside the observed-event polygon, background in the rest of the EMS area of interest, ignore
+    outside it and where the image has no data. Exact pixel equality: the import rounds coordinates to
+    1e-7 degrees (about 1 cm), far below the 10 m pixels, so no pixel centre changes side."""
+    from rasterio.features import rasterize
+    from rasterio.warp import transform_geom
+
+    out, names = ems_build
+    flood = _ems_layer(real_fixtures, "observed_event_a")
+    area = _ems_layer(real_fixtures, "area_of_interest_a")
+    assert len(flood) == 1 and len(area) == 1
+    masks = {_source_of(it): it for it in _items(out, "annotations").values() if it["properties"]["label:type"] == "raster"}
+    assert set(masks) == {names["post"], names["post_east"]}  # the masks go on the post-event images only
+    for imagery_id, item in masks.items():
+        with rasterio.open(out / "sentinel-2" / imagery_id / "red.tif") as red:
+            grid = {"out_shape": red.shape, "transform": red.transform, "fill": IGNORE_VALUE, "dtype": "uint8"}
+            valid = red.read_masks(1) > 0
+            crs = red.crs
+        expected = rasterize([(transform_geom("EPSG:4326", crs, g), 0) for g in area], **grid)
+        flooded = rasterize([(transform_geom("EPSG:4326", crs, g), FLASH_FLOOD) for g in flood], **grid)
+        expected = np.where(flooded != IGNORE_VALUE, flooded, expected).astype(np.uint8)
+        expected[~valid] = IGNORE_VALUE
+        with rasterio.open(out / "annotations" / item["id"] / "mask.tif") as m:
+            assert (m.crs, m.transform, m.shape) == (crs, grid["transform"], grid["out_shape"])
+            mask = m.read(1)
+        assert np.array_equal(mask, expected), (imagery_id, int((mask != expected).sum()))
+        assert (~valid).sum() > 0 and set(np.unique(mask).tolist()) == {0, FLASH_FLOOD, IGNORE_VALUE}
+    # the reference itself is sane: on the west tile (which covers the whole polygon) the flooded pixels
+    # add up to the 9 polygons' 0.267 km2 (10 m pixels), within one pixel row along their outlines
+    from shapely.geometry import shape
+
+    with rasterio.open(out / "annotations" / masks[names["post"]]["id"] / "mask.tif") as m:
+        n = int((m.read(1) == FLASH_FLOOD).sum())
+        poly = shape(transform_geom("EPSG:4326", m.crs, flood[0]))
+    assert poly.geom_type == "MultiPolygon" and len(poly.geoms) == 9
+    assert abs(n - poly.area / 100) <= poly.length / 10, (n, poly.area / 100)
+
+
+def test_ems_pre_post_pairing_latest_on_same_grid(ems_build) -> None:
+    """LabelledScenes(pre_event=True) on the EMS build pairs each post-event image with the latest
+    pre-event image of its own grid, known from the inputs: the west post-event image gets the 16 October
+    image (not the older 26 September one on the same grid, nor the later 21 October one on the east grid);
+    the east one gets the 21 October image."""
+    from stac_mmtp.loader import LabelledScenes
+
+    out, names = ems_build
+    pairs = LabelledScenes(out / "catalog.json", collection="sentinel-2", pre_event=True)
+    got = {pairs[i]["imagery_id"]: pairs[i] for i in range(len(pairs))}
+    assert {k: v["pre_imagery_id"] for k, v in got.items()} == {
+        names["post"]: names["pre_latest"], names["post_east"]: names["pre_east"]}
+    items = {k: json.loads((out / "sentinel-2" / v / f"{v}.json").read_text()) for k, v in names.items()}
+    assert items["pre_latest"]["properties"]["datetime"].startswith("2018-10-16T10:10:21")
+    assert items["pre_east"]["properties"]["datetime"].startswith("2018-10-21T10:10:21")
+    assert {k: it["properties"]["mmtp:temporal_role"] for k, it in items.items()} == {
+        "pre_old": "pre-event", "pre_latest": "pre-event", "pre_east": "pre-event", "post": "first-post-event",
+        "post_east": "post-event"}
+    # the two grids differ, so "same grid" is what picks the pair
+    tr = {k: it["assets"]["red"]["proj:transform"] for k, it in items.items()}
+    assert tr["pre_old"] == tr["pre_latest"] == tr["post"] != tr["pre_east"] == tr["post_east"]
+    for post, pre in ((names["post"], names["pre_latest"]), (names["post_east"], names["pre_east"])):
+        s = got[post]
+        with rasterio.open(out / "sentinel-2" / pre / "red.tif") as r:
+            dn = r.read(1)
+        valid = dn != 0
+        assert s["pre_image"].shape == s["image"].shape == (4, *dn.shape) == (4, *s["mask"].shape)
+        np.testing.assert_allclose(s["pre_image"][2][valid], dn[valid] * 0.0001 - 0.1, rtol=1e-6)
+        assert np.isnan(s["pre_image"][2][~valid]).all()
+        assert (s["mask"] == FLASH_FLOOD).sum() > 0

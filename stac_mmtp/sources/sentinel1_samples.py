@@ -55,6 +55,15 @@ def _abs_orbit(when: datetime) -> int:
     return ANCHOR[1] + math.floor((when - ANCHOR[0]).total_seconds() / ORBIT_S)
 
 
+def _ascending_node_time(when: datetime, lat: float, orbit_pass: str) -> datetime:
+    """The last ascending-node crossing before `when`, for a circular sun-synchronous orbit (inclination
+    98.18 degrees) over latitude `lat`: derived from the scene geometry, like the rest of the sample's orbit."""
+    u = math.asin(max(-1.0, min(1.0, math.sin(math.radians(lat)) / math.sin(math.radians(98.18)))))
+    if orbit_pass == "descending":
+        u = math.pi - u
+    return when - timedelta(seconds=(u % (2 * math.pi)) / (2 * math.pi) * ORBIT_S)
+
+
 def _t(dt: datetime) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.%f")
 
@@ -113,7 +122,7 @@ def write_product(out: Path, event: Event, when: datetime, orbit_pass: str = "as
                   change: str | None = None) -> Path:
     """Write one GRD SAFE directory for `event` with its first line at `when`; returns its path."""
     when = when.astimezone(UTC)
-    stop = when + timedelta(seconds=LINES * AZIMUTH_TIME_INTERVAL)
+    stop = when + timedelta(seconds=(LINES - 1) * AZIMUTH_TIME_INTERVAL)  # the time of the last line, as in real GRDs
     absolute = _abs_orbit(when)
     relative = (absolute - 73) % 175 + 1
     datatake = (absolute * 7919 + 12345) % 0x1000000
@@ -123,6 +132,7 @@ def write_product(out: Path, event: Event, when: datetime, orbit_pass: str = "as
     name = f"{stem}_{unique}"
     safe = out / f"{name}.SAFE"
     scene = _Scene(event, orbit_pass)
+    anx = _ascending_node_time(when, event.site[1], orbit_pass)
     seed = int(hashlib.sha256(name.encode()).hexdigest()[:8], 16)
     sigma = _sigma0(scene, seed, change)
     # geolocation grid: 21 pixels x 10 lines, like the real 210-point grids
@@ -144,15 +154,16 @@ def write_product(out: Path, event: Event, when: datetime, orbit_pass: str = "as
                 for k, (li, pi, la, lo) in enumerate(grid)]
         tiff = safe / "measurement" / f"{fname}.tiff"
         tiff.parent.mkdir(parents=True, exist_ok=True)
+        # one strip per line, uncompressed, as the IPF writes them (GDAL's SAFE driver calibrates a block at a time)
         with rasterio.open(tiff, "w", driver="GTiff", width=SAMPLES, height=LINES, count=1, dtype="uint16",
-                           gcps=gcps, crs="EPSG:4326") as ds:
+                           gcps=gcps, crs="EPSG:4326", blockysize=1) as ds:
             ds.write(dn, 1)
             ds.update_tags(TIFFTAG_IMAGEDESCRIPTION="Sentinel-1A IW GRD HR L1", TIFFTAG_SOFTWARE=f"Sentinel-1 IPF {IPF}",
                            TIFFTAG_DATETIME=(when + timedelta(hours=2)).strftime("%Y:%m:%d %H:%M:%S"))
         Path(str(tiff) + ".aux.xml").unlink(missing_ok=True)
         ann = safe / "annotation" / f"{fname}.xml"
         ann.parent.mkdir(parents=True, exist_ok=True)
-        ann.write_text(_annotation(pol, i, when, stop, absolute, datatake, orbit_pass, scene.heading, grid, height),
+        ann.write_text(_annotation(pol, i, when, stop, absolute, datatake, orbit_pass, scene.heading, grid, height, anx),
                        encoding="utf-8")
         cal = safe / "annotation" / "calibration" / f"calibration-{fname}.xml"
         cal.parent.mkdir(parents=True, exist_ok=True)
@@ -162,7 +173,7 @@ def write_product(out: Path, event: Event, when: datetime, orbit_pass: str = "as
     clon, clat = scene.lonlat(np.array([c[0] for c in corners]), np.array([c[1] for c in corners]))
     footprint = " ".join(f"{la:.6f},{lo:.6f}" for la, lo in zip(clat, clon, strict=True))  # lat,lon, ring not closed
     (safe / "manifest.safe").write_text(
-        _manifest(safe, when, stop, absolute, relative, datatake, orbit_pass, footprint), encoding="utf-8")
+        _manifest(safe, when, stop, absolute, relative, datatake, orbit_pass, footprint, anx), encoding="utf-8")
     return safe
 
 
@@ -182,7 +193,7 @@ def _header(pol: str, image: int, start: datetime, stop: datetime, absolute: int
 
 
 def _annotation(pol: str, image: int, start: datetime, stop: datetime, absolute: int, datatake: int, orbit_pass: str,
-                heading: float, grid: list[tuple[int, int, float, float]], height: float) -> str:
+                heading: float, grid: list[tuple[int, int, float, float]], height: float, anx: datetime) -> str:
     srt0 = 5.340119231434359e-03
     points = []
     for line, pixel, lat, lon in grid:
@@ -218,6 +229,7 @@ def _annotation(pol: str, image: int, start: datetime, stop: datetime, absolute:
     <imageInformation>
       <productFirstLineUtcTime>{_t(start)}</productFirstLineUtcTime>
       <productLastLineUtcTime>{_t(stop)}</productLastLineUtcTime>
+      <ascendingNodeTime>{_t(anx)}</ascendingNodeTime>
       <productComposition>Slice</productComposition>
       <slantRangeTime>{srt0:.15e}</slantRangeTime>
       <pixelValue>Detected</pixelValue>
@@ -236,6 +248,11 @@ def _annotation(pol: str, image: int, start: datetime, stop: datetime, absolute:
       <ellipsoidSemiMinorAxis>6.356752314245000e+06</ellipsoidSemiMinorAxis>
     </processingInformation>
   </imageAnnotation>
+  <swathTiming>
+    <linesPerBurst>0</linesPerBurst>
+    <samplesPerBurst>0</samplesPerBurst>
+    <burstList count="0"/>
+  </swathTiming>
   <geolocationGrid>
     <geolocationGridPointList count="{len(grid)}">
 {body}
@@ -302,28 +319,78 @@ def _noise(pol: str, image: int, start: datetime, stop: datetime, absolute: int,
 """
 
 
+# repID of each SAFE file kind (as real IPF manifests write them), and the prefix of its dataObject ID
+_KINDS = (("measurement", "s1Level1MeasurementSchema", ""), ("product", "s1Level1ProductSchema", "product"),
+          ("noise", "s1Level1NoiseSchema", ""), ("calibration", "s1Level1CalibrationSchema", ""))
+
+
+def _kind(rel: str) -> str | None:
+    if rel.startswith("measurement/") and rel.endswith(".tiff"):
+        return "measurement"
+    if rel.startswith("annotation/calibration/"):
+        name = rel.rsplit("/", 1)[-1]
+        return next((k for k in ("calibration", "noise") if name.startswith(f"{k}-")), None)
+    if rel.startswith("annotation/") and rel.count("/") == 1 and rel.endswith(".xml"):
+        return "product"
+    return None
+
+
 def _manifest(safe: Path, start: datetime, stop: datetime, absolute: int, relative: int, datatake: int,
-              orbit_pass: str, footprint: str) -> str:
-    objects = []
+              orbit_pass: str, footprint: str, anx: datetime) -> str:
+    """The XFDU manifest. Readers such as GDAL's SAFE driver find the images through it, not by file
+    name: each measurement is a "Measurement Data Unit" whose dmdID names the metadata objects of its
+    product annotation, noise and calibration files, each pointing to a dataObject of that repID."""
+    objects, units, md_objects = [], [], []
+    by_image: dict[str, dict[str, str]] = {}  # image stem (s1a-iw-grd-vv-...-001) -> kind -> dataObject ID
     for p in sorted(q for q in safe.rglob("*") if q.is_file() and q.name != "manifest.safe"):
         rel = p.relative_to(safe).as_posix()
-        oid = rel.rsplit("/", 1)[-1].rsplit(".", 1)[0].replace("-", "")
+        stem = rel.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+        kind = _kind(rel)
+        rep, prefix = next(((r, x) for k, r, x in _KINDS if k == kind), (None, ""))
+        oid = prefix + stem.replace("-", "")
         mime = "application/octet-stream" if rel.endswith(".tiff") else "text/xml"
         md5 = hashlib.md5(p.read_bytes()).hexdigest()
-        objects.append(f"""    <dataObject ID="{oid}">
+        objects.append(f"""    <dataObject ID="{oid}"{f' repID="{rep}"' if rep else ''}>
       <byteStream mimeType="{mime}" size="{p.stat().st_size}">
         <fileLocation locatorType="URL" href="./{rel}"/>
         <checksum checksumName="MD5">{md5}</checksum>
       </byteStream>
     </dataObject>""")
+        if kind is not None:
+            image = stem.split("-", 1)[1] if kind in ("calibration", "noise") else stem
+            by_image.setdefault(image, {})[kind] = oid
+    for image in sorted(by_image, reverse=True):  # metadata units first, one per annotation file, as in real manifests
+        for kind, rep, _ in _KINDS[1:]:
+            oid = by_image[image].get(kind)
+            if oid is None:
+                continue
+            units.append(f"""      <xfdu:contentUnit unitType="Metadata Unit" repID="{rep}">
+        <dataObjectPointer dataObjectID="{oid}"/>
+      </xfdu:contentUnit>""")
+            md_objects.append(f"""    <metadataObject ID="{oid}Annotation" classification="DESCRIPTION" category="DMD">
+      <dataObjectPointer dataObjectID="{oid}"/>
+    </metadataObject>""")
+    for image in sorted(by_image, reverse=True):
+        ids = by_image[image]
+        if "measurement" not in ids:
+            continue
+        dmd = "".join(f"{ids[k]}Annotation " for k in ("product", "noise", "calibration") if k in ids)
+        units.append(f"""      <xfdu:contentUnit unitType="Measurement Data Unit" repID="s1Level1MeasurementSchema" dmdID="{dmd}">
+        <dataObjectPointer dataObjectID="{ids['measurement']}"/>
+      </xfdu:contentUnit>""")
     body = "\n".join(objects)
+    content_units = "\n".join(units)
+    annotation_objects = "\n".join(md_objects)
     processed = stop + timedelta(hours=2, minutes=31)
     return f"""<?xml version="1.0" encoding="UTF-8"?>
 <xfdu:XFDU xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:gml="http://www.opengis.net/gml" xmlns:xfdu="urn:ccsds:schema:xfdu:1" xmlns:safe="http://www.esa.int/safe/sentinel-1.0" xmlns:s1="http://www.esa.int/safe/sentinel-1.0/sentinel-1" xmlns:s1sarl1="http://www.esa.int/safe/sentinel-1.0/sentinel-1/sar/level-1" version="esa/safe/sentinel-1.0/sentinel-1/sar/level-1/grd/standard/iwdp">
   <informationPackageMap>
-    <xfdu:contentUnit unitType="SAFE Archive Information Package" textInfo="Sentinel-1 IW Level-1 GRD Product" dmdID="acquisitionPeriod platform generalProductInformation measurementOrbitReference measurementFrameSet" pdiID="processing"/>
+    <xfdu:contentUnit unitType="SAFE Archive Information Package" textInfo="Sentinel-1 IW Level-1 GRD Product" dmdID="acquisitionPeriod platform generalProductInformation measurementOrbitReference measurementFrameSet" pdiID="processing">
+{content_units}
+    </xfdu:contentUnit>
   </informationPackageMap>
   <metadataSection>
+{annotation_objects}
     <metadataObject ID="processing" classification="PROVENANCE" category="PDI">
       <metadataWrap mimeType="text/xml" vocabularyName="SAFE" textInfo="Processing">
         <xmlData>
@@ -366,6 +433,7 @@ def _manifest(safe: Path, start: datetime, stop: datetime, absolute: int, relati
             <safe:extension>
               <s1:orbitProperties>
                 <s1:pass>{orbit_pass.upper()}</s1:pass>
+                <s1:ascendingNodeTime>{_t(anx)}</s1:ascendingNodeTime>
               </s1:orbitProperties>
             </safe:extension>
           </safe:orbitReference>

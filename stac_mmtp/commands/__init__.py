@@ -1,0 +1,1 @@
+"""The click command layer: parse options, call one library function, print, choose the exit code."""
