@@ -42,6 +42,12 @@ CLASSES: dict[str, int] = {
     "rock-ice-avalanche": 12,
     "rock-glacier": 13,
     "subsidence": 14,
+    # Damage grades of buildings (Copernicus EMS grading), points: vector labels, not burnt into masks.
+    "building-no-visible-damage": 15,
+    "building-possibly-damaged": 16,
+    "building-damaged": 17,
+    "building-destroyed": 18,
+    "landslide-dam": 19,
 }
 CLASS_DESCRIPTIONS: dict[str, str] = {
     "background": "examined, no phenomenon",
@@ -59,6 +65,11 @@ CLASS_DESCRIPTIONS: dict[str, str] = {
     "rock-ice-avalanche": "rock-ice avalanche path and deposit",
     "rock-glacier": "rock-glacier outline",
     "subsidence": "subsiding area",
+    "building-no-visible-damage": "building graded 'no visible damage'",
+    "building-possibly-damaged": "building graded 'possibly damaged' (or negligible to slight damage)",
+    "building-damaged": "building graded 'damaged' (moderately or highly)",
+    "building-destroyed": "building graded 'destroyed'",
+    "landslide-dam": "landslide that dams a river (a point on the dam)",
 }
 IGNORE = 255  # mask value for pixels nobody examined or without image data
 ROLES = ("pre-event", "post-event", "co-event", "reference")
@@ -107,6 +118,10 @@ class Outline:
     @property
     def shape(self) -> shapely.Geometry:
         return shape(self.geometry)
+
+    @property
+    def is_area(self) -> bool:  # points (a graded building, a dam) locate a phenomenon, they do not outline it
+        return self.geometry["type"] in ("Polygon", "MultiPolygon")
 
 
 @dataclass(frozen=True)
@@ -171,9 +186,10 @@ def _date(value: Any, path: Path, where: str) -> datetime:
     return parse_datetime(value, path, where)
 
 
-def _polygon(geom_json: Any, path: Path, where: str) -> shapely.Geometry:
-    if not isinstance(geom_json, dict) or geom_json.get("type") not in ("Polygon", "MultiPolygon"):
-        raise InputError("expected a GeoJSON Polygon or MultiPolygon", path, where)
+def _polygon(geom_json: Any, path: Path, where: str, points: bool = False) -> shapely.Geometry:
+    kinds = ("Polygon", "MultiPolygon", "Point", "MultiPoint") if points else ("Polygon", "MultiPolygon")
+    if not isinstance(geom_json, dict) or geom_json.get("type") not in kinds:
+        raise InputError(f"expected a GeoJSON {', '.join(kinds[:-1])} or {kinds[-1]}", path, where)
     try:
         geom = shape(geom_json)
     except Exception as exc:  # shapely raises several types for malformed coordinates
@@ -231,7 +247,7 @@ def _outline(feat: Any, index: int, ev: Event, aoi: shapely.Geometry, path: Path
         raise InputError("expected a GeoJSON Feature", path, where)
     if not isinstance(fid, str) or not ID_PATTERN.match(fid):
         raise InputError(f"feature id {fid!r} is missing or not URL-safe (lowercase letters, digits, '-')", path, where)
-    geom = _polygon(feat.get("geometry"), path, f"{where}.geometry")
+    geom = _polygon(feat.get("geometry"), path, f"{where}.geometry", points=True)
     if not geom.intersects(aoi):
         raise InputError(f"the outline does not overlap the AOI of event {ev.id!r}", path, f"{where}.geometry")
     props = feat.get("properties")
@@ -334,6 +350,15 @@ def feature_collection(aset_fields: dict[str, Any], features: list[dict[str, Any
     return {"type": "FeatureCollection", **aset_fields, "features": features}
 
 
+def dumps_annotation(doc: dict[str, Any]) -> str:
+    """An annotation file as text: the header members indented, one compact line per feature (a product
+    with a thousand polygons stays a few MB and diffs feature by feature)."""
+    head = {k: v for k, v in doc.items() if k != "features"}
+    text = json.dumps(head, indent=2, ensure_ascii=False)[:-2]
+    feats = ",\n".join("    " + json.dumps(f, ensure_ascii=False, separators=(",", ":")) for f in doc["features"])
+    return f"{text},\n  \"features\": [\n{feats}\n  ]\n}}\n"
+
+
 def round_geometry(geom: shapely.Geometry, digits: int = 7) -> dict[str, Any]:
     """GeoJSON of `geom` with coordinates rounded (7 decimals = 1 cm): stable, diff-friendly files."""
     import numpy as np
@@ -341,6 +366,8 @@ def round_geometry(geom: shapely.Geometry, digits: int = 7) -> dict[str, Any]:
     rounded = shapely.transform(geom, lambda xy: np.round(xy, digits))
     if not rounded.is_valid:  # rounding can pinch a ring: let GEOS repair it rather than write an invalid polygon
         rounded = shapely.make_valid(rounded)
+        if rounded.geom_type == "GeometryCollection":  # keep the areas, drop the slivers collapsed to lines/points
+            rounded = shapely.union_all([g for g in rounded.geoms if g.geom_type in ("Polygon", "MultiPolygon")])
     return json.loads(json.dumps(shapely.geometry.mapping(rounded)))
 
 
@@ -398,26 +425,53 @@ def check_command(directory: Path | None, events_dir: Path | None) -> None:
 
 @annotations_command.command("import-ems", context_settings=CONTEXT)
 @click.argument("path", type=click.Path(path_type=Path, exists=True))
-@click.option("--event", "event_id", required=True, help="Inventory event the product maps.")
+@click.option("--event", "event_id", help="Inventory event the product maps (required without --new-event).")
+@click.option("--new-event", is_flag=True,
+              help="Create the event (catalog/events/<id>.geojson, review_status candidate) from the product's AOI, "
+                   "image dates and activation code, unless the inventory has it.")
+@click.option("--event-id", "new_id", help="Id of the event --new-event creates [default: <emsr>-<aoi>-<locality>].")
+@click.option("--country", "countries", multiple=True, help="ISO 3166-1 alpha-3 code of the new event (repeatable).")
+@click.option("--observed", help="Observation date (YYYY-MM-DD) when the product lacks its source table.")
+@click.option("--source", "source", help="Where the product copy comes from: OWNER/REPO@COMMIT:PATH (recorded in the provenance).")
+@click.option("--decimals", type=click.IntRange(5, 7), default=7, show_default=True,
+              help="Coordinate decimals (6 = 0.1 m) for very large products.")
 @click.option("--out", type=click.Path(path_type=Path), help="Annotations directory [default: catalog/annotations].")
 @click.option("--events", "events_dir", type=click.Path(path_type=Path), help="Inventory [default: catalog/events].")
 @click.option("--confidence", type=click.FloatRange(0, 1), default=0.9, show_default=True,
               help="Confidence to record (EMS products do not state one).")
-def import_ems_command(path: Path, event_id: str, out: Path | None, events_dir: Path | None, confidence: float) -> None:
+def import_ems_command(path: Path, event_id: str | None, new_event: bool, new_id: str | None, countries: tuple[str, ...],
+                       observed: str | None, source: str | None, decimals: int, out: Path | None, events_dir: Path | None,
+                       confidence: float) -> None:
     """Import a Copernicus EMS rapid-mapping delineation/grading product (shapefile set, directory
-    or zip) as annotation GeoJSON with its provenance: EMSR code, AOI, product type and version,
-    detection method and source images (joined through dmg_src_id / or_src_id)."""
+    or zip; a GeoJSON or KMZ layer) as annotation GeoJSON with its provenance: EMSR code, AOI,
+    product type and version, detection method and source images (joined through dmg_src_id / or_src_id)."""
     from . import console
     from .ems import import_ems
     from .paths import default_annotations_dir, default_events_dir
 
     try:
-        events = load_inventory(events_dir or default_events_dir())
-        written = import_ems(path, event_id, events, out or default_annotations_dir(), confidence=confidence)
+        if new_event and event_id:
+            raise InputError("give either --event (an existing event) or --new-event [--event-id ID]", path, "--event")
+        if not new_event and not event_id:
+            raise InputError("which event? give --event ID, or --new-event", path, "--event")
+        when = _date(observed, path, "--observed") if observed else None
+        events_dir = events_dir or default_events_dir()
+        events = load_inventory(events_dir)
+        written = import_ems(path, new_id if new_event else event_id, events, out or default_annotations_dir(),
+                             confidence=confidence, observed=when, provenance=_source(source, path) if source else None,
+                             digits=decimals, new_event_dir=events_dir if new_event else None, countries=countries)
     except MmtpError as exc:
         _fail(exc)
-    console.table(f"{len(written)} annotation file(s) written", ["file"], [[str(p)] for p in written])
+    console.table(f"{len(written)} file(s) written", ["file"], [[str(p)] for p in written])
 
+
+def _source(text: str, path: Path) -> dict[str, Any]:
+    import re
+
+    m = re.fullmatch(r"(?P<repo>[\w.-]+/[\w.-]+)@(?P<commit>[0-9a-f]{7,40}):(?P<path>.+)", text)
+    if not m:
+        raise InputError(f"--source {text!r}: expected OWNER/REPO@COMMIT:PATH", path, "--source")
+    return {"source": {"repository": f"https://github.com/{m['repo']}", "commit": m["commit"], "path": m["path"]}}
 
 
 # --------------------------------------------------------------------------- build hook
@@ -435,6 +489,7 @@ def dataset_hook(annotations_dir: Path | None, events_dir: Path, ratios: tuple[f
         MANIFEST,
         apply_splits,
         assign_splits,
+        clip_footprints,
         manifest,
     )
 
@@ -452,13 +507,14 @@ def dataset_hook(annotations_dir: Path | None, events_dir: Path, ratios: tuple[f
         labels = annotations_bundle(sets, evs, bundles, stage)
         if labels is not None:
             extra_bundles.append(labels)
-        assignment = assign_splits(evs, ratios, seed, gap)
         everything = [(b.id, it) for b in [*bundles, *extra_bundles] for it in b.items]
+        clips = clip_footprints([it for _, it in everything])  # events whose written clips overlap share a split
+        assignment = assign_splits(evs, ratios, seed, gap, clips)
         apply_splits([it for _, it in everything], assignment)
         for b in [*bundles, *extra_bundles]:  # which splits a collection holds, without reading its items
             if found := sorted({it["properties"]["ml-aoi:split"] for it in b.items if "ml-aoi:split" in it["properties"]}):
                 b.collection.setdefault("summaries", {})["ml-aoi:split"] = found
-        write_json(stage / MANIFEST, manifest(everything, assignment, evs, ratios, seed, gap))
+        write_json(stage / MANIFEST, manifest(everything, assignment, evs, ratios, seed, gap, clips))
         return extra_bundles
 
     return extra

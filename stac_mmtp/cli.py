@@ -35,6 +35,7 @@ LAZY_COMMANDS = {
     "search": "stac_mmtp.search:search_command",
     "release": "stac_mmtp.commands.release:release_command",
     "verify": "stac_mmtp.commands.release:verify_command",
+    "load-pgstac": "stac_mmtp.commands.pgstac:load_pgstac_command",
 }
 
 
@@ -201,13 +202,13 @@ def build(events_dir: Path | None, product_dirs: tuple[Path, ...], allow_empty: 
     from .build import build as run_build
     from .paths import default_annotations_dir
     from .sources import BuildOptions
-    from .splits import parse_ratios
+    from .splits import parse_ratios, split_gap_m
 
     options = BuildOptions(days_before=days_before, days_after=days_after, buffer_m=buffer_m, jobs=jobs)
     events_dir = events_dir or default_events_dir()
     annotations_dir = annotations_dir or default_annotations_dir()
     try:
-        hook = dataset_hook(annotations_dir, events_dir, parse_ratios(split_ratios))
+        hook = dataset_hook(annotations_dir, events_dir, parse_ratios(split_ratios), gap_m=split_gap_m(buffer_m))
         with console.progress_bar() as progress:
             report = run_build(events_dir, list(product_dirs), out, options, progress, extra_bundles=hook,
                                protect=[annotations_dir], allow_empty=allow_empty)
@@ -239,7 +240,8 @@ def build(events_dir: Path | None, product_dirs: tuple[Path, ...], allow_empty: 
               help="Download schemas missing from the cache over HTTPS (checked against the lock file).")
 def validate(directory: Path, schema_cache: Path | None, fetch: bool) -> None:
     """Validate every STAC object of a built tree against the STAC 1.1 core schema and each of
-    its extensions' schemas, offline; also check links and asset files exist."""
+    its extensions' schemas, offline; also check links, and each local asset's bytes against its
+    metadata (file:size, file:checksum, COG validity, proj:* and band fields)."""
     from .validate import SchemaStore, validate_tree
 
     store = SchemaStore(schema_cache, allow_fetch=fetch)
@@ -250,7 +252,8 @@ def validate(directory: Path, schema_cache: Path | None, fetch: bool) -> None:
     console.table(
         f"validated {report.objects} objects in {directory}" + (f" ({report.cached} unchanged since a previous validation)" if report.cached else ""),
         ["type", "count"],
-        [[k, v] for k, v in sorted(report.by_type.items())] + [["schemas used", len(report.schemas)]],
+        [[k, v] for k, v in sorted(report.by_type.items())] + [["schemas used", len(report.schemas)],
+                                                               ["asset files checked", report.assets]],
     )
     for p in report.problems[:200]:
         console.error(escape(str(p)))

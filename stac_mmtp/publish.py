@@ -4,7 +4,9 @@ Readers must never see a broken link: an object is uploaded only once everything
 (its child and item links, its asset files) is in the store, and the root catalog goes last, after
 every other upload (data assets before their item, items before their collection, collections
 before the root, without waiting for unrelated uploads). With `--delete`, stale objects go only
-once the new root is in place and verified. Each object carries the sha256 of its content in its
+once the new root is in place and verified, and only objects a previous `stac-mmtp publish` wrote
+there: each publish leaves a manifest (MANIFEST_KEY) listing its keys, and a prefix without one is
+never deleted from (exit 2). Each object carries the sha256 of its content in its
 metadata (`x-amz-meta-sha256`), so a re-run uploads only what changed (and an interrupted run
 resumes where it stopped).
 """
@@ -61,6 +63,15 @@ SUFFIX_TYPES = {
     ".parquet": "application/vnd.apache.parquet", ".html": "text/html; charset=utf-8", ".txt": "text/plain; charset=utf-8",
 }
 ProgressFn = Callable[[str, int, int], None] | None
+
+
+# The publish manifest at the prefix: the keys stac-mmtp publish wrote there (what --delete may remove).
+MANIFEST_KEY = ".stac-mmtp-publish.json"
+MANIFEST_FORMAT = "stac-mmtp-publish-manifest/1"
+RELEASE_MARKER = "release.json"  # written by `stac-mmtp release` into each version (versions.py)
+
+# what a file's cached digests depend on besides its bytes (the ETag's part size): shared with validate
+DIGEST_VARIANT = f"{MULTIPART_THRESHOLD}/{PART_SIZE}"
 
 
 class PublishError(MmtpError):
@@ -147,7 +158,7 @@ def tree_keys(build_dir: Path) -> tuple[dict[Path, str], str]:
     """Every publishable file under `build_dir` (resolved) with its digests.Cache key, and the tree's
     fingerprint. Hidden files (temporary `.name.part` files of an interrupted write) are left out."""
     build_dir = build_dir.resolve()
-    variant = f"{MULTIPART_THRESHOLD}/{PART_SIZE}"
+    variant = DIGEST_VARIANT
     found: list[tuple[str, str]] = []
     for top, dirs, names in os.walk(build_dir):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
@@ -275,6 +286,8 @@ class Store(Protocol):
 
     def list(self) -> dict[str, Remote] | None: ...  # key -> size (and ETag), None when listing is refused
     def head(self, key: str) -> Remote | None: ...
+    def read(self, key: str) -> bytes | None: ...  # a small object's bytes, None when absent
+    def write(self, key: str, data: bytes, content_type: str) -> None: ...
     def submit(self, obj: LocalObject, done: DoneFn) -> Cancellable: ...
     def delete(self, keys: list[str]) -> None: ...
     def close(self) -> None: ...
@@ -309,6 +322,14 @@ class FileStore:
             return None
         sha, etag, size = hash_file(p)
         return Remote(size, sha, etag)
+
+    def read(self, key: str) -> bytes | None:
+        p = self.root / key
+        return p.read_bytes() if p.is_file() else None
+
+    def write(self, key: str, data: bytes, content_type: str) -> None:
+        with staged_file(self.root / key) as tmp:
+            tmp.write_bytes(data)
 
     def upload(self, obj: LocalObject) -> None:
         with staged_file(self.root / obj.key) as tmp:
@@ -414,6 +435,21 @@ class S3Store:
         return Remote(r["ContentLength"], r.get("Metadata", {}).get(META_KEY), r.get("ETag", "").strip('"'),
                       r.get("ContentType"), r.get("CacheControl"))
 
+    def read(self, rel: str) -> bytes | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=self.key(rel))["Body"].read()
+        except ClientError as exc:
+            # AWS answers 403 for a missing key to whoever may not list the bucket: unknown = absent
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound", "AccessDenied", "403"):
+                return None
+            raise
+
+    def write(self, rel: str, data: bytes, content_type: str) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=self.key(rel), Body=data, ContentType=content_type,
+                               CacheControl="no-cache")
+
     def submit(self, obj: LocalObject, done: DoneFn) -> Any:
         """Queue the upload in the transfer manager: one bound on requests in flight (`jobs`) for
         small PUTs and the parts of large files alike, in submission order. Botocore adds a CRC32
@@ -499,7 +535,8 @@ class PublishReport:
     dry_run: bool = False
     phases: dict[str, PhaseStats] = field(default_factory=lambda: {p: PhaseStats() for p in PHASES})
     uploads: list[LocalObject] = field(default_factory=list)
-    deletes: list[tuple[str, int]] = field(default_factory=list)
+    deletes: list[tuple[str, int]] = field(default_factory=list)  # stale objects a previous publish wrote
+    foreign: list[tuple[str, int]] = field(default_factory=list)  # objects under the prefix stac-mmtp did not write
     deleted: int = 0
     stale_unknown: bool = False  # the store does not let us list: stale objects cannot be found
     assets_changed_in_place: list[str] = field(default_factory=list)
@@ -814,14 +851,16 @@ def check_tree(build_dir: Path, schema_cache: Path | None = None, fingerprint: s
 
     A tree with this `fingerprint` (tree_keys: every file untouched) found valid before against the
     same schemas is not validated again; its schemas must still be in the mirror."""
+    from .asset_checks import CHECK_VERSION
     from .validate import SchemaStore, schema_fingerprint, validate_tree
 
     if not (build_dir / "catalog.json").is_file():
         raise InputError("no catalog.json: not a built catalog tree", build_dir)
     store = SchemaStore(schema_cache)
+    store.use_tree(build_dir.resolve())  # the tree's shipped copy of our schema comes first
     cache, key = Cache(), None
     if fingerprint:
-        key = hashlib.sha256(f"{schema_fingerprint(store)}|{fingerprint}".encode()).hexdigest()
+        key = hashlib.sha256(f"{schema_fingerprint(store)}|{CHECK_VERSION}|{fingerprint}".encode()).hexdigest()
         if (schemas := cache.valid_tree(key)) is not None:
             for url in schemas:
                 store.get(url)  # SchemaMissing if the mirror lost it
@@ -835,13 +874,41 @@ def check_tree(build_dir: Path, schema_cache: Path | None = None, fingerprint: s
         cache.add_valid_tree(key, sorted(report.schemas))
 
 
+def read_manifest(store: Store) -> set[str] | None:
+    """The keys the last `stac-mmtp publish` recorded at this prefix, or None without a manifest."""
+    data = store.read(MANIFEST_KEY)
+    if data is None:
+        return None
+    try:
+        doc = json.loads(data)
+    except ValueError:
+        return None
+    if not isinstance(doc, dict) or doc.get("format") != MANIFEST_FORMAT or not isinstance(doc.get("keys"), list):
+        return None  # another tool's file of that name proves nothing
+    return {k for k in doc["keys"] if isinstance(k, str)}
+
+
+def write_manifest(store: Store, keys: Iterable[str]) -> None:
+    from . import __version__
+
+    doc = {"format": MANIFEST_FORMAT, "generator": f"stac-mmtp {__version__}",
+           "description": "Objects written here by `stac-mmtp publish`: the only ones its --delete may remove.",
+           "keys": sorted(set(keys))}
+    store.write(MANIFEST_KEY, json.dumps(doc, indent=1).encode(), JSON_MEDIA_TYPE)
+
+
 def publish(build_dir: Path, store: Store, *, dry_run: bool = False, delete: bool = False, jobs: int = 8,
             public_check: bool = True, schema_cache: Path | None = None, progress: ProgressFn = None,
-            validate: bool = True, check_every_object: bool = False) -> PublishReport:
+            validate: bool = True, check_every_object: bool = False, into_release: bool = False) -> PublishReport:
     """Validate, plan, upload in link order (upload_in_order), verify, then delete stale objects (with `delete`).
 
     `validate=False` is for callers that validated the tree already (the benchmark times the sync
-    alone); the command line always validates."""
+    alone); the command line always validates. A prefix that holds a released version (its
+    `release.json`) is immutable: refused, unless `stac-mmtp release` itself is writing it
+    (`into_release`, never with `delete`)."""
+    if store.read(RELEASE_MARKER) is not None and not (into_release and not delete):
+        raise InputError(f"{store.url} holds a released version ({RELEASE_MARKER}): released versions are immutable; "
+                         "release a new version with `stac-mmtp release` instead")
     # Validation runs while the tree is scanned and the store listed; nothing is written before it
     # has passed.
     t0 = time.perf_counter()
@@ -859,10 +926,19 @@ def publish(build_dir: Path, store: Store, *, dry_run: bool = False, delete: boo
                 validated.result()  # an invalid tree is the first error reported
     report.uploads = uploads
     keys = {o.key for o in objs}
+    ours = read_manifest(store)
     if listing is None:
         report.stale_unknown = True
     else:
-        report.deletes = sorted((k, r.size) for k, r in listing.items() if k not in keys)
+        others = {k: r for k, r in listing.items() if k not in keys and k != MANIFEST_KEY}
+        report.deletes = sorted((k, r.size) for k, r in others.items() if ours is not None and k in ours)
+        report.foreign = sorted((k, r.size) for k, r in others.items() if ours is None or k not in ours)
+        if delete and ours is None and report.foreign:
+            raise InputError(
+                f"--delete refused: {store.url} holds {len(report.foreign)} object(s) this tree does not have "
+                f"(e.g. {report.foreign[0][0]}) and no {MANIFEST_KEY} manifest of a previous stac-mmtp publish, so "
+                "they were not written by stac-mmtp publish; nothing was changed. Publish to a new or empty prefix, "
+                "or run without --delete.")
     if listing:
         report.assets_changed_in_place = [o.key for o in uploads if o.phase == "assets" and o.key in listing
                                           and o.cache_control == CACHE_ASSET]
@@ -877,6 +953,11 @@ def publish(build_dir: Path, store: Store, *, dry_run: bool = False, delete: boo
 
     t1 = time.perf_counter()
     log.info("validated, scanned and planned in %.2f s: %d of %d object(s) to upload", t1 - t0, len(uploads), len(objs))
+    # The manifest names what we are about to write before we write it: an interrupted publish still
+    # owns its objects. Stale objects of ours stay listed until they are deleted.
+    still_ours = (ours or set()) & set(listing or ()) - keys
+    if uploads or ours is None or not keys <= ours:
+        write_manifest(store, keys | still_ours)
     done, failed, skipped = upload_in_order(uploads, store, progress, jobs)
     t2 = time.perf_counter()
     log.info("uploaded %d object(s), %d bytes, in %.2f s", len(done), sum(o.size for o in done), t2 - t1)
@@ -917,6 +998,7 @@ def publish(build_dir: Path, store: Store, *, dry_run: bool = False, delete: boo
         try:
             store.delete([k for k, _ in report.deletes])
             report.deleted = len(report.deletes)
+            write_manifest(store, keys)
         except Exception as exc:  # noqa: BLE001
             report.problems.append(f"deleting stale objects: {_describe(exc)}")
     return report
@@ -1002,7 +1084,9 @@ def _quiet_sdk_logs() -> None:
 @click.option("--endpoint-url", envvar="AWS_ENDPOINT_URL_S3", metavar="URL",
               help="S3-compatible endpoint (MinIO, SeaweedFS, OVH, Scaleway...) [env AWS_ENDPOINT_URL_S3].")
 @click.option("--dry-run", is_flag=True, help="List what would be uploaded and deleted, with byte counts; change nothing.")
-@click.option("--delete", is_flag=True, help="Remove objects under the prefix that the tree no longer has (after the new root).")
+@click.option("--delete", is_flag=True,
+              help="Remove objects a previous stac-mmtp publish wrote under the prefix that the tree no longer has "
+                   "(after the new root); refused on a prefix without its publish manifest.")
 @click.option("-j", "--jobs", type=click.IntRange(1, 64), default=8, show_default=True, help="Parallel transfers.")
 @click.option("--retries", type=click.IntRange(1, 20), default=8, show_default=True,
               help="Attempts per request (exponential backoff on throttling and connection errors).")
@@ -1083,6 +1167,7 @@ def _print_report(report: PublishReport, delete: bool) -> None:
     if report.dry_run:
         rows: list[list[object]] = [["upload", o.key, o.size] for o in report.uploads]
         rows += [["delete" if delete else "stale (kept without --delete)", k, size] for k, size in report.deletes]
+        rows += [["not published by stac-mmtp (kept)", k, size] for k, size in report.foreign]
         console.table(f"dry run: {report.target}", ["action", "key", "bytes"], rows)
     console.table(
         f"{'would publish' if report.dry_run else 'published'} to {report.target}",
@@ -1101,6 +1186,8 @@ def _print_report(report: PublishReport, delete: bool) -> None:
     if report.deletes:
         verb = "would delete" if report.dry_run and delete else "deleted" if report.deleted else "stale, kept (no --delete)"
         lines.append(f"{verb}: {len(report.deletes)} object(s), {stale} bytes")
+    if report.foreign:
+        lines.append(f"kept: {len(report.foreign)} object(s) under the prefix that stac-mmtp publish did not write")
     if report.stale_unknown:
         lines.append("the store does not allow listing: stale objects are unknown")
     if report.assets_changed_in_place:

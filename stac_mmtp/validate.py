@@ -3,7 +3,8 @@
 Schemas come from a local cache laid out as `HOST/PATH` for `https://HOST/PATH` (the layout of
 `../shared/stac-schemas`). Each schema is checked against the committed lock (URL -> sha256);
 a schema missing from the cache is fetched over HTTPS only when allowed. Our own extension's
-schema resolves from `extensions/`.
+schema resolves from the tree being validated (a build ships it, stac.tree.shipped_schema_path),
+else from the package's `extensions/`.
 """
 
 from __future__ import annotations
@@ -64,14 +65,36 @@ class SchemaStore:
         self.allow_fetch = allow_fetch
         self.lock = schema_lock() if lock is None else lock
         self._loaded: dict[str, Any] = {}
+        self.tree_dirs: list[Path] = []  # trees whose shipped copy of our schema comes first
+
+    def use_tree(self, tree: Path) -> None:
+        """Resolve our extension's schema from the copy `tree` ships, when it has one."""
+        tree = Path(tree)
+        if tree not in self.tree_dirs:
+            self.tree_dirs.insert(0, tree)
+            self._loaded = {u: d for u, d in self._loaded.items() if not u.startswith(OUR_PREFIX)}
+
+    def own_schema_path(self, url: str) -> Path | None:
+        """Our extension's schema `url`: the validated tree's copy, else the package's (current version only)."""
+        from .stac.tree import shipped_schema_path
+
+        for tree in self.tree_dirs:
+            shipped = shipped_schema_path(tree)
+            if url == EXTENSION_SCHEMA_URI and shipped.is_file():
+                return shipped
+            rel = url[len(OUR_PREFIX):]
+            older = shipped.parent.parent / rel  # another version this tree ships
+            if ".." not in rel.split("/") and older.is_file():
+                return older
+        if url == EXTENSION_SCHEMA_URI:
+            return extensions_dir() / EXTENSION_NAME / "json-schema" / "schema.json"
+        return None
 
     def local_path(self, url: str) -> Path | None:
         u = urllib.parse.urlsplit(url)
         if url.startswith(OUR_PREFIX):
-            # https://…/extensions/mmtp/v1.0.0/schema.json -> extensions/mmtp/json-schema/schema.json
-            if url == EXTENSION_SCHEMA_URI:
-                return extensions_dir() / EXTENSION_NAME / "json-schema" / "schema.json"
-            return None
+            # https://…/extensions/mmtp/v1.0.0/schema.json -> the tree's copy, or extensions/mmtp/json-schema/schema.json
+            return self.own_schema_path(url)
         if u.scheme != "https" or not u.netloc or ".." in u.path.split("/"):
             return None
         return self.cache_dir / u.netloc / u.path.lstrip("/")
@@ -85,7 +108,8 @@ class SchemaStore:
             data = path.read_bytes()
             self._check_lock(url, data, path)
         elif url.startswith(OUR_PREFIX):
-            raise SchemaMissing(f"schema {url} is not one of this project's extension versions ({EXTENSION_SCHEMA_URI})")
+            raise SchemaMissing(f"schema {url}: neither the validated tree ships it (under extensions/{EXTENSION_NAME}/) "
+                                f"nor is it this package's extension version ({EXTENSION_SCHEMA_URI})")
         elif self.allow_fetch and path is not None:
             data = self._fetch(url)
             self._check_lock(url, data, url)
@@ -271,11 +295,20 @@ class StacValidator:
             err = jsonschema.exceptions.best_match([err])
             loc = "/".join(str(p) for p in err.absolute_path) or "(root)"
             found = True
-            yield Problem(where, f"{loc}: {err.message[:300]}", url)
+            yield Problem(where, f"{loc}: {_explain(err)[:300]}", url)
         if not found and fast is not None:  # the two libraries disagree: jsonschema-rs's word stands
             for err in fast.iter_errors(obj):
                 loc = "/".join(str(p) for p in err.instance_path) or "(root)"
                 yield Problem(where, f"{loc}: {err.message[:300]}", url)
+
+
+def _explain(err: jsonschema.ValidationError) -> str:
+    """The error's message; for an anyOf/oneOf that every branch fails, what the branches said
+    (e.g. "'datetime' is a required property"), so the problem names the field, not only the object."""
+    if err.validator in ("anyOf", "oneOf") and err.context:
+        said = list(dict.fromkeys(c.message for c in err.context))
+        return "none of the alternatives holds: " + "; ".join(said[:4])
+    return err.message
 
 
 @dataclass
@@ -285,6 +318,7 @@ class TreeReport:
     problems: list[Problem] = field(default_factory=list)
     schemas: set[str] = field(default_factory=set)
     cached: int = 0  # objects whose schema validation was reused (same bytes, same schemas)
+    assets: int = 0  # local asset files checked against their metadata
 
     @property
     def ok(self) -> bool:
@@ -332,13 +366,14 @@ def _walk(root: Path) -> Iterator[tuple[Path, dict[str, Any] | None, str | None,
 def schema_fingerprint(store: SchemaStore) -> str:
     """What a cached "valid" depends on besides the object: the locked schemas, our extension's,
     and where they come from (another mirror, or one missing a schema, validates afresh)."""
-    ours = extensions_dir() / EXTENSION_NAME / "json-schema" / "schema.json"
+    ours = store.own_schema_path(EXTENSION_SCHEMA_URI)
+    own = ours.read_bytes() if ours is not None and ours.is_file() else b"(missing)"
     where = f"{Path(store.cache_dir).resolve()}|{store.allow_fetch}".encode()
-    return hashlib.sha256(LOCK_PATH.read_bytes() + b"\0" + ours.read_bytes() + b"\0" + where).hexdigest()
+    return hashlib.sha256(LOCK_PATH.read_bytes() + b"\0" + own + b"\0" + where).hexdigest()
 
 
-def _structure_problems(path: Path, rel: str, obj: dict[str, Any], check_assets: bool) -> list[Problem]:
-    """Links and assets that must exist beside the object (never cached: they depend on the disk)."""
+def _structure_problems(path: Path, rel: str, obj: dict[str, Any]) -> list[Problem]:
+    """Links that must exist beside the object (never cached: they depend on the disk)."""
     problems = []
     here = os.path.dirname(path)
     for link in obj.get("links", []):
@@ -346,28 +381,28 @@ def _structure_problems(path: Path, rel: str, obj: dict[str, Any], check_assets:
         if link.get("rel") in ("root", "parent", "collection") and "://" not in href and not os.path.exists(
                 os.path.join(here, href)):
             problems.append(Problem(rel, f"broken {link['rel']} link {href!r}"))
-    if check_assets:
-        for key, asset in obj.get("assets", {}).items():
-            href = asset.get("href", "")
-            if "://" not in href and not href.startswith("/") and not os.path.isfile(os.path.join(here, href)):
-                problems.append(Problem(rel, f"asset {key!r}: file {href!r} does not exist"))
     return problems
 
 
 def validate_tree(root: Path, store: SchemaStore, check_assets: bool = True) -> TreeReport:
-    """Validate every object reachable from the root; also check that relative links and assets exist.
+    """Validate every object reachable from the root; also check that relative links exist and, with
+    `check_assets`, that each local asset's bytes agree with its metadata (asset_checks: existence,
+    file:size, file:checksum, COG validity, proj:* and band fields).
 
     Schemas are compiled by jsonschema-rs (about 0.1 ms per Sentinel-2 item, where jsonschema took
     25 ms), so one process checks a release of thousands of items in well under a second. Objects
     whose exact bytes were found valid before against the same schemas are not validated again
     (digests.Cache).
     """
+    from .asset_checks import check_assets as check_asset_bytes
+    from .asset_checks import local_assets
     from .digests import Cache, content_key
 
     if root.is_dir() and not (root / "catalog.json").is_file():
         raise InputError("no catalog.json here: give a built catalog directory or a STAC JSON file", root)
     report = TreeReport()
     base = root.resolve() if root.is_dir() else root.resolve().parent
+    store.use_tree(base)  # the tree's own copy of our schema, when it ships one
     found: list[tuple[Path, str, dict[str, Any], str]] = []
     fingerprint = schema_fingerprint(store)
     for path, obj, error, data in _walk(root):
@@ -389,7 +424,11 @@ def validate_tree(root: Path, store: SchemaStore, check_assets: bool = True) -> 
         report.by_type[kind] = report.by_type.get(kind, 0) + 1
         report.schemas.update(validator.schemas_for(obj))
         report.problems.extend(by_path.get(path, []))
-        report.problems.extend(_structure_problems(path, rel, obj, check_assets))
+        report.problems.extend(_structure_problems(path, rel, obj))
+    if check_assets:
+        refs = [ref for path, rel, obj, _ in found for ref in local_assets(path, rel, obj)]
+        report.assets = len(refs)
+        report.problems += [Problem(where, msg) for where, msg in check_asset_bytes(refs)]
     for url in sorted(report.schemas):
         store.get(url)  # a cached result never hides a schema that is no longer available: SchemaMissing
     cache.add_valid(f[3] for f, probs in zip(todo, schema_problems, strict=True) if not probs)

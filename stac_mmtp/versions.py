@@ -46,7 +46,7 @@ VERSION_EXT = "https://stac-extensions.github.io/version/v1.2.0/schema.json"
 SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
 MANIFEST = "checksums.json"
 SUMS = "SHA256SUMS"
-RELEASE = "release.json"
+RELEASE = "release.json"  # also publish.RELEASE_MARKER: publish refuses a prefix holding one
 HISTORY = "CHANGELOG-dataset.md"
 VERSION_LINKS = ("predecessor-version", "successor-version", "latest-version", "version-history")
 # Collections whose items are the acquisitions of the dataset (the others: events, annotations)
@@ -126,21 +126,6 @@ class Objects:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
                 return False
             raise ReleaseError(f"cannot read {self.url(rel)}: {exc}") from None
-
-    def any_under(self, rel_dir: str) -> bool:
-        """Is anything stored under `rel_dir/` (a version that exists, even half published)?"""
-        if self.client is None:
-            d = Path(self.prefix) / rel_dir
-            return d.is_dir() and any(d.iterdir())
-        from botocore.exceptions import ClientError
-
-        try:
-            r = self.client.list_objects_v2(Bucket=self.bucket, Prefix=self.key(rel_dir) + "/", MaxKeys=1)
-            return bool(r.get("KeyCount") or r.get("Contents"))
-        except ClientError as exc:  # listing refused: the version's catalog is what tells
-            if exc.response.get("Error", {}).get("Code") in ("AccessDenied", "403"):
-                return self.exists(f"{rel_dir}/catalog.json") or self.exists(f"{rel_dir}/{MANIFEST}")
-            raise
 
     def put(self, rel: str, data: bytes, content_type: str) -> None:
         from .publish import CACHE_JSON, META_KEY
@@ -415,7 +400,9 @@ def release(version: str, build_dir: Path, to: str, *, endpoint_url: str | None 
     objects = Objects(to, endpoint_url)
     report = ReleaseReport(version, objects.url(vname), dry_run=dry_run)
     released = versions_in(objects)
-    if parsed in released or objects.any_under(vname):
+    # a version is released once its root catalog is stored (publish writes it last): an interrupted
+    # release of the same version resumes, a complete one is never touched again
+    if parsed in released or objects.exists(f"{vname}/catalog.json"):
         raise InputError(f"version {version} exists at {objects.display}/{vname}: a released version is immutable "
                          "(release a new version instead)")
     if released and parsed < released[-1]:
@@ -454,7 +441,8 @@ def release(version: str, build_dir: Path, to: str, *, endpoint_url: str | None 
             return report
         store = open_store(objects.url(vname), endpoint_url, jobs)
         try:
-            pub = publish(stage, store, jobs=jobs, schema_cache=schema_cache, progress=progress, public_check=False)
+            pub = publish(stage, store, jobs=jobs, schema_cache=schema_cache, progress=progress, public_check=False,
+                          into_release=True)
         finally:
             store.close()
         report.uploaded = sum(p.uploaded for p in pub.phases.values())

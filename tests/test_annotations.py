@@ -117,7 +117,7 @@ def test_bad_geometries(tmp_path: Path, inventory) -> None:
     far = {"type": "Polygon", "coordinates": [[[10.0, 59.0], [10.01, 59.0], [10.01, 59.01], [10.0, 59.0]]]}
     bowtie = {"type": "Polygon", "coordinates": [[[11.03, 60.07], [11.05, 60.08], [11.05, 60.07], [11.03, 60.08], [11.03, 60.07]]]}
     for geom, message in ((far, "does not overlap the AOI"), (bowtie, "invalid polygon"),
-                          ({"type": "Point", "coordinates": [11.04, 60.07]}, "Polygon or MultiPolygon")):
+                          ({"type": "LineString", "coordinates": [[11.04, 60.07], [11.05, 60.07]]}, "Point or MultiPoint")):
         with pytest.raises(InputError, match=message) as exc:
             parse_annotation(_write(tmp_path, _annotation(geometry=geom)), events)
         assert "feature 'slide-1'.geometry" in str(exc.value)
@@ -354,7 +354,7 @@ def test_splits_leakage_safe_and_deterministic(inventory) -> None:
 def test_splits_cli(tmp_path: Path) -> None:
     r = CliRunner().invoke(main, ["splits", "--events", str(EVENTS)])
     assert r.exit_code == 0, r.output
-    assert "40 events by split" in r.output and "validate" in r.output
+    assert "46 events by split" in r.output and "validate" in r.output
     r = CliRunner().invoke(main, ["splits", "--events", str(EVENTS), "--ratios", "1,2"])
     assert r.exit_code == 2 and "--ratios" in r.output
 
@@ -543,3 +543,48 @@ def test_ems_pre_post_pairing_latest_on_same_grid(ems_build) -> None:
         np.testing.assert_allclose(s["pre_image"][2][valid], dn[valid] * 0.0001 - 0.1, rtol=1e-6)
         assert np.isnan(s["pre_image"][2][~valid]).all()
         assert (s["mask"] == FLASH_FLOOD).sum() > 0
+
+def test_splits_leakage_safe_for_a_large_buffer(tmp_path: Path) -> None:
+    """`build --buffer 2500`: events 2.8 km apart (far beyond the old fixed 2 km gap, well within two
+    buffers) must share a split. Checked on the COGs as written: the bounds rasterio reads from every
+    clip of one split never intersect those of another split."""
+    from helpers import box as aoi_box
+    from helpers import write_event
+    from pyproj import Transformer
+    from shapely.geometry import box as shp_box
+    from shapely.ops import transform as shp_transform
+
+    events = tmp_path / "events"
+    products = tmp_path / "products"
+    (tmp_path / "annotations").mkdir()
+    clusters = {"a": (11.0, 60.07), "b": (12.0, 60.07), "c": (13.0, 60.07), "d": (14.0, 60.07), "e": (15.0, 60.07)}
+    for name, (lon0, lat) in clusters.items():
+        for k in range(3 if name in "abc" else 1):
+            lon = lon0 + 0.05 * k  # 0.05 degree of longitude at 60 N: 2.78 km
+            write_event(events, f"ev-{name}{k}", geometry=aoi_box(lon, lat, 0.002), site=[lon, lat])
+    evs = load_inventory(events)
+    for i, ev in enumerate(evs):  # one small sample tile around each site (distinct names: distinct times)
+        write_product(products, ev, datetime(2021, 1, 2, 10, 44, i, tzinfo=UTC), "L2A", "S2B")
+    r = CliRunner().invoke(main, ["build", "--events", str(events), "--products", str(products), "--out",
+                                  str(tmp_path / "catalog"), "--buffer", "2500", "--annotations",
+                                  str(tmp_path / "annotations"), "--split-ratios", "0.34,0.33,0.33", "--jobs", "2"])
+    assert r.exit_code == 0, r.output
+    clips = []  # (event, split, lon/lat outline of one written COG)
+    for item_path in sorted((tmp_path / "catalog" / "sentinel-2").glob("*/*.json")):
+        item = json.loads(item_path.read_text())
+        for a in item["assets"].values():
+            if not a["href"].endswith(".tif"):
+                continue
+            with rasterio.open(item_path.parent / a["href"]) as ds:
+                to_ll = Transformer.from_crs(ds.crs, 4326, always_xy=True).transform
+                outline = shp_transform(to_ll, shp_box(*ds.bounds).segmentize(100.0))
+            clips.append((item["properties"]["mmtp:event_id"], item["properties"]["ml-aoi:split"], outline))
+    splits = {s for _, s, _ in clips}
+    assert len(splits) >= 2, splits  # the check below must compare clips across splits
+    by_event = {e: s for e, s, _ in clips}
+    for name in "abc":  # the buffered clips of a cluster overlap: one split per cluster
+        assert len({by_event[f"ev-{name}{k}"] for k in range(3)}) == 1
+    crossing = [(e1, e2) for i, (e1, s1, g1) in enumerate(clips) for e2, s2, g2 in clips[i + 1:]
+                if s1 != s2 and g1.intersects(g2)]
+    assert crossing == []
+    assert json.loads((tmp_path / "catalog" / "splits.json").read_text())["gap_m"] == 2 * (2500 + 250)

@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 from helpers import published_to_s3
+from unavailable import unavailable
 
 from stac_mmtp.build import build
 from stac_mmtp.paths import default_events_dir
@@ -77,10 +78,8 @@ CORS_ERROR = "when CORS headers are not present"  # STAC Browser's errors.networ
 
 
 def _missing(reason: str) -> None:
-    """Skip, except where the browser tests must run (.ci/run sets STAC_MMTP_REQUIRE_BROWSER=1)."""
-    if os.environ.get("STAC_MMTP_REQUIRE_BROWSER"):
-        pytest.fail(reason + " (STAC_MMTP_REQUIRE_BROWSER is set)")
-    pytest.skip(reason)
+    """Skip locally; fail under CI, or where .ci/run has set STAC_MMTP_REQUIRE_BROWSER=1."""
+    unavailable(reason, "STAC_MMTP_REQUIRE_BROWSER")
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,8 @@ from helpers import write_event
 from stac_mmtp.cli import LazyGroup, main
 
 REPO = Path(__file__).resolve().parents[1]
-ALL_COMMANDS = ["annotations", "build", "events", "inspect", "preview", "publish", "sample", "search", "serve",
-                "splits", "validate"]
+ALL_COMMANDS = ["annotations", "build", "events", "inspect", "load-pgstac", "preview", "publish", "release", "sample",
+                "search", "serve", "splits", "validate", "verify"]
 
 
 def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -75,7 +75,8 @@ def test_build_and_validate_cli(tmp_path: Path, schema_dir: Path, no_network) ->
     assert json.loads((out / "events/collection.json").read_text())["summaries"]["mmtp:phenomenon"] == ["landslide"]
     r = CliRunner().invoke(main, ["validate", str(out), "--schema-cache", str(schema_dir)])
     assert r.exit_code == 0, r.output
-    assert "validated 3 objects" in r.output
+    # catalog, events collection + item, annotations collection + the vector label item of the Gjerdrum sketch
+    assert "validated 5 objects" in r.output
     # corrupt an item: exit 1 and the file is named
     item = out / "events/gjerdrum-landslide-2020/gjerdrum-landslide-2020.json"
     doc = json.loads(item.read_text())

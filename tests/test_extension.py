@@ -24,6 +24,11 @@ def _mmtp_problems(obj: dict, store) -> list[str]:
     return [str(p) for p in validate_objects([obj], store) if p.schema == EXTENSION_SCHEMA_URI]
 
 
+def _names(problems: list[str], field: str) -> bool:
+    """Some problem was found, and one names the broken field (not merely "invalid")."""
+    return bool(problems) and any(field in p for p in problems)
+
+
 def test_schema_id_is_the_identifier() -> None:
     schema = json.loads((EXT / "json-schema" / "schema.json").read_text())
     assert schema["$id"] == EXTENSION_SCHEMA_URI
@@ -39,7 +44,8 @@ def test_examples_valid(name: str, schema_store) -> None:
 def test_item_required_fields(field: str, schema_store) -> None:
     item = _load("item.json")
     del item["properties"][field]
-    assert _mmtp_problems(item, schema_store)
+    problems = _mmtp_problems(item, schema_store)
+    assert _names(problems, field), problems
 
 
 @pytest.mark.parametrize(
@@ -57,7 +63,8 @@ def test_item_required_fields(field: str, schema_store) -> None:
 def test_item_bad_values(field: str, value: object, schema_store) -> None:
     item = _load("item.json")
     item["properties"][field] = value
-    assert _mmtp_problems(item, schema_store)
+    problems = _mmtp_problems(item, schema_store)
+    assert _names(problems, field), problems
 
 
 def test_annotation_requires_provenance(schema_store) -> None:
@@ -68,22 +75,26 @@ def test_annotation_requires_provenance(schema_store) -> None:
     for field in ("mmtp:annotator_expertise", "mmtp:confidence", "mmtp:review_status"):
         bad = copy.deepcopy(item)
         del bad["properties"][field]
-        assert _mmtp_problems(bad, schema_store), field
+        problems = _mmtp_problems(bad, schema_store)
+        assert _names(problems, field), problems
 
 
 def test_range_needs_both_ends(schema_store) -> None:
     item = _load("item.json")
     item["properties"]["mmtp:event_start_datetime"] = "2020-01-01T00:00:00Z"
-    assert _mmtp_problems(item, schema_store)
+    problems = _mmtp_problems(item, schema_store)
+    assert _names(problems, "mmtp:event_end_datetime"), problems
 
 
 def test_collection_requires_phenomenon_summary(schema_store) -> None:
     coll = _load("collection.json")
     del coll["summaries"]["mmtp:phenomenon"]
-    assert _mmtp_problems(coll, schema_store)
+    problems = _mmtp_problems(coll, schema_store)
+    assert _names(problems, "mmtp:phenomenon"), problems
     coll = _load("collection.json")
     coll["summaries"]["mmtp:phenomenon"] = ["tornado"]
-    assert _mmtp_problems(coll, schema_store)
+    problems = _mmtp_problems(coll, schema_store)
+    assert _names(problems, "tornado"), problems
 
 
 def test_pystac_extension_class(schema_store) -> None:

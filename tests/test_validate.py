@@ -92,17 +92,23 @@ def test_compiled_validation_agrees_with_jsonschema(schema_store: SchemaStore, t
     v = StacValidator(schema_store)
     good = _item()
     broken = []
-    for edit in (lambda o: o["properties"].pop("datetime"), lambda o: o.__setitem__("bbox", "x"),
-                 lambda o: o["properties"].__setitem__("proj:code", 5), lambda o: o.__setitem__("links", [{"rel": 5}]),
-                 lambda o: o.__setitem__("geometry", {"type": "Point"}), lambda o: o.pop("stac_version")):
+    for edit, field in ((lambda o: o["properties"].pop("datetime"), "datetime"), (lambda o: o.__setitem__("bbox", "x"), "bbox"),
+                        (lambda o: o["properties"].__setitem__("proj:code", 5), "proj:code"),
+                        (lambda o: o.__setitem__("links", [{"rel": 5}]), "links"),
+                        (lambda o: o.__setitem__("geometry", {"type": "Point"}), "geometry"),
+                        (lambda o: o.pop("stac_version"), "stac_version")):
         b = copy.deepcopy(good)
         edit(b)
-        broken.append(b)
-    for obj, expected in [(good, True)] + [(b, False) for b in broken]:
+        broken.append((b, field))
+    for obj, field in [(good, None), *broken]:
+        expected = field is None
         pure = not any(True for url in v.schemas_for(obj)
                        for _ in jsonschema.Draft7Validator({"$ref": url}, registry=v._registry).iter_errors(obj))
         assert (v.is_valid(obj), pure) == (expected, expected)
-        assert bool(list(v.iter_problems(obj, "x"))) is not expected
+        problems = [p.message for p in v.iter_problems(obj, "x")]
+        assert bool(problems) is not expected
+        if field:  # the problem names the broken field, not only "invalid"
+            assert any(field in m for m in problems), (field, problems)
 
 
 def test_validation_reuses_results_for_unchanged_bytes(schema_store: SchemaStore, tmp_path: Path) -> None:
@@ -128,4 +134,186 @@ def test_validation_reuses_results_for_unchanged_bytes(schema_store: SchemaStore
         bad = validate_tree(tmp_path, schema_store)
         assert bad.cached == 6 and [p.path for p in bad.problems] == ["c/j3/j3.json"]
     (tmp_path / "c" / "j4" / "j4.json").unlink()  # structure is never cached
-    assert any("does not exist" in p.message for p in validate_tree(tmp_path, schema_store).problems)
+    problems = [str(p) for p in validate_tree(tmp_path, schema_store).problems]
+    assert "c/j4/j4.json: linked file does not exist" in problems, problems
+
+
+# --------------------------------------------------------------------------- the bytes behind the JSON
+EPSG = "EPSG:32632"
+ORIGIN_X, ORIGIN_Y, RES, ROWS, COLS = 600000.0, 6650000.0, 10.0, 600, 640  # > 512: a COG must be tiled
+FILE_EXT = "https://stac-extensions.github.io/file/v2.1.0/schema.json"
+RASTER = "https://stac-extensions.github.io/raster/v2.0.0/schema.json"
+COG_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
+
+
+def _write_tif(path: Path, cog: bool = True, dtype: str = "uint16", nodata: float | None = 0) -> None:
+    """A raster written by GDAL itself (its COG driver, or a plain striped GTiff), not by our code."""
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_origin
+
+    data = (np.arange(ROWS * COLS, dtype="uint32").reshape(1, ROWS, COLS) % 1000).astype(dtype)
+    profile = {"driver": "COG" if cog else "GTiff", "width": COLS, "height": ROWS, "count": 1, "dtype": dtype,
+               "crs": EPSG, "transform": from_origin(ORIGIN_X, ORIGIN_Y, RES, RES), "nodata": nodata}
+    with rasterio.open(path, "w", **profile) as ds:
+        ds.write(data)
+
+
+def _raster_tree(root: Path) -> Path:
+    """A one-item tree whose `red` COG is described by hand: values known outside the code under test."""
+    import hashlib
+
+    from stac_mmtp.stac.tree import CollectionBundle, write_tree
+
+    item_dir = root / "c" / "r1"
+    item_dir.mkdir(parents=True)
+    _write_tif(item_dir / "red.tif")
+    data = (item_dir / "red.tif").read_bytes()
+    item = _item()
+    item["id"] = "r1"
+    item["stac_extensions"] = [PROJ, RASTER, FILE_EXT]
+    item["assets"] = {"red": {
+        "href": "./red.tif", "type": COG_TYPE, "roles": ["data"],
+        "proj:code": EPSG, "proj:shape": [ROWS, COLS], "proj:transform": [RES, 0.0, ORIGIN_X, 0.0, -RES, ORIGIN_Y],
+        "proj:bbox": [ORIGIN_X, ORIGIN_Y - ROWS * RES, ORIGIN_X + COLS * RES, ORIGIN_Y],
+        "bands": [{"name": "red", "data_type": "uint16", "nodata": 0, "raster:spatial_resolution": RES}],
+        "file:size": len(data), "file:checksum": "1220" + hashlib.sha256(data).hexdigest()}}
+    coll = {"type": "Collection", "stac_version": "1.1.0", "id": "c", "description": "d", "license": "CC-BY-4.0",
+            "extent": {"spatial": {"bbox": [[11, 60, 11, 60]]}, "temporal": {"interval": [[None, None]]}}, "links": []}
+    write_tree(root, {"type": "Catalog", "stac_version": "1.1.0", "id": "rr", "description": "r", "links": []},
+               [CollectionBundle(coll, [item])])
+    return item_dir / "r1.json"
+
+
+def _edit_asset(item_path: Path, **fields) -> None:
+    doc = json.loads(item_path.read_text())
+    doc["assets"]["red"].update(fields)
+    item_path.write_text(json.dumps(doc))
+
+
+@pytest.mark.parametrize(("edit", "expected"), [
+    (lambda p: _edit_asset(p, **{"proj:code": "EPSG:32633"}), "proj:code EPSG:32633 in the metadata, the file has EPSG:32632"),
+    (lambda p: _edit_asset(p, **{"proj:shape": [COLS, ROWS]}), f"proj:shape [{COLS}, {ROWS}] in the metadata, the file has [{ROWS}, {COLS}]"),
+    (lambda p: _edit_asset(p, **{"proj:transform": [RES, 0.0, ORIGIN_X + 30, 0.0, -RES, ORIGIN_Y]}), "proj:transform"),
+    (lambda p: _edit_asset(p, **{"proj:bbox": [ORIGIN_X, ORIGIN_Y - 100, ORIGIN_X + 100, ORIGIN_Y]}), "proj:bbox"),
+    (lambda p: _edit_asset(p, bands=[{"name": "red", "data_type": "float32", "nodata": 0, "raster:spatial_resolution": RES}]),
+     "bands/0/data_type float32 in the metadata, the file has uint16"),
+    (lambda p: _edit_asset(p, bands=[{"name": "red", "data_type": "uint16", "nodata": 65535, "raster:spatial_resolution": RES}]),
+     "bands/0/nodata 65535 in the metadata, the file has 0.0"),
+    (lambda p: _edit_asset(p, bands=[{"name": "a", "raster:bits_per_sample": 16}, {"name": "b", "raster:bits_per_sample": 16}]), "bands lists 2 band(s), the file has 1"),
+    (lambda p: _edit_asset(p, **{"file:size": 5}), "file:size 5 in the metadata, the file has"),
+    (lambda p: _edit_asset(p, **{"file:checksum": "1220" + "0" * 64}), "file:checksum 1220" + "0" * 64 + " in the metadata"),
+    (lambda p: (p.parent / "red.tif").unlink(), "asset 'red': file './red.tif' does not exist"),
+], ids=["proj:code", "proj:shape", "proj:transform", "proj:bbox", "data_type", "nodata", "band count", "file:size",
+        "file:checksum", "missing"])
+def test_asset_metadata_must_match_the_file(schema_store: SchemaStore, tmp_path: Path, edit, expected: str) -> None:
+    """Each disagreement between an asset's JSON and its file is one problem naming the item, the
+    asset and the field (the file itself is written by GDAL, the metadata by hand)."""
+    from stac_mmtp.validate import validate_tree
+
+    item_path = _raster_tree(tmp_path)
+    good = validate_tree(tmp_path, schema_store)
+    assert good.ok, good.problems
+    assert good.assets == 1
+    edit(item_path)
+    problems = validate_tree(tmp_path, schema_store).problems
+    assert len(problems) == 1, problems
+    assert problems[0].path == "c/r1/r1.json"
+    assert expected in problems[0].message
+    assert problems[0].message.startswith("asset 'red'")
+
+
+def test_garbage_cog_fails_validate_and_publish(schema_dir: Path, tmp_path: Path) -> None:
+    """Valid JSON over bad bytes: a COG replaced by random bytes of the same size, and by a striped
+    (non-COG) GeoTIFF with its metadata updated, both exit 1 from validate and 2 from publish, nothing
+    published."""
+    import hashlib
+    import os
+
+    from click.testing import CliRunner
+
+    from stac_mmtp.cli import main
+
+    tree = tmp_path / "tree"
+    item_path = _raster_tree(tree)
+    target = tmp_path / "mirror"
+    runner = CliRunner()
+    ok = runner.invoke(main, ["validate", str(tree), "--schema-cache", str(schema_dir)])
+    assert ok.exit_code == 0, ok.output
+    tif = item_path.parent / "red.tif"
+    size = tif.stat().st_size
+    tif.write_bytes(os.urandom(size))
+    bad = runner.invoke(main, ["validate", str(tree), "--schema-cache", str(schema_dir)])
+    assert bad.exit_code == 1
+    assert "asset 'red' (./red.tif): file:checksum" in bad.output
+    assert "asset 'red' (./red.tif): not a readable GeoTIFF" in bad.output
+
+    _write_tif(tif, cog=False)  # GDAL's plain GTiff: strips, no overviews
+    data = tif.read_bytes()
+    _edit_asset(item_path, **{"file:size": len(data), "file:checksum": "1220" + hashlib.sha256(data).hexdigest()})
+    bad = runner.invoke(main, ["validate", str(tree), "--schema-cache", str(schema_dir)])
+    assert bad.exit_code == 1
+    assert "asset 'red' (./red.tif): type says Cloud-Optimized GeoTIFF, the file is not one" in bad.output
+    assert "not tiled" in bad.output
+    env = {"STAC_MMTP_SCHEMA_CACHE": str(schema_dir)}
+    pub = runner.invoke(main, ["publish", str(tree), "--to", target.as_uri()], env=env)
+    assert pub.exit_code == 2, pub.output
+    assert "refusing to publish" in pub.output and "Cloud-Optimized" in pub.output
+    assert not target.exists() or not any(target.rglob("*"))
+
+
+def test_asset_checks_reuse_the_digest_cache(schema_store: SchemaStore, tmp_path: Path) -> None:
+    """An untouched asset (same path, size, mtime, inode) with unchanged metadata is not read again:
+    bytes swapped under a restored mtime go unseen, as with rsync; a touched file is read again."""
+    import os
+
+    from stac_mmtp.validate import validate_tree
+
+    item_path = _raster_tree(tmp_path)
+    assert validate_tree(tmp_path, schema_store).ok
+    tif = item_path.parent / "red.tif"
+    st = tif.stat()
+    with tif.open("r+b") as f:  # same inode, same size
+        f.write(b"\0" * 64)
+    os.utime(tif, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert validate_tree(tmp_path, schema_store).ok  # cached: not re-read
+    os.utime(tif, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    problems = validate_tree(tmp_path, schema_store).problems
+    assert any("file:checksum" in p.message for p in problems), problems
+
+
+def test_release_validates_with_its_own_schema(schema_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A build ships our extension's schema at the path of its URL; a copy of the tree validates with
+    the package's extensions/ pointing nowhere, offline. Without the shipped copy it cannot."""
+    import stac_mmtp.validate as validate_mod
+    from stac_mmtp import EXTENSION_SCHEMA_URI
+    from stac_mmtp.stac.tree import CollectionBundle, write_tree
+    from stac_mmtp.validate import validate_tree
+
+    repo_schema = Path(__file__).resolve().parents[1] / "extensions" / "mmtp" / "json-schema" / "schema.json"
+    item = _item()
+    item["stac_extensions"] = [PROJ, EXTENSION_SCHEMA_URI]
+    item["properties"].update({"mmtp:event_id": "gjerdrum-landslide-2020", "mmtp:phenomenon": "landslide"})
+    coll = {"type": "Collection", "stac_version": "1.1.0", "id": "c", "description": "d", "license": "CC-BY-4.0",
+            "extent": {"spatial": {"bbox": [[11, 60, 11, 60]]}, "temporal": {"interval": [[None, None]]}}, "links": []}
+    built = tmp_path / "built"
+    write_tree(built, {"type": "Catalog", "stac_version": "1.1.0", "id": "own", "description": "r", "links": []},
+               [CollectionBundle(coll, [item])])
+    shipped = built / "extensions" / "mmtp" / EXTENSION_SCHEMA_URI.split("/")[-2] / "schema.json"
+    assert shipped.read_bytes() == repo_schema.read_bytes()
+    assert EXTENSION_SCHEMA_URI.endswith(shipped.relative_to(built).as_posix())
+
+    release = Path(shutil.copytree(built, tmp_path / "elsewhere" / "release"))
+    monkeypatch.setattr(validate_mod, "extensions_dir", lambda: tmp_path / "no-checkout")
+    report = validate_tree(release, SchemaStore(schema_dir))
+    assert report.ok, report.problems
+    assert EXTENSION_SCHEMA_URI in report.schemas
+    # the shipped copy is the one used: a broken copy breaks the item's validation
+    shipped_copy = release / shipped.relative_to(built)
+    doc = json.loads(shipped_copy.read_text())
+    shipped_copy.write_text(json.dumps({**doc, "not": {}}))  # nothing validates against "not: {}"
+    bad = validate_tree(release, SchemaStore(schema_dir))
+    assert [p.schema for p in bad.problems] == [EXTENSION_SCHEMA_URI]
+    shipped_copy.unlink()
+    with pytest.raises(SchemaMissing, match="neither the validated tree ships it"):
+        validate_tree(release, SchemaStore(schema_dir))

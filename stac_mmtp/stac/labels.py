@@ -114,7 +114,7 @@ def rasterise(aset: AnnotationSet, event: Event, crs: str, transform: Affine, sh
     mask = rasterize([(mapping(reproject(area, 4326, crs)), CLASSES["background"])], out_shape=out_shape,
                      transform=transform, fill=IGNORE, dtype="uint8")
     # Later outlines overwrite earlier ones where they overlap (file order, documented).
-    shapes = [(mapping(reproject(o.shape, 4326, crs)), CLASSES[o.cls]) for o in aset.outlines]
+    shapes = [(mapping(reproject(o.shape, 4326, crs)), CLASSES[o.cls]) for o in aset.outlines if o.is_area]
     classes = rasterize(shapes, out_shape=out_shape, transform=transform, fill=IGNORE, dtype="uint8")
     mask = np.where(classes != IGNORE, classes, mask).astype(np.uint8)
     if valid is not None:
@@ -147,7 +147,10 @@ def _annotation_fields(aset: AnnotationSet, event: Event) -> dict[str, Any]:
 def _geometry(aset: AnnotationSet) -> dict[str, Any]:
     from shapely import union_all
 
-    return mapping(union_all([o.shape for o in aset.outlines]))
+    union = union_all([o.shape for o in aset.outlines])
+    # Large sets (hundreds of flood polygons, thousands of graded buildings): the outlines are in the
+    # asset already; the item's footprint is their convex hull, so that item JSON stays small.
+    return mapping(union.convex_hull if len(aset.outlines) > 50 or union.geom_type == "MultiPoint" else union)
 
 
 def vector_item(aset: AnnotationSet, event: Event, sources: list[tuple[str, dict[str, Any]]], item_dir: Path) -> dict[str, Any]:
@@ -166,11 +169,13 @@ def vector_item(aset: AnnotationSet, event: Event, sources: list[tuple[str, dict
         "label:properties": ["class"],
         "label:classes": [{"name": "class", "classes": aset.classes}],
         "label:description": f"Outlines of {', '.join(aset.classes)} for event {event.id}",
-        "label:tasks": TASKS,
+        "label:tasks": TASKS if any(o.is_area for o in aset.outlines) else ["detection", "classification"],
         "label:methods": sorted({o.method for o in aset.outlines}),
         "label:overviews": [{"property_key": "class", "counts": [{"name": c, "count": counts[c]} for c in aset.classes]}],
         **_annotation_fields(aset, event),
     }
+    if credit := aset.provenance.get("attribution"):
+        props["description"] = f"{props['description']} {credit}."
     links = [
         {"rel": "source", "href": item_href(coll, it["id"]), "type": GEOJSON_MEDIA_TYPE, "title": it["id"]}
         for coll, it in sources
@@ -178,6 +183,9 @@ def vector_item(aset: AnnotationSet, event: Event, sources: list[tuple[str, dict
     links.append({"rel": "related", "href": item_href(EVENTS_COLLECTION, event.id), "type": GEOJSON_MEDIA_TYPE,
                   "title": "event"})
     links.append({"rel": "license", "href": _license_href(aset.license), "title": aset.license})
+    if isinstance(aset.provenance.get("href"), str) and aset.provenance["href"].startswith("https://"):
+        links.append({"rel": "via", "href": aset.provenance["href"], "type": "text/html",
+                      "title": f"source product: {aset.provenance.get('product') or aset.provenance['href']}"})
     return {
         "type": "Feature",
         "stac_version": STAC_VERSION,
@@ -281,12 +289,12 @@ def annotations_bundle(sets: list[AnnotationSet], events: list[Event], bundles: 
         if ev is None:
             continue
         sources = sorted([(c, it) for c, it in imagery if applies_to(aset, it)], key=lambda ci: ci[1]["id"])
-        if not sources:  # a label item labels imagery: without any, the outlines stay in catalog/annotations only
-            continue
         root = stage / LABEL_COLLECTION
+        # Every annotation set becomes a vector label item, with source links to the imagery it labels
+        # when the build holds some; masks need both imagery and outlines with an area (not points).
         vec = vector_item(aset, ev, sources, root / aset.item_id)
         items.append(vec)
-        for coll, it in sources:
+        for coll, it in sources if any(o.is_area for o in aset.outlines) else ():
             mid = f"{aset.item_id}_{it['id'].removeprefix(f'{ev.id}_')}"
             items.append(mask_item(aset, ev, vec["id"], coll, it, stage / coll / it["id"], root / mid,
                                    pre_event_pair(coll, it, imagery)))

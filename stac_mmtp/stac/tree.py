@@ -163,6 +163,29 @@ def write_tree(out: Path, catalog: dict[str, Any], bundles: list[CollectionBundl
         path = out / bundle.id / "collection.json"
         write_json(path, coll)
         written.append(path)
+    written.append(ship_extension_schema(out))
     write_json(out / "catalog.json", catalog)
     written.append(out / "catalog.json")
     return written
+
+
+def shipped_schema_path(tree: Path) -> Path:
+    """Where a tree carries our extension's schema: the path of its URL below the host
+    (`extensions/mmtp/v1.0.0/schema.json`), so the release validates on its own, offline."""
+    from .. import EXTENSION_SCHEMA_URI
+
+    return tree / EXTENSION_SCHEMA_URI.split("://", 1)[1].split("/", 1)[1]
+
+
+def ship_extension_schema(out: Path) -> Path:
+    """Copy the extension's JSON schema (the package's, byte for byte) into the tree."""
+    from .. import EXTENSION_NAME
+    from ..atomic import staged_file
+    from ..paths import extensions_dir
+
+    src = extensions_dir() / EXTENSION_NAME / "json-schema" / "schema.json"
+    dst = shipped_schema_path(out)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with staged_file(dst) as tmp:
+        tmp.write_bytes(src.read_bytes())
+    return dst
