@@ -55,6 +55,10 @@ class UnsupportedProduct(ProductError):
     """A product family or type we recognise but do not support (e.g. Sentinel-1 SLC)."""
 
 
+class OutputError(MmtpError):
+    """An output that cannot be written (read-only directory, full disk): exit status 1."""
+
+
 class SchemaMissing(MmtpError):
     """A JSON Schema that is neither in the cache nor allowed to be fetched."""
 

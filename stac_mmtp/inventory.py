@@ -22,6 +22,10 @@ COUNTRY_PATTERN = re.compile(r"^[A-Z]{3}$")
 DOI_PATTERN = re.compile(r"^10\.\d{4,9}/\S+$")
 PRECISIONS = ("second", "minute", "hour", "day", "month", "year")
 MAX_AOI_KM = 50.0
+# Dates the inventory accepts: the Sentinel era, with room for the future. Outside it there is no
+# product to pair with, and a year-1 date would overflow the build's time windows.
+MIN_DATE = datetime(2014, 1, 1, tzinfo=UTC)
+MAX_DATE = datetime(2100, 12, 31, 23, 59, 59, tzinfo=UTC)
 
 
 class InventoryErrors(InputErrors):
@@ -63,6 +67,7 @@ class Event:
     triggered_by: tuple[str, ...] = ()
     references: tuple[Reference, ...] = ()
     triggers: tuple[str, ...] = field(default=())  # filled by load_inventory from the other events
+    ongoing: bool = False  # an active event with no end_datetime: `end` is the time of loading
 
     @property
     def datetime(self) -> datetime:
@@ -131,6 +136,14 @@ def parse_event(path: Path, now: datetime | None = None) -> Event:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise InputError(f"not valid JSON ({exc})", path) from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text (byte {exc.start}): save the file as UTF-8", path) from None
+    except IsADirectoryError:
+        raise InputError("a directory, not an event file", path) from None
+    except FileNotFoundError:
+        raise InputError("cannot be read (a dangling symbolic link?)", path) from None
+    except OSError as exc:
+        raise InputError(f"cannot be read ({exc.strerror or exc})", path) from None
     if not isinstance(doc, dict) or doc.get("type") != "Feature":
         raise InputError("expected one GeoJSON Feature per file", path, "type")
     eid = doc.get("id")
@@ -162,11 +175,18 @@ def parse_event(path: Path, now: datetime | None = None) -> Event:
     if not geom.covers(Point(site)):
         raise InputError(f"the site {site} is outside the AOI polygon", path, "site")
 
+    ongoing = False
     if "datetime" in props:
         if "start_datetime" in props or "end_datetime" in props:
             raise InputError("give either datetime or start_datetime/end_datetime, not both", path, "datetime")
         start = end = parse_datetime(props["datetime"], path, "datetime")
         instant = True
+    elif "start_datetime" in props and props.get("end_datetime") is None and state == "active":
+        # Ongoing activity: an active event may leave end_datetime null or absent; it then runs to the
+        # start of today (UTC), so that builds of one day agree.
+        start = parse_datetime(props["start_datetime"], path, "start_datetime")
+        end = max(start, now.replace(hour=0, minute=0, second=0, microsecond=0))
+        instant, ongoing = False, True
     elif "start_datetime" in props and "end_datetime" in props:
         start = parse_datetime(props["start_datetime"], path, "start_datetime")
         end = parse_datetime(props["end_datetime"], path, "end_datetime")
@@ -177,6 +197,13 @@ def parse_event(path: Path, now: datetime | None = None) -> Event:
         raise InputError("missing datetime (or start_datetime and end_datetime)", path, "datetime")
     if start > now:
         raise InputError(f"the event date {start:%Y-%m-%d} is in the future", path, "datetime" if instant else "start_datetime")
+    if not instant and not ongoing and end > now:
+        hint = "; for ongoing activity set end_datetime to null" if state == "active" else ""
+        raise InputError(f"end_datetime {end:%Y-%m-%d} is in the future{hint}", path, "end_datetime")
+    for name, value in (("datetime" if instant else "start_datetime", start), ("end_datetime", end)):
+        if not MIN_DATE <= value <= MAX_DATE:
+            raise InputError(f"{value.date().isoformat()} is outside {MIN_DATE:%Y}-{MAX_DATE:%Y} (Sentinel-1 was launched in "
+                             "2014: earlier events have no product to pair with)", path, name)
     precision = props.get("datetime_precision", "second")
     if precision not in PRECISIONS:
         raise InputError(f"unknown precision {precision!r}; known: {', '.join(PRECISIONS)}", path, "datetime_precision")
@@ -221,6 +248,7 @@ def parse_event(path: Path, now: datetime | None = None) -> Event:
         glide=props.get("glide"),
         triggered_by=triggered_by,
         references=tuple(references),
+        ongoing=ongoing,
     )
 
 

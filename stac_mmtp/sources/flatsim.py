@@ -461,7 +461,7 @@ class Flatsim:
         clip_box = None
         for r in pkg.rasters:
             key = keys[r.rel]
-            gdal_path = pkg.fs.gdal_path(r.rel)
+            gdal_path = pkg.fs.gdal_path(r.rel, verify=True)
             with rasterio.open(gdal_path) as src:
                 win = _window(src, aoi.bounds)
                 if win is None:

@@ -37,7 +37,7 @@ from .. import __version__
 from ..assets import file_fields, stretch_to_uint8, write_png
 from ..cog import CogProfile, array_to_cog
 from ..errors import ProductError, UnsupportedProduct
-from ..geo import footprint_polygon, round_geometry, utm_epsg
+from ..geo import footprint_from_geojson, footprint_polygon, geometry_bbox, round_geometry, utm_epsg
 from ..geo import reproject as reproject_geom
 from ..stac import (
     COG_MEDIA_TYPE,
@@ -551,13 +551,12 @@ class Sentinel1:
         if product_type != "GRD":
             raise UnsupportedProduct(f"Sentinel-1 {product_type} products are not supported (GRD only)", fs.path)
         m = NAME_RE.match(ident)
-        coords = geom["coordinates"][0]
         prod = S1Product(
             fs=fs, id=ident, layout="AWS", platform=platform, mode=mode, product_type=product_type,
             resolution_class=m.group(4) if m else "H", polarisations=POLARISATIONS.get(pol_code, []),
             start=start, stop=stop, absolute_orbit=absolute, relative_orbit=relative_orbit(platform, absolute),
             orbit_state=None, datatake=info.get("missionDataTakeId"),
-            footprint=footprint_polygon([(float(x), float(y)) for x, y in coords], w),
+            footprint=footprint_from_geojson(geom, w),  # a Polygon, or a MultiPolygon across the antimeridian
             international_designator=INTERNATIONAL_DESIGNATOR.get(platform),
             product_class=m.group(6) if m else None,
         )
@@ -710,7 +709,7 @@ class Sentinel1:
             "stac_extensions": exts,
             "id": prod.id,
             "geometry": round_geometry(mapping(prod.footprint)),
-            "bbox": [round(v, 6) for v in prod.footprint.bounds],
+            "bbox": geometry_bbox(prod.footprint),
             "properties": props,
             "links": [_source_link(prod)],
             "assets": {},
@@ -780,7 +779,7 @@ class Sentinel1:
             noise = parse_noise(prod.fs, prod.noises[pol]) if pol in prod.noises else None
             denoised = denoised and noise is not None
             try:
-                with rasterio.open(prod.fs.gdal_path(rel)) as src:
+                with rasterio.open(prod.fs.gdal_path(rel, verify=True)) as src:
                     gcps = self._gcps_and_size(prod, pol, src)
                     if grid is None:
                         grid = self.output_grid(prod, task, gcps)

@@ -27,7 +27,7 @@ from .. import __version__
 from ..assets import file_fields, write_png
 from ..cog import CogProfile, clip_to_cog
 from ..errors import ProductError, UnsupportedProduct
-from ..geo import footprint_polygon, reproject, round_geometry
+from ..geo import footprint_polygon, geometry_bbox, reproject, reproject_lonlat, round_geometry
 from ..stac import (
     CLASSIFICATION,
     COG_MEDIA_TYPE,
@@ -341,12 +341,26 @@ class Sentinel2:
         item = self._base_item(prod)
         item["id"] = prod.id
         item["assets"] = {
-            f.key: {"href": f"./{f.rel}", "type": "image/jp2", "roles": ["data"], "title": f"{f.band} ({f.resolution} m)"}
+            f.key: {"href": f"./{f.rel}", "type": "image/jp2", "roles": ["data"], "title": f"{f.band} ({f.resolution} m)",
+                    "bands": [self._metadata_band(prod, f)]}
             for f in sorted(prod.files.values(), key=lambda f: f.key)
         }
+        if not item["assets"]:  # the raster extension requires raster fields: none without band files
+            item["stac_extensions"] = [e for e in item["stac_extensions"] if e != RASTER]
         if prod.synthetic:
             mark_item(item, self.name, MMTP)
         return ProductMeta(Path(path), self.name, prod.id, item["geometry"], prod.start, prod.stop, item, prod.synthetic)
+
+    @staticmethod
+    def _metadata_band(prod: S2Product, f: BandFile) -> dict[str, Any]:
+        """What the metadata alone says of a band file (every baseline): its resolution, and for
+        reflectance bands the scale and offset from DN to reflectance."""
+        band: dict[str, Any] = {"name": f.band, "nodata": 0, "raster:spatial_resolution": f.resolution}
+        if f.band in BANDS:
+            offset = prod.offsets.get(f.band, 0.0) / prod.quantification if prod.offset_applies else 0.0
+            band.update({"data_type": "uint16", "raster:scale": round(1.0 / prod.quantification, 10),
+                         "raster:offset": round(offset, 10)})
+        return band
 
     def _base_item(self, prod: S2Product) -> dict[str, Any]:
         props: dict[str, Any] = {
@@ -389,7 +403,7 @@ class Sentinel2:
             "stac_extensions": [EO, RASTER, PROJ, SAT, VIEW, PROCESSING, S2_EXT],
             "id": prod.id,
             "geometry": round_geometry(geom),
-            "bbox": [round(v, 6) for v in prod.footprint.bounds],
+            "bbox": geometry_bbox(prod.footprint),
             "properties": props,
             "links": [_source_link(prod)],
             "assets": {},
@@ -421,7 +435,7 @@ class Sentinel2:
                 raise ProductError(f"band file listed in the metadata is missing: {f.rel}", prod.fs.path)
             if prod.fs.size(f.rel) == 0:
                 raise ProductError("0-byte band file", prod.fs.display(f.rel))
-            gdal_path = prod.fs.gdal_path(f.rel)
+            gdal_path = prod.fs.gdal_path(f.rel, verify=True)
             try:
                 with rasterio.open(gdal_path) as src:
                     win = from_bounds(*bounds, transform=src.transform)
@@ -459,12 +473,12 @@ class Sentinel2:
             self._thumbnail(item_dir / "visual.tif", item_dir / "thumbnail.png")
             assets["thumbnail"] = {"href": "./thumbnail.png", "type": PNG_MEDIA_TYPE, "roles": ["thumbnail"],
                                    "title": "True-colour preview", **file_fields(item_dir / "thumbnail.png")}
-        clip_ll = reproject(clip_geom, prod.epsg, 4326)
+        clip_ll = reproject_lonlat(clip_geom, prod.epsg)
         geom = clip_ll.intersection(prod.footprint)
         if geom.is_empty:
             raise ProductError(f"the product footprint does not overlap the AOI of {ev.id}", prod.fs.path)
         item["geometry"] = round_geometry(mapping(geom))
-        item["bbox"] = [round(v, 6) for v in geom.bounds]
+        item["bbox"] = geometry_bbox(geom)
         props = item["properties"]
         props.update(event_fields(ev))
         props["mmtp:temporal_role"] = task.temporal_role
