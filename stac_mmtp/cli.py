@@ -32,6 +32,7 @@ LAZY_COMMANDS = {
     "preview": "stac_mmtp.preview:preview_command",
     "serve": "stac_mmtp.serve:serve_command",
     "search": "stac_mmtp.search:search_command",
+    "discover": "stac_mmtp.commands.discover:discover_command",
 }
 
 
