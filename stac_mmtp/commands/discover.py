@@ -34,10 +34,13 @@ from ..errors import EXIT_FAILED, MmtpError
 @click.option("--page-size", type=click.IntRange(1, 10000), help="Items per page [default: the provider's].")
 @click.option("--rate-limit", type=float, help="Requests per second per provider [default: the provider's].")
 @click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds per HTTP request.")
+@click.option("--retries", type=click.IntRange(0), default=5, show_default=True,
+              help="Retries of a request answered 429/5xx or cut (exponential backoff, Retry-After honoured).")
 def discover_command(events_dir: Path | None, providers: tuple[str, ...], collections: tuple[str, ...], out: Path | None,
                      event_ids: tuple[str, ...], modalities: tuple[str, ...], update: bool, all_: bool, aoi_cloud: bool,
                      pre_event: int, min_coverage: float, max_cloud: float, days_before: int, days_after: int,
-                     page_size: int | None, rate_limit: float | None, timeout: float) -> None:
+                     page_size: int | None, rate_limit: float | None, timeout: float,
+                     retries: int) -> None:
     """Search STAC APIs for the Sentinel-1/2 acquisitions of each event and write one plan per event.
 
     Per stack (S2: MGRS tile; S1: relative orbit, direction, mode, polarisations): the last
@@ -54,7 +57,7 @@ def discover_command(events_dir: Path | None, providers: tuple[str, ...], collec
         provs = resolve(list(providers), parse_collections(collections), rate_limit, page_size)
         options = DiscoverOptions(
             days_before=days_before, days_after=days_after, modalities=tuple(modalities) or MODALITIES,
-            selection=Selection(pre_event, min_coverage, max_cloud, all_, aoi_cloud), update=update, timeout=timeout,
+            selection=Selection(pre_event, min_coverage, max_cloud, all_, aoi_cloud), update=update, timeout=timeout, retries=retries,
         )
         out = out or catalog_source_dir() / "acquisitions"
         with console.progress_bar() as progress:

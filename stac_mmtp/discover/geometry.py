@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import shapely
 from pyproj import CRS, Transformer
 from shapely.geometry import MultiPolygon, Polygon
-from shapely.ops import transform, unary_union
+from shapely.ops import unary_union
 
 
 def _unwrap(lon: float, centre: float) -> float:
@@ -71,8 +72,12 @@ def aoi_coverage(footprint: dict[str, Any], aoi: dict[str, Any]) -> float:
     lat = a.centroid.y
     # Lambert azimuthal equal-area centred on the AOI: equal-area everywhere, poles included
     laea = CRS.from_proj4(f"+proj=laea +lat_0={lat:.6f} +lon_0={centre:.6f} +datum=WGS84 +units=m")
-    tr = Transformer.from_crs("EPSG:4326", laea, always_xy=True).transform
-    pa, pf = transform(tr, a), transform(tr, f)
+    tr = Transformer.from_crs("EPSG:4326", laea, always_xy=True)
+
+    def project(xy: np.ndarray) -> np.ndarray:
+        return np.column_stack(tr.transform(xy[:, 0], xy[:, 1]))
+
+    pa, pf = shapely.transform(a, project), shapely.transform(f, project)
     if pa.area == 0:
         return 0.0
     return round(min(1.0, pf.intersection(pa).area / pa.area), 4)

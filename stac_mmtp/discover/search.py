@@ -97,7 +97,7 @@ class Session:
         return self.io.requests if self.io else 0
 
     def search(self, collection: str, intersects: dict[str, Any], start: str, end: str) -> SearchResult:
-        client = self.open()
+        client = self.open()  # raises at once for a provider already found down
         body = {"collections": [collection], "intersects": intersects, "datetime": f"{start}/{end}",
                 "limit": self.provider.page_size}
         try:
@@ -108,8 +108,12 @@ class Session:
                 result.pages += 1
                 result.items.extend(page.get("features", []))
         except Exception as exc:
-            raise ProviderError(f"provider {self.provider.name}: search of {collection} at "
-                                f"{redact(self.provider.url)} failed: {_reason(exc)}") from exc
+            msg = f"provider {self.provider.name}: search of {collection} at {redact(self.provider.url)} failed: {_reason(exc)}"
+            status = getattr(exc, "status_code", None)
+            if status is None or status == 429 or status >= 500:
+                # down (or refusing us) after the retries: later searches fail fast instead of waiting again
+                self.down = msg
+            raise ProviderError(msg) from exc
         # client-side sort: servers' sortby is optional and not always honoured
         result.items.sort(key=lambda it: (it.get("properties", {}).get("datetime") or "", it.get("id", "")))
         return result
@@ -117,6 +121,9 @@ class Session:
 
 def _reason(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    status = getattr(exc, "status_code", None)
+    if status is not None:
+        text = f"HTTP {status}" + (f" {text}" if text != type(exc).__name__ else "")
     return redact_text(text)[:300]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from ..inventory import Event
@@ -31,6 +31,12 @@ class Selection:
 def parse_dt(value: str) -> datetime:
     # Planetary Computer writes some date-times with a space instead of "T" (a real quirk)
     return datetime.fromisoformat(value.replace("Z", "+00:00").replace(" ", "T", 1))
+
+
+def iso(dt: datetime) -> str:
+    """One spelling of a date-time whatever the server wrote: UTC, "Z", no trailing zero digits."""
+    text = dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f").rstrip("0").rstrip(".")
+    return text + "Z"
 
 
 def item_times(item: dict[str, Any]) -> tuple[datetime, datetime]:
@@ -172,7 +178,7 @@ def select(event: Event, modality: str, provider: str, collection: str, items: l
                 "provider": provider,
                 "collection": collection,
                 "item_id": iid,
-                "datetime": props.get("datetime") or props.get("start_datetime"),
+                "datetime": iso(item_times(it)[0] if not props.get("datetime") else parse_dt(props["datetime"])),
                 "roles": sorted(set(rs), key=ROLE_ORDER.index),
                 "days_from_event": d["days"],
                 "stack": stack,
