@@ -109,6 +109,8 @@ def items(real_fixtures: Path) -> dict[str, list[dict[str, Any]]]:
     across["bbox"] = [178.5, 65.5, -179.5, 66.5]
     s2.append(across)
     s1r = _load(real_fixtures, S1_REAL)
+    # as planetary_computer.sign() returns it: a SAS token that must never reach a plan
+    s1r["assets"]["vv"]["href"] += "?st=2025-03-12T00%3A00Z&se=2025-03-13T00%3A00Z&sp=rl&sv=2024-05-04&sr=c&sig=SECRETSIG%3D"
     s1 = [s1_copy(s1r, -36), s1_copy(s1r, -24), s1_copy(s1r, -12), s1r, s1_copy(s1r, 12),
           s1_copy(s1r, -2, "ascending", 22, minutes=12 * 60 + 8)]  # another stack, 2025-03-10T17:30
     return {"sentinel-2-l2a": s2, "sentinel-1-grd": s1}
@@ -184,6 +186,9 @@ def test_plan_picks_the_expected_items_per_role(api: str, events_dir: Path, tmp_
     assert stacks == {"20250216": "descending-95-IW-VV+VH", "20250228": "descending-95-IW-VV+VH",
                       "20250312": "descending-95-IW-VV+VH", "20250310": "ascending-22-IW-VV+VH"}
     assert "cloud" not in s1["acquisitions"][0]
+    real_s1 = next(a for a in s1["acquisitions"] if a["item_id"].endswith("_073394"))
+    assert real_s1["assets"]["vv"].endswith("/measurement/iw-vv.tiff")  # the signed href, token dropped
+    assert "SECRETSIG" not in (tmp_path / f"{TN}.json").read_text() and "sig=" not in (tmp_path / f"{TN}.json").read_text()
     # antimeridian: the two halves of the split footprint cover the AOI whole
     am = json.loads((tmp_path / f"{AM}.json").read_text())
     assert [(a["item_id"], a["roles"], a["aoi_coverage"]) for a in am["acquisitions"]] == [
