@@ -137,6 +137,7 @@ def build(
     options: BuildOptions | None = None,
     progress: Progress | None = None,
     extra_bundles: Callable[[list[Event], list[CollectionBundle], Path], list[CollectionBundle]] | None = None,
+    acquisitions: Path | None = None,
 ) -> BuildReport:
     """Build the catalog tree into `out` (replaced atomically). Raises InputError for a bad inventory."""
     options = options or BuildOptions()
@@ -153,6 +154,11 @@ def build(
         if progress:
             progress("read", i + 1, len(found))
     tasks, unmatched = plan(events, products, options)
+    if acquisitions is not None:  # plan entries of `stac-mmtp discover`: remote products, one task each
+        from .sources.remote_s2 import tasks_from_plans
+
+        remote, problems = tasks_from_plans(events, acquisitions, options)
+        tasks, report.failures = tasks + remote, report.failures + problems
     report.failures += [
         f"{p.path}: does not intersect any event within -{options.days_before}/+{options.days_after} days" for p in unmatched
     ]
@@ -170,7 +176,7 @@ def build(
         for src_name in sorted({t.product.source for t in tasks}):
             source = get_source(src_name)
             items = by_coll.get(source.collection_id, [])
-            if items:
+            if items and source.collection_id not in {b.id for b in bundles}:  # local and remote S2 share one
                 coll = source.collection(items)
                 set_extent(coll, items)
                 bundles.append(CollectionBundle(coll, items))

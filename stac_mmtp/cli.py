@@ -146,8 +146,10 @@ def events_check(directory: Path | None) -> None:
 @click.option("--annotations", "annotations_dir", type=click.Path(path_type=Path),
               help="Annotations directory [default: catalog/annotations].")
 @click.option("--split-ratios", default="0.7,0.15,0.15", show_default=True, help="train,validate,test ratios (in events).")
+@click.option("--acquisitions", "acquisitions_dir", type=click.Path(path_type=Path),
+              help="Acquisition plans of `discover` [default: catalog/acquisitions when it exists].")
 def build(events_dir: Path | None, product_dirs: tuple[Path, ...], out: Path, days_before: int, days_after: int,
-          buffer_m: float, jobs: int, annotations_dir: Path | None, split_ratios: str) -> None:
+          buffer_m: float, jobs: int, annotations_dir: Path | None, split_ratios: str, acquisitions_dir: Path | None) -> None:
     """Build the STAC catalog: events collection plus one item per (event, product).
 
     Each product is matched to the events whose AOI it intersects within the time window;
@@ -166,7 +168,8 @@ def build(events_dir: Path | None, product_dirs: tuple[Path, ...], out: Path, da
     try:
         hook = dataset_hook(annotations_dir or default_annotations_dir(), events_dir, parse_ratios(split_ratios))
         with console.progress_bar() as progress:
-            report = run_build(events_dir, list(product_dirs), out, options, progress, extra_bundles=hook)
+            report = run_build(events_dir, list(product_dirs), out, options, progress, extra_bundles=hook,
+                               acquisitions=acquisitions_dir or _default_acquisitions())
     except MmtpError as exc:
         fail(exc)
     if report.results:
@@ -182,6 +185,13 @@ def build(events_dir: Path | None, product_dirs: tuple[Path, ...], out: Path, da
     if not console.quiet():
         console.err.print(f"catalog written to {out} ({report.events} events, {len(problems)} problem(s))", highlight=False)
     sys.exit(EXIT_FAILED if problems else 0)
+
+
+def _default_acquisitions() -> Path | None:
+    from .paths import catalog_source_dir
+
+    d = catalog_source_dir() / "acquisitions"
+    return d if d.is_dir() else None
 
 
 # --------------------------------------------------------------------------- validate
