@@ -16,7 +16,7 @@ from helpers import write_event
 from stac_mmtp.cli import LazyGroup, main
 
 REPO = Path(__file__).resolve().parents[1]
-ALL_COMMANDS = ["annotations", "build", "events", "inspect", "preview", "publish", "sample", "search", "serve",
+ALL_COMMANDS = ["annotations", "build", "discover", "events", "inspect", "preview", "publish", "sample", "search", "serve",
                 "splits", "validate"]
 
 
