@@ -149,3 +149,38 @@ def test_item_keeps_its_provenance_and_validates(built: dict[str, Any], schema_s
     assert sorted(item["assets"]) == ["aot", "coastal", "nir08", "red", "scl", "thumbnail", "visual"]
     report = validate_tree(out, schema_store)
     assert [str(p) for p in report.problems] == []
+
+
+def test_aoi_cloud_reads_the_scl_window(built: dict[str, Any], tmp_path: Path) -> None:
+    """--aoi-cloud: cloud from the remote SCL over the AOI, checked against the local SCL counted here."""
+    from shapely.geometry import Point, shape
+
+    from stac_mmtp.discover.selection import Selection
+
+    lon, lat = -10.969110, 25.004773  # where the real SCL has about half of its pixels cloudy or cirrus
+    events = tmp_path / "events"
+    write_event(events, EV, geometry=box(lon, lat, 0.02), site=[lon, lat], countries=["ESH"],
+                datetime="2020-02-16T00:00:00Z", datetime_precision="day")
+    opts = DiscoverOptions(modalities=("s2",), retries=2, backoff=0.05, selection=Selection(aoi_cloud=True))
+    report = discover_events(load_inventory(events), resolve([built["api"]]), tmp_path / "plans", opts)
+    assert report.ok, report.failures
+    plan = json.loads((tmp_path / "plans" / f"{EV}.json").read_text())
+    rec = next(a for a in plan["acquisitions"] if a["item_id"] == REAL_ID)
+    got = rec["cloud"]
+    to_utm = Transformer.from_crs(4326, 32629, always_xy=True)
+    ring = box(lon, lat, 0.02)["coordinates"][0]
+    aoi = shape({"type": "Polygon", "coordinates": [[to_utm.transform(x, y) for x, y in ring]]})
+    with rasterio.open(built["root"] / TILE_DIR / "SCL.tif") as scl:
+        data = scl.read(1)
+        valid = cloudy = 0
+        (r0, c0), (r1, c1) = scl.index(aoi.bounds[0], aoi.bounds[3]), scl.index(aoi.bounds[2], aoi.bounds[1])
+        for r in range(r0, r1 + 1):
+            for c in range(c0, c1 + 1):
+                x, y = scl.xy(r, c)  # pixel centre
+                if data[r, c] and aoi.contains(Point(x, y)):
+                    valid += 1
+                    cloudy += int(data[r, c] in (3, 8, 9, 10))
+    assert valid > 100 and 0.3 < cloudy / valid < 0.7
+    assert got == {"percent": round(100 * cloudy / valid, 2), "method": "scl-over-aoi"}
+    assert rec["roles"] == ["first-post-event"]  # eo:cloud_cover says 4 %, but over this AOI it is too cloudy
+    assert plan["selection"]["cloud_method"] == "scl-over-aoi"

@@ -94,7 +94,7 @@ def discover_events(events: list[Event], providers: list[Provider], out: Path, o
                     continue
                 try:
                     recs = select(ev, mod, s.provider.name, coll, r.items, options.selection,
-                                  _cloud_reader(ev) if options.selection.aoi_cloud and mod == "s2" else None)
+                                  _cloud_reader(ev, s.provider.name) if options.selection.aoi_cloud and mod == "s2" else None)
                 except MmtpError as exc:  # e.g. an SCL window that cannot be read: not the provider's fault
                     errors.append(str(exc))
                     break
@@ -148,7 +148,7 @@ def discover(events_dir: Path, providers: list[Provider], out: Path, options: Di
     return discover_events(events, providers, out, options, progress)
 
 
-def _cloud_reader(ev: Event) -> Callable[[dict[str, Any]], float | None]:
+def _cloud_reader(ev: Event, provider: str) -> Callable[[dict[str, Any]], float | None]:
     from .cloud import scl_cloud_percent
 
-    return lambda item: scl_cloud_percent(item, ev.geometry)
+    return lambda item: scl_cloud_percent(item, ev.geometry, provider)
