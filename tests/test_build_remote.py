@@ -32,6 +32,7 @@ from stac_mmtp.sources import BuildOptions
 TILE_DIR = "sentinel-s2-l2a-cogs/29/R/KH/2020/2/S2A_29RKH_20200219_0_L2A"
 REAL_ID = "S2A_29RKH_20200219_0_L2A"
 COPY_ID = "S2A_29RKH_20200213_0_L2A"
+CUT_ID = "S2A_29RKH_20200208_0_L2A"
 EV = "sahara-remote-test-2020"
 # AOI centre: pixel (768, 768) of B04 (100 m, origin 199980 / 2800020 in EPSG:32629), i.e. inside tile (1, 1)
 LON, LAT = -11.204756, 24.606987
@@ -43,6 +44,9 @@ def built(real_fixtures: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
     real = json.loads((root / TILE_DIR / f"{REAL_ID}.json").read_text())
     srv = RangeServer(root)
     tmp = tmp_path_factory.mktemp("remote")
+    (tmp / "store").mkdir()  # a second store holding a truncated copy of B04 (a transfer cut short)
+    (tmp / "store" / "B04.tif").write_bytes((root / TILE_DIR / "B04.tif").read_bytes()[:900_000])
+    cut_srv = RangeServer(tmp / "store")
     try:
         item = copy.deepcopy(real)
         for key, a in list(item["assets"].items()):
@@ -57,10 +61,15 @@ def built(real_fixtures: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
         gone["properties"]["datetime"] = "2020-02-13T11:34:25.405Z"
         gone["properties"]["description"] = f"test copy of {REAL_ID} moved by -6 days"
         gone["assets"]["red"]["href"] = f"{srv.url}/{TILE_DIR}/B04-deleted.tif?sig=SECRET"
+        cut = copy.deepcopy(gone)
+        cut["id"] = CUT_ID
+        cut["properties"]["datetime"] = "2020-02-08T11:34:25.405Z"
+        cut["properties"]["description"] = f"test copy of {REAL_ID} moved by -11 days"
+        cut["assets"]["red"]["href"] = f"{cut_srv.url}/B04.tif"
         events = tmp / "events"
         write_event(events, EV, geometry=box(LON, LAT, 0.02), site=[LON, LAT], countries=["ESH"],
                     datetime="2020-02-16T00:00:00Z", datetime_precision="day")
-        with stac_api({"sentinel-2-l2a": [item, gone], "sentinel-1-grd": [item]}, tmp / "api") as api:
+        with stac_api({"sentinel-2-l2a": [item, gone, cut], "sentinel-1-grd": [item]}, tmp / "api") as api:
             report = discover_events(load_inventory(events), resolve([api]), tmp / "plans",
                                      DiscoverOptions(modalities=("s2",), retries=2, backoff=0.05))
             assert report.ok, report.failures
@@ -71,18 +80,21 @@ def built(real_fixtures: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
                    "plan": json.loads((tmp / "plans" / f"{EV}.json").read_text())}
     finally:
         srv.stop()
+        cut_srv.stop()
 
 
 def test_plan_lists_both_and_the_missing_asset_fails_alone(built: dict[str, Any]) -> None:
     plan = built["plan"]
     assert [(a["item_id"], a["roles"]) for a in plan["acquisitions"]] == [
-        (COPY_ID, ["pre-event"]), (REAL_ID, ["first-post-event", "first-usable-post-event"])]
+        (CUT_ID, ["pre-event"]), (COPY_ID, ["pre-event"]), (REAL_ID, ["first-post-event", "first-usable-post-event"])]
     report = built["report"]
     by_id = {r.item_id: r for r in report.results}
     assert by_id[f"{EV}_{REAL_ID}"].ok
     failed = by_id[f"{EV}_{COPY_ID}"]
     assert not failed.ok
     assert f"/{TILE_DIR}/B04-deleted.tif" in failed.message and "SECRET" not in failed.message
+    truncated = by_id[f"{EV}_{CUT_ID}"]
+    assert not truncated.ok and "/B04.tif" in truncated.message, truncated.message
     assert report.collections["sentinel-2"] == 1
 
 

@@ -346,6 +346,17 @@ def test_provider_down_names_it_and_the_events_not_planned(api: str, events_dir:
     assert "503" in err
 
 
+def test_rate_limit_spaces_the_requests(api: str) -> None:
+    from stac_mmtp.discover.search import LimitedIO
+
+    io = LimitedIO(rate_limit=5.0, timeout=10, retries=0, backoff=0)
+    t0 = time.monotonic()
+    for _ in range(6):
+        json.loads(io.request(api + "/"))
+    assert io.requests == 6
+    assert time.monotonic() - t0 >= 1.0  # 6 requests at 5 per second: 5 intervals of 0.2 s
+
+
 # ----------------------------------------------------------------------------- footprints as APIs serve them
 def test_multipolygon_with_an_empty_member_does_not_crash(real_fixtures: Path) -> None:
     # rustac (the geoparquet API's store) refuses such a geometry, so it is fed to the selection directly

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import rasterio
-from rasterio.errors import RasterioIOError, WindowError
+from rasterio._err import CPLE_BaseError  # what GDAL errors raised mid-copy are (a cut transfer, a bad tile)
+from rasterio.errors import RasterioError, WindowError
 from rasterio.windows import Window, from_bounds
 from shapely.geometry import box, mapping
 
@@ -202,7 +203,7 @@ class RemoteSentinel2:
                     profile = CogProfile(overview_resampling="nearest" if ours in ("scl", "visual") else "average",
                                          predictor=2, compress="DEFLATE")
                     clip_to_cog(vsi(href), dst, win, profile, nodata=0)
-                except RasterioIOError as exc:
+                except (RasterioError, CPLE_BaseError) as exc:
                     raise ProductError(f"unreadable or truncated remote asset ({redact_text(str(exc))[:300]})", shown) from None
                 assets[ours] = {**_asset(ours, a, dtype, count, wt, shape_, epsg), **file_fields(dst)}
                 if clip_geom is None:
