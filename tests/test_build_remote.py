@@ -196,3 +196,24 @@ def test_aoi_cloud_reads_the_scl_window(built: dict[str, Any], tmp_path: Path) -
     assert got == {"percent": round(100 * cloudy / valid, 2), "method": "scl-over-aoi"}
     assert rec["roles"] == ["first-post-event"]  # eo:cloud_cover says 4 %, but over this AOI it is too cloudy
     assert plan["selection"]["cloud_method"] == "scl-over-aoi"
+
+
+def test_cli_discover_then_build(built: dict[str, Any], tmp_path: Path) -> None:
+    """The two commands of docs/acquisition.md, against the test API: plans, then a catalog."""
+    from click.testing import CliRunner
+
+    from stac_mmtp.cli import main
+
+    events = tmp_path / "events"
+    write_event(events, EV, geometry=box(LON, LAT, 0.02), site=[LON, LAT], countries=["ESH"],
+                datetime="2020-02-16T00:00:00Z", datetime_precision="day")
+    runner = CliRunner()
+    r = runner.invoke(main, ["discover", "--events", str(events), "--provider", built["api"], "--modality", "s2",
+                             "--out", str(tmp_path / "plans")])
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "plans" / f"{EV}.json").read_text())["acquisitions"] == built["plan"]["acquisitions"]
+    r = runner.invoke(main, ["build", "--events", str(events), "--acquisitions", str(tmp_path / "plans"),
+                             "--out", str(tmp_path / "catalog"), "--buffer", "500", "-j", "1"])
+    assert r.exit_code == 1, r.output  # the deleted and the truncated asset
+    assert (tmp_path / "catalog" / "sentinel-2" / f"{EV}_{REAL_ID}" / "red.tif").is_file()
+    assert "B04-deleted.tif" in " ".join(r.output.split())
