@@ -12,7 +12,6 @@ import copy
 import http.client
 import http.server
 import json
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -401,4 +400,7 @@ def test_named_providers_and_bad_specs() -> None:
         resolve(["nope"])
     with pytest.raises(InputError, match="MODALITY=ID"):
         parse_collections(["s3=x"])
-    os.environ.get("CI")  # nothing here needs a server
+    from stac_mmtp.cli import main
+
+    r = CliRunner().invoke(main, ["discover", "--provider", "nope"])
+    assert r.exit_code == 2 and "--provider 'nope'" in r.output
