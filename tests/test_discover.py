@@ -205,6 +205,21 @@ def test_all_adds_every_acquisition_of_the_window(api: str, events_dir: Path, tm
     assert "S2A_29RKH_20200208_0_L2A" not in roles  # a reprocessed duplicate never comes back
 
 
+def test_a_lasting_event_gets_its_first_co_event_image(items: dict[str, list[dict[str, Any]]], tmp_path: Path) -> None:
+    write_event(tmp_path, "lasting-test", geometry=box(-11.4, 24.8), site=[-11.4, 24.8], countries=["ESH"],
+                datetime=None, start_datetime="2020-02-01T00:00:00Z", end_datetime="2020-02-10T00:00:00Z",
+                datetime_precision="day")
+    (ev,) = load_inventory(tmp_path)
+    kh = [it for it in items["sentinel-2-l2a"] if it["id"].startswith("S2A_29RKH_")]  # what a search returns
+    recs = select(ev, "s2", "test", "sentinel-2-l2a", kh, Selection())
+    assert [(r["item_id"], r["roles"], r["days_from_event"]) for r in recs] == [
+        ("S2A_29RKH_20200129_0_L2A", ["pre-event"], -2.518),  # from the start: 2020-01-29T11:34:25.405Z
+        ("S2A_29RKH_20200203_0_L2A", ["co-event"], 2.482),
+        ("S2A_29RKH_20200214_0_L2A", ["first-post-event"], 4.482),  # from the end: 2020-02-10
+        ("S2A_29RKH_20200219_0_L2A", ["first-usable-post-event"], 9.482),
+    ]
+
+
 def test_rerun_is_byte_identical_and_leaves_the_file_alone(api: str, events_dir: Path, tmp_path: Path) -> None:
     t1 = datetime(2026, 1, 1, tzinfo=UTC)
     _run(events_dir, api, tmp_path, now=lambda: t1)

@@ -135,7 +135,7 @@ def select(event: Event, modality: str, provider: str, collection: str, items: l
     for stack, members in sorted(stacks.items()):
         roles: dict[str, list[str]] = {}
         info: dict[str, dict[str, Any]] = {}
-        pre, post = [], []
+        pre, post, co = [], [], []
         for it in members:
             start, end = item_times(it)
             cov = aoi_coverage(it.get("geometry") or {}, event.geometry)
@@ -154,12 +154,15 @@ def select(event: Event, modality: str, provider: str, collection: str, items: l
                 post.append(it)
             else:
                 role, days = "co-event", (start - event.start).total_seconds() / 86400
+                co.append(it)
             info[it["id"]] = {"item": it, "role": role, "days": round(days, 3), "coverage": cov, "cloud": cloud,
                               "cloud_method": method}
             if sel.all:
                 roles.setdefault(it["id"], []).append(role)
         for it in pre[-sel.pre_event:] if sel.pre_event > 0 else []:
             roles.setdefault(it["id"], []).append("pre-event")
+        if co and "co-event" not in roles.get(co[0]["id"], []):  # the earliest image during a lasting event
+            roles.setdefault(co[0]["id"], []).append("co-event")
         if post:
             roles.setdefault(post[0]["id"], []).append("first-post-event")
         for it in post:
