@@ -18,7 +18,7 @@ from ..errors import EXIT_FAILED, MmtpError
               help="earth-search, planetary-computer, cdse or a STAC API URL; repeat for fall-backs [default: earth-search].")
 @click.option("--collection", "collections", multiple=True, metavar="MODALITY=ID",
               help="Collection id per modality (s2, s1) [default: the provider's own, Earth Search's for a URL].")
-@click.option("--out", type=click.Path(path_type=Path), help="Plan directory [default: catalog/acquisitions].")
+@click.option("--out", type=click.Path(path_type=Path), help="Plan directory [default: ./catalog/acquisitions].")
 @click.option("--event", "event_ids", multiple=True, metavar="ID", help="Only this event (repeatable).")
 @click.option("--modality", "modalities", multiple=True, type=click.Choice(["s2", "s1"]), help="Only this modality.")
 @click.option("--update", is_flag=True, help="Keep what the plans hold, add only new acquisitions.")
@@ -51,7 +51,7 @@ def discover_command(events_dir: Path | None, providers: tuple[str, ...], collec
     from ..discover import DiscoverOptions, discover
     from ..discover.providers import MODALITIES, parse_collections, resolve
     from ..discover.selection import Selection
-    from ..paths import catalog_source_dir, default_events_dir
+    from ..paths import default_events_dir
 
     try:
         provs = resolve(list(providers), parse_collections(collections), rate_limit, page_size)
@@ -59,7 +59,8 @@ def discover_command(events_dir: Path | None, providers: tuple[str, ...], collec
             days_before=days_before, days_after=days_after, modalities=tuple(modalities) or MODALITIES,
             selection=Selection(pre_event, min_coverage, max_cloud, all_, aoi_cloud), update=update, timeout=timeout, retries=retries,
         )
-        out = out or catalog_source_dir() / "acquisitions"
+        # relative to the working directory: never into an installed package's own copy of catalog/
+        out = out or Path("catalog") / "acquisitions"
         with console.progress_bar() as progress:
             report = discover(events_dir or default_events_dir(), provs, out, options, list(event_ids), progress)
     except MmtpError as exc:
