@@ -16,7 +16,6 @@ from ..errors import MmtpError
 from ..inventory import Event, load_inventory
 from .plan import PLAN_TYPE, PLAN_VERSION, acquisition_key, write_plan
 from .providers import MODALITIES, Provider
-from .search import ProviderError, Session
 from .selection import Selection, select
 
 __all__ = ["DiscoverOptions", "DiscoverReport", "discover", "discover_events"]
@@ -68,6 +67,8 @@ Progress = Callable[[str, int, int], None]
 def discover_events(events: list[Event], providers: list[Provider], out: Path, options: DiscoverOptions | None = None,
                     progress: Progress | None = None, now: Callable[[], datetime] | None = None) -> DiscoverReport:
     """Plan every event; a provider that is down fails only the (event, modality) it was needed for."""
+    from .search import ProviderError, Session  # pystac-client: only when something is searched
+
     options = options or DiscoverOptions()
     now = now or (lambda: datetime.now(UTC))
     sessions = [Session(p, options.timeout, options.retries, options.backoff) for p in providers]

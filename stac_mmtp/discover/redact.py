@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit, urlunsplit
 
 
@@ -16,3 +17,8 @@ def redact(href: str) -> str:
     parts = urlsplit(href)
     netloc = parts.netloc.rsplit("@", 1)[-1]
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def redact_text(text: str) -> str:
+    """Redact every URL inside an error message (GDAL and requests quote the URL they failed on)."""
+    return re.sub(r"https?://[^\s'\"<>)]+", lambda m: redact(m.group(0)), text)

@@ -13,7 +13,7 @@ from pystac_client.stac_api_io import StacApiIO
 
 from ..errors import MmtpError
 from .providers import Provider
-from .redact import redact
+from .redact import redact, redact_text
 
 log = logging.getLogger(__name__)
 
@@ -125,10 +125,3 @@ def _reason(exc: BaseException) -> str:
     if status is not None:
         text = f"HTTP {status}" + (f" {text}" if text != type(exc).__name__ else "")
     return redact_text(text)[:300]
-
-
-def redact_text(text: str) -> str:
-    """Redact every URL inside an error message."""
-    import re
-
-    return re.sub(r"https?://[^\s'\"<>)]+", lambda m: redact(m.group(0)), text)

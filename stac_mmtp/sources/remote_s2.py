@@ -25,8 +25,7 @@ from .. import __version__
 from ..assets import file_fields
 from ..cog import CogProfile, clip_to_cog
 from ..discover.geometry import to_shape
-from ..discover.redact import redact
-from ..discover.search import redact_text
+from ..discover.redact import redact, redact_text
 from ..errors import InputError, ProductError
 from ..geo import reproject, round_geometry
 from ..inventory import Event
