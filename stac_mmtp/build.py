@@ -168,13 +168,14 @@ def build(
     extra_bundles: Callable[[list[Event], list[CollectionBundle], Path], list[CollectionBundle]] | None = None,
     protect: list[Path] | None = None,
     allow_empty: bool = False,
+    acquisitions: Path | None = None,
 ) -> BuildReport:
     """Build the catalog tree into `out` (replaced atomically). Raises InputError for a bad inventory
     or an `out` that may not be replaced (see `check_out_dir`; `protect` adds inputs it must not hold),
     OutputError when `out` cannot be written. A products directory without any product is a failure
     unless `allow_empty`."""
     options = options or BuildOptions()
-    check_out_dir(out, [events_dir, *product_dirs, *(protect or [])])
+    check_out_dir(out, [events_dir, *product_dirs, *(protect or []), *([acquisitions] if acquisitions else [])])
     events = load_inventory(events_dir)  # raises before anything is written
     report = BuildReport(out=out, events=len(events))
     found, unknown = discover(product_dirs)
@@ -197,6 +198,11 @@ def build(
         if progress:
             progress("read", i + 1, len(found))
     tasks, unmatched = plan(events, products, options)
+    if acquisitions is not None:  # plan entries of `stac-mmtp discover`: remote products, one task each
+        from .sources.remote_s2 import tasks_from_plans
+
+        remote, problems = tasks_from_plans(events, acquisitions, options)
+        tasks, report.failures = tasks + remote, report.failures + problems
     report.failures += [
         f"{p.path}: does not intersect any event within -{options.days_before}/+{options.days_after} days" for p in unmatched
     ]
@@ -225,7 +231,7 @@ def _write(out: Path, events: list[Event], tasks: list[Task], report: BuildRepor
         for src_name in sorted({t.product.source for t in tasks}):
             source = get_source(src_name)
             items = by_coll.get(source.collection_id, [])
-            if items:
+            if items and source.collection_id not in {b.id for b in bundles}:  # local and remote S2 share one
                 coll = source.collection(items)
                 mark_collection(coll, items, sample_collection_metadata(source.collection_id))
                 set_extent(coll, items)

@@ -36,6 +36,7 @@ LAZY_COMMANDS = {
     "release": "stac_mmtp.commands.release:release_command",
     "verify": "stac_mmtp.commands.release:verify_command",
     "load-pgstac": "stac_mmtp.commands.pgstac:load_pgstac_command",
+    "discover": "stac_mmtp.commands.discover:discover_command",
 }
 
 
@@ -189,8 +190,11 @@ def events_import(source: str, file: Path, out: Path | None, events_dir: Path | 
 @click.option("--annotations", "annotations_dir", type=click.Path(path_type=Path, exists=True, file_okay=False),
               help="Annotations directory [default: catalog/annotations].")
 @click.option("--split-ratios", default="0.7,0.15,0.15", show_default=True, help="train,validate,test ratios (in events).")
+@click.option("--acquisitions", "acquisitions_dir", type=click.Path(path_type=Path),
+              help="Acquisition plans of `discover` [default: catalog/acquisitions when it exists].")
 def build(events_dir: Path | None, product_dirs: tuple[Path, ...], allow_empty: bool, out: Path, days_before: int,
-          days_after: int, buffer_m: float, jobs: int, annotations_dir: Path | None, split_ratios: str) -> None:
+          days_after: int, buffer_m: float, jobs: int, annotations_dir: Path | None, split_ratios: str,
+          acquisitions_dir: Path | None) -> None:
     """Build the STAC catalog: events collection plus one item per (event, product).
 
     Each product is matched to the events whose AOI it intersects within the time window;
@@ -211,7 +215,8 @@ def build(events_dir: Path | None, product_dirs: tuple[Path, ...], allow_empty: 
         hook = dataset_hook(annotations_dir, events_dir, parse_ratios(split_ratios), gap_m=split_gap_m(buffer_m))
         with console.progress_bar() as progress:
             report = run_build(events_dir, list(product_dirs), out, options, progress, extra_bundles=hook,
-                               protect=[annotations_dir], allow_empty=allow_empty)
+                               protect=[annotations_dir], allow_empty=allow_empty,
+                               acquisitions=acquisitions_dir or _default_acquisitions())
     except MmtpError as exc:
         fail(exc)
     if report.results:
@@ -229,6 +234,13 @@ def build(events_dir: Path | None, product_dirs: tuple[Path, ...], allow_empty: 
     if not console.quiet():
         console.err.print(f"catalog written to {out} ({report.events} events, {len(problems)} problem(s))", highlight=False)
     sys.exit(EXIT_FAILED if problems else 0)
+
+
+def _default_acquisitions() -> Path | None:
+    from .paths import catalog_source_dir
+
+    d = catalog_source_dir() / "acquisitions"
+    return d if d.is_dir() else None
 
 
 # --------------------------------------------------------------------------- validate

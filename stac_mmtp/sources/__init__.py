@@ -27,6 +27,7 @@ SOURCE_MODULES: tuple[str, ...] = (
     "stac_mmtp.sources.sentinel2",
     "stac_mmtp.sources.sentinel1",
     "stac_mmtp.sources.flatsim",
+    "stac_mmtp.sources.remote_s2",
 )
 
 
