@@ -20,7 +20,7 @@ import shapely
 from shapely.geometry import shape
 from shapely.validation import explain_validity
 
-from .errors import InputError, MmtpError
+from .errors import InputError, InputErrors, MmtpError
 from .inventory import ID_PATTERN, Event, load_inventory, parse_datetime
 from .vocab import field_enum
 
@@ -79,15 +79,10 @@ REQUIRED = ("class", "observed", "method", "annotator", "annotator_expertise", "
 TOLERANCE = {"second": 1, "minute": 1, "hour": 1, "day": 1, "month": 31, "year": 366}  # days, from the event precision
 
 
-class AnnotationErrors(InputError):
+class AnnotationErrors(InputErrors):
     """Every problem found in the annotations, each naming its file and feature."""
 
-    def __init__(self, errors: list[InputError]):
-        self.errors = errors
-        super().__init__(f"{len(errors)} problem(s) in the annotations:\n" + "\n".join(f"  {e}" for e in errors))
-
-    def __str__(self) -> str:
-        return self.message
+    what = "the annotations"
 
 
 @dataclass(frozen=True)
@@ -148,9 +143,6 @@ class AnnotationSet:
     @property
     def observed(self) -> datetime:
         return min(o.observed for o in self.outlines)
-
-    def _one(self, attr: str) -> Any:
-        return sorted({getattr(o, attr) for o in self.outlines}, key=str)[0]
 
     @property
     def method(self) -> str:  # the least automatic method present: a set with one manual outline is "manual"

@@ -64,15 +64,29 @@ def staged_file(path: Path) -> Iterator[Path]:
             tmp_path.unlink()
 
 
+def _restore_aside(path: Path) -> None:
+    """A swap killed between its two renames leaves the old tree in `.NAME.*.old/tree` and nothing at
+    `path`: put it back, so the next run starts from the old tree and not from nothing."""
+    if path.exists():
+        return
+    for old in sorted(path.parent.glob(f".{path.name}.*.old")):
+        if (old / "tree").exists():
+            os.replace(old / "tree", path)
+            shutil.rmtree(old, ignore_errors=True)
+            return
+
+
 @contextlib.contextmanager
 def staged_dir(path: Path) -> Iterator[Path]:
     """Yield an empty temporary directory beside `path`; on success it replaces `path` whole.
 
     The old tree is moved aside first and removed only once the new one is in place, so a
-    crash leaves either the old or the new tree, never a mix.
+    crash leaves either the old or the new tree, never a mix; a failure between the two renames
+    puts the old tree back.
     """
     path = path.resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
+    _restore_aside(path)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp
@@ -81,7 +95,13 @@ def staged_dir(path: Path) -> Iterator[Path]:
         if path.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
             os.replace(path, old / "tree")
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except BaseException:
+            if old is not None:
+                os.replace(old / "tree", path)
+                shutil.rmtree(old, ignore_errors=True)
+            raise
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     finally:

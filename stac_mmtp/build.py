@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import staged_dir
-from .errors import MmtpError, ProductError
+from .errors import InputError, MmtpError, OutputError, ProductError
 from .inventory import Event, load_inventory
 from .sources import BuildOptions, ProductMeta, Task, discover, get_source
 from .stac import MMTP
@@ -42,6 +42,7 @@ class BuildReport:
     events: int = 0
     results: list[TaskResult] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)  # product-level problems, each naming its file
+    warnings: list[str] = field(default_factory=list)  # worth saying, not a failure (e.g. an allowed empty input)
     collections: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -134,6 +135,29 @@ def run_task(task: Task, stage: Path) -> TaskResult:
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
 
+# Written at the root of every build: `build` replaces an existing directory only when it holds this
+# file (or is empty), so `--out catalog` or `--out .` can never wipe what build did not create.
+BUILD_MARKER = ".stac-mmtp-build"
+
+
+def check_out_dir(out: Path, inputs: list[Path]) -> None:
+    """Refuse (InputError, nothing touched) an output directory that a build may not replace."""
+    target = out.resolve()
+    for d in inputs:
+        src = Path(d).resolve()
+        if src == target or target in src.parents:
+            raise InputError(f"the output directory holds the input {d}: choose another --out", out)
+    if target == Path.cwd().resolve() or target in Path.cwd().resolve().parents:
+        raise InputError("the output directory holds the current directory: choose another --out", out)
+    if not target.exists():
+        return
+    if not target.is_dir():
+        raise InputError("the output path exists and is not a directory", out)
+    if (target / BUILD_MARKER).is_file() or not any(target.iterdir()):
+        return
+    raise InputError(f"not empty and not a previous build (no {BUILD_MARKER}): refusing to replace it; "
+                     "remove it yourself or choose another --out", out)
+
 
 def build(
     events_dir: Path,
@@ -142,26 +166,58 @@ def build(
     options: BuildOptions | None = None,
     progress: Progress | None = None,
     extra_bundles: Callable[[list[Event], list[CollectionBundle], Path], list[CollectionBundle]] | None = None,
+    protect: list[Path] | None = None,
+    allow_empty: bool = False,
+    acquisitions: Path | None = None,
 ) -> BuildReport:
-    """Build the catalog tree into `out` (replaced atomically). Raises InputError for a bad inventory."""
+    """Build the catalog tree into `out` (replaced atomically). Raises InputError for a bad inventory
+    or an `out` that may not be replaced (see `check_out_dir`; `protect` adds inputs it must not hold),
+    OutputError when `out` cannot be written. A products directory without any product is a failure
+    unless `allow_empty`."""
     options = options or BuildOptions()
+    check_out_dir(out, [events_dir, *product_dirs, *(protect or []), *([acquisitions] if acquisitions else [])])
     events = load_inventory(events_dir)  # raises before anything is written
     report = BuildReport(out=out, events=len(events))
     found, unknown = discover(product_dirs)
-    report.failures += [f"{p}: not a product of a supported family" for p in unknown]
+    report.failures += [
+        f"{p}: not a readable Sentinel product (no manifest.safe or MTD_*.xml: an interrupted download?)"
+        if p.suffix.lower() == ".safe" else f"{p}: not a product of a supported family" for p in unknown
+    ]
+    for d in product_dirs:
+        seen = [p for p in [*(f for f, _ in found), *unknown] if p == d or d in p.parents]
+        if not seen:
+            (report.warnings if allow_empty else report.failures).append(f"{d}: no product found in this directory")
     products: list[ProductMeta] = []
     for i, (path, source) in enumerate(found):
         try:
             products.append(source.read(path))
         except ProductError as exc:
             report.failures.append(str(exc))
+        except Exception as exc:  # a reader bug on a product in the wild: name it, go on with the others
+            report.failures.append(f"{path}: {type(exc).__name__}: {exc}")
         if progress:
             progress("read", i + 1, len(found))
     tasks, unmatched = plan(events, products, options)
+    if acquisitions is not None:  # plan entries of `stac-mmtp discover`: remote products, one task each
+        from .sources.remote_s2 import tasks_from_plans
+
+        remote, problems = tasks_from_plans(events, acquisitions, options)
+        tasks, report.failures = tasks + remote, report.failures + problems
     report.failures += [
         f"{p.path}: does not intersect any event within -{options.days_before}/+{options.days_after} days" for p in unmatched
     ]
+    try:
+        _write(out, events, tasks, report, options, progress, extra_bundles)
+    except OSError as exc:  # read-only or full disk: one line naming the directory, not a traceback
+        raise OutputError(f"cannot write the output directory ({exc.strerror or exc})", out) from None
+    return report
+
+
+def _write(out: Path, events: list[Event], tasks: list[Task], report: BuildReport, options: BuildOptions,
+           progress: Progress | None,
+           extra_bundles: Callable[[list[Event], list[CollectionBundle], Path], list[CollectionBundle]] | None) -> None:
     with staged_dir(out) as stage:
+        (stage / BUILD_MARKER).write_text("written by stac-mmtp build; its directory is replaced by the next build\n")
         results = _run_all(tasks, stage, options.jobs, progress)
         report.results = sorted(results, key=lambda r: (r.collection, r.item_id))
         for d in stage.iterdir():  # a collection whose every task failed leaves no empty directory
@@ -175,7 +231,7 @@ def build(
         for src_name in sorted({t.product.source for t in tasks}):
             source = get_source(src_name)
             items = by_coll.get(source.collection_id, [])
-            if items:
+            if items and source.collection_id not in {b.id for b in bundles}:  # local and remote S2 share one
                 coll = source.collection(items)
                 mark_collection(coll, items, sample_collection_metadata(source.collection_id))
                 set_extent(coll, items)
@@ -186,7 +242,6 @@ def build(
         mark_catalog(catalog, [it for b in bundles for it in b.items], MMTP)
         write_tree(stage, catalog, bundles, geoparquet=True)
         report.collections = {b.id: len(b.items) for b in bundles}
-    return report
 
 
 def _run_all(tasks: list[Task], stage: Path, jobs: int, progress: Progress | None) -> list[TaskResult]:

@@ -65,3 +65,9 @@ def progress_bar() -> Iterator[object]:
 
 def error(message: str) -> None:
     err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+
+
+def warn(message: str) -> None:
+    """A warning on stderr, shown unless --quiet."""
+    if not quiet():
+        err.print(f"[yellow]warning:[/yellow] {message}", highlight=False)

@@ -46,11 +46,6 @@ class Cache:
             except sqlite3.Error:
                 self._db = None  # a read-only home or a locked file: work without the cache
 
-    @staticmethod
-    def file_key(path: Path, variant: object) -> str:
-        """(path, size, mtime, inode, `variant`: what else the digests depend on, e.g. the part size)."""
-        return stat_key(str(path), path.stat(), variant)  # callers pass resolved paths
-
     def digest(self, key: str) -> tuple[str, str] | None:
         if self._db is None:
             return None

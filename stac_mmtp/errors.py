@@ -34,12 +34,29 @@ class InputError(MmtpError):
     exit_code = EXIT_BAD_INPUT
 
 
+class InputErrors(InputError):
+    """Every problem found in a set of inputs, each naming its file: `what` says which set ("the inventory")."""
+
+    what = "the input"
+
+    def __init__(self, errors: list[InputError]):
+        self.errors = errors
+        super().__init__(f"{len(errors)} problem(s) in {self.what}:\n" + "\n".join(f"  {e}" for e in errors))
+
+    def __str__(self) -> str:
+        return self.message
+
+
 class ProductError(MmtpError):
     """A source product that cannot be read or converted; the build goes on with the others."""
 
 
 class UnsupportedProduct(ProductError):
     """A product family or type we recognise but do not support (e.g. Sentinel-1 SLC)."""
+
+
+class OutputError(MmtpError):
+    """An output that cannot be written (read-only directory, full disk): exit status 1."""
 
 
 class SchemaMissing(MmtpError):

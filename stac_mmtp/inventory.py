@@ -15,7 +15,7 @@ import shapely
 from shapely.geometry import Point, shape
 from shapely.validation import explain_validity
 
-from .errors import InputError
+from .errors import InputError, InputErrors
 from .vocab import phenomena, states
 
 ID_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
@@ -32,17 +32,16 @@ S1_FIRST = datetime(2014, 4, 3, tzinfo=UTC)
 S1_OPERATIONS = datetime(2014, 10, 3, tzinfo=UTC)
 S2_FIRST = datetime(2015, 6, 23, tzinfo=UTC)
 CONTINENTS = ("Europe", "Asia", "Africa", "North America", "South and Central America", "Oceania/Pacific")
+# Dates the inventory accepts: the Sentinel era, with room for the future. Outside it there is no
+# product to pair with, and a year-1 date would overflow the build's time windows.
+MIN_DATE = datetime(2014, 1, 1, tzinfo=UTC)
+MAX_DATE = datetime(2100, 12, 31, 23, 59, 59, tzinfo=UTC)
 
 
-class InventoryErrors(InputError):
+class InventoryErrors(InputErrors):
     """Every problem found in an inventory, each naming its file and field."""
 
-    def __init__(self, errors: list[InputError]):
-        self.errors = errors
-        super().__init__(f"{len(errors)} problem(s) in the inventory:\n" + "\n".join(f"  {e}" for e in errors))
-
-    def __str__(self) -> str:
-        return self.message
+    what = "the inventory"
 
 
 @dataclass(frozen=True)
@@ -80,6 +79,7 @@ class Event:
     review_status: str = "curated"
     modalities: tuple[str, ...] = MODALITIES
     triggers: tuple[str, ...] = field(default=())  # filled by load_inventory from the other events
+    ongoing: bool = False  # an active event with no end_datetime: `end` is the time of loading
 
     @property
     def datetime(self) -> datetime:
@@ -148,6 +148,14 @@ def parse_event(path: Path, now: datetime | None = None) -> Event:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise InputError(f"not valid JSON ({exc})", path) from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text (byte {exc.start}): save the file as UTF-8", path) from None
+    except IsADirectoryError:
+        raise InputError("a directory, not an event file", path) from None
+    except FileNotFoundError:
+        raise InputError("cannot be read (a dangling symbolic link?)", path) from None
+    except OSError as exc:
+        raise InputError(f"cannot be read ({exc.strerror or exc})", path) from None
     if not isinstance(doc, dict) or doc.get("type") != "Feature":
         raise InputError("expected one GeoJSON Feature per file", path, "type")
     eid = doc.get("id")
@@ -179,11 +187,18 @@ def parse_event(path: Path, now: datetime | None = None) -> Event:
     if not geom.covers(Point(site)):
         raise InputError(f"the site {site} is outside the AOI polygon", path, "site")
 
+    ongoing = False
     if "datetime" in props:
         if "start_datetime" in props or "end_datetime" in props:
             raise InputError("give either datetime or start_datetime/end_datetime, not both", path, "datetime")
         start = end = parse_datetime(props["datetime"], path, "datetime")
         instant = True
+    elif "start_datetime" in props and props.get("end_datetime") is None and state == "active":
+        # Ongoing activity: an active event may leave end_datetime null or absent; it then runs to the
+        # start of today (UTC), so that builds of one day agree.
+        start = parse_datetime(props["start_datetime"], path, "start_datetime")
+        end = max(start, now.replace(hour=0, minute=0, second=0, microsecond=0))
+        instant, ongoing = False, True
     elif "start_datetime" in props and "end_datetime" in props:
         start = parse_datetime(props["start_datetime"], path, "start_datetime")
         end = parse_datetime(props["end_datetime"], path, "end_datetime")
@@ -194,6 +209,13 @@ def parse_event(path: Path, now: datetime | None = None) -> Event:
         raise InputError("missing datetime (or start_datetime and end_datetime)", path, "datetime")
     if start > now:
         raise InputError(f"the event date {start:%Y-%m-%d} is in the future", path, "datetime" if instant else "start_datetime")
+    if not instant and not ongoing and end > now:
+        hint = "; for ongoing activity set end_datetime to null" if state == "active" else ""
+        raise InputError(f"end_datetime {end:%Y-%m-%d} is in the future{hint}", path, "end_datetime")
+    for name, value in (("datetime" if instant else "start_datetime", start), ("end_datetime", end)):
+        if not MIN_DATE <= value <= MAX_DATE:
+            raise InputError(f"{value.date().isoformat()} is outside {MIN_DATE:%Y}-{MAX_DATE:%Y} (Sentinel-1 was launched in "
+                             "2014: earlier events have no product to pair with)", path, name)
     precision = props.get("datetime_precision", "second")
     if precision not in PRECISIONS:
         raise InputError(f"unknown precision {precision!r}; known: {', '.join(PRECISIONS)}", path, "datetime_precision")
@@ -248,6 +270,7 @@ def parse_event(path: Path, now: datetime | None = None) -> Event:
         references=tuple(references),
         review_status=review_status,
         modalities=modalities,
+        ongoing=ongoing,
     )
 
 

@@ -24,7 +24,6 @@ import numpy as np
 
 # Bands read by default per imagery collection (asset keys); any asset aligned with the mask works.
 DEFAULT_BANDS = {"sentinel-2": ("blue", "green", "red", "nir"), "sentinel-1": ("vv", "vh")}
-MASK_IGNORE = 255
 
 
 @dataclass(frozen=True)

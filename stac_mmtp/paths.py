@@ -19,9 +19,21 @@ def extensions_dir() -> Path:
     return _first_existing(_PKG.parent / "extensions", _PKG / "_extensions")
 
 
+def _is_inventory_root(d: Path) -> bool:
+    return any((d / "events").glob("*.geojson"))
+
+
 def catalog_source_dir() -> Path:
-    """`catalog/` (events, annotations, collection metadata) of the checkout or the wheel."""
-    return _first_existing(Path.cwd() / "catalog", _PKG.parent / "catalog", _PKG / "_catalog")
+    """`catalog/` (events, annotations, collection metadata) of the package's checkout or its wheel copy.
+
+    Never the current directory's `catalog/`: whatever a user keeps there (a previous build, another
+    project) is not our inventory. A candidate counts only if it holds `events/*.geojson`.
+    """
+    candidates = (_PKG.parent / "catalog", _PKG / "_catalog")
+    for c in candidates:
+        if _is_inventory_root(c):
+            return c
+    return candidates[0]
 
 
 def default_events_dir() -> Path:

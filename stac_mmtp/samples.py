@@ -9,6 +9,9 @@ module; this module picks the events and calls them.
 from __future__ import annotations
 
 import importlib
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import click
@@ -35,15 +38,39 @@ def _resolve(spec: str):  # noqa: ANN202 - a callable from "module:function"
     return getattr(module, func)
 
 
+def _move_into_place(staged: Path, final: Path) -> None:
+    """Rename a finished product over `final` (a directory product is swapped, its old copy removed last)."""
+    if final.is_dir() and not final.is_symlink():
+        aside = final.with_name(f".{final.name}.old")
+        shutil.rmtree(aside, ignore_errors=True)
+        os.replace(final, aside)
+        os.replace(staged, final)
+        shutil.rmtree(aside, ignore_errors=True)
+    else:
+        os.replace(staged, final)
+
+
 def write_samples(out: Path, events_dir: Path | None = None) -> list[Path]:
+    """Each writer works in a hidden staging directory inside `out` (same file system, so the moves are
+    renames); a product appears in `out` only once it is complete, and an interrupted run leaves none
+    half-written (the staging directory is removed; discovery skips hidden entries anyway)."""
     events = {ev.id: ev for ev in load_inventory(events_dir or default_events_dir())}
     written: list[Path] = []
+    out.mkdir(parents=True, exist_ok=True)
     for spec, ids in WRITERS:
         writer = _resolve(spec)
         if writer is None:
             continue
         chosen: list[Event] = [events[i] for i in ids if i in events]
-        written += writer(out, chosen)
+        stage = Path(tempfile.mkdtemp(prefix=".sample-", suffix=".part", dir=out))
+        try:
+            for staged in writer(stage, chosen):
+                final = out / staged.relative_to(stage)
+                final.parent.mkdir(parents=True, exist_ok=True)
+                _move_into_place(staged, final)
+                written.append(final)
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
     return written
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import EXTENSION_NAME, EXTENSION_SCHEMA_URI
-from .errors import SchemaMissing
+from .errors import InputError, SchemaMissing
 from .paths import extensions_dir
 
 ENV_CACHE = "STAC_MMTP_SCHEMA_CACHE"
@@ -398,6 +398,8 @@ def validate_tree(root: Path, store: SchemaStore, check_assets: bool = True) -> 
     from .asset_checks import local_assets
     from .digests import Cache, content_key
 
+    if root.is_dir() and not (root / "catalog.json").is_file():
+        raise InputError("no catalog.json here: give a built catalog directory or a STAC JSON file", root)
     report = TreeReport()
     base = root.resolve() if root.is_dir() else root.resolve().parent
     store.use_tree(base)  # the tree's own copy of our schema, when it ships one

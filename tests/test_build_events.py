@@ -89,7 +89,7 @@ def test_independent_validator(inventory: Path, tmp_path: Path, schema_dir: Path
 
     def retrieve(uri: str) -> referencing.Resource:
         uri = uri.split("#")[0]
-        if uri.startswith("https://stac-mmtp.github.io/extensions/mmtp/"):
+        if uri.startswith("https://stac-mmtp.github.io/stac-mmtp/extensions/mmtp/"):
             path = repo / "extensions/mmtp/json-schema/schema.json"
         else:
             path = schema_dir / uri.removeprefix("https://")
@@ -126,3 +126,133 @@ def test_outputs_readable_by_others(tmp_path) -> None:
     assert stat.S_IMODE((tmp_path / "tree").stat().st_mode) == 0o755
     assert stat.S_IMODE((tmp_path / "tree" / "a.json").stat().st_mode) == 0o644
     assert stat.S_IMODE((tmp_path / "tree" / "b.bin").stat().st_mode) == 0o644
+
+
+# --------------------------------------------------------------------------- never destroy what build did not create
+def test_build_refuses_a_directory_it_did_not_create(inventory: Path, tmp_path: Path) -> None:
+    mine = tmp_path / "my-data"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("years of work")
+    with pytest.raises(InputError, match="not a previous build"):
+        build(inventory, [], mine)
+    assert [p.name for p in mine.iterdir()] == ["thesis.tex"]
+    assert (mine / "thesis.tex").read_text() == "years of work"
+
+
+def test_build_replaces_empty_absent_and_previous_builds(inventory: Path, tmp_path: Path) -> None:
+    from stac_mmtp.build import BUILD_MARKER
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    build(inventory, [], empty)
+    assert (empty / BUILD_MARKER).is_file() and (empty / "catalog.json").is_file()
+    (empty / "events" / "stale.txt").write_text("from the old build")
+    build(inventory, [], empty)  # a previous build: replaced whole
+    assert not (empty / "events" / "stale.txt").exists()
+    build(inventory, [], tmp_path / "absent" / "catalog")
+    assert (tmp_path / "absent" / "catalog" / BUILD_MARKER).is_file()
+
+
+def test_build_refuses_an_out_that_holds_its_inputs(inventory: Path, tmp_path: Path) -> None:
+    from stac_mmtp.build import BUILD_MARKER
+
+    (tmp_path / BUILD_MARKER).write_text("")  # even a directory marked as a build: it holds the events
+    products = tmp_path / "products"
+    products.mkdir()
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    for out in (tmp_path, inventory):
+        with pytest.raises(InputError, match="holds the input"):
+            build(inventory, [], out)
+    with pytest.raises(InputError, match="holds the input"):
+        build(inventory, [products], products)
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
+def test_staged_dir_restores_the_old_tree_when_the_swap_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fault injection into the OS call: the second rename (new tree into place) fails."""
+    import os
+
+    from stac_mmtp import atomic
+
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "old.txt").write_text("old")
+    calls = []
+    real_replace = os.replace
+
+    def failing_replace(src, dst):  # noqa: ANN001, ANN202
+        calls.append((src, dst))
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(atomic.os, "replace", failing_replace)
+    with pytest.raises(OSError, match="No space"), atomic.staged_dir(tree) as stage:
+        (stage / "new.txt").write_text("new")
+    monkeypatch.undo()
+    assert [p.name for p in tree.iterdir()] == ["old.txt"] and (tree / "old.txt").read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["tree"]  # no .tmp or .old left beside it
+
+
+def test_staged_dir_recovers_a_tree_left_aside_by_a_killed_swap(tmp_path: Path) -> None:
+    """A process killed between the renames leaves `.tree.X.old/tree`; the next swap starts from it."""
+    from stac_mmtp.atomic import staged_dir
+
+    aside = tmp_path / ".tree.abc.old" / "tree"
+    aside.mkdir(parents=True)
+    (aside / "old.txt").write_text("old")
+    with staged_dir(tmp_path / "tree") as stage:
+        assert (tmp_path / "tree" / "old.txt").read_text() == "old"  # put back before the new tree is made
+        (stage / "new.txt").write_text("new")
+    assert [p.name for p in (tmp_path / "tree").iterdir()] == ["new.txt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["tree"]
+
+
+def test_default_inventory_is_the_package_checkout_not_the_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from stac_mmtp import paths
+
+    repo = Path(__file__).resolve().parents[1]
+    (tmp_path / "catalog" / "events").mkdir(parents=True)  # someone's catalog/ without events/*.geojson
+    (tmp_path / "catalog" / "catalog.json").write_text("{}")
+    monkeypatch.chdir(tmp_path)
+    assert paths.default_events_dir() == repo / "catalog" / "events"
+    write_event(tmp_path / "catalog" / "events", "other-2020")  # even one with events is not taken
+    assert paths.default_events_dir() == repo / "catalog" / "events"
+    assert paths.default_annotations_dir() == repo / "catalog" / "annotations"
+
+
+def test_read_only_output_is_an_output_error(inventory: Path, tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    from stac_mmtp.errors import OutputError
+
+    parent = tmp_path / "ro"
+    parent.mkdir()
+    root = os.geteuid() == 0  # root ignores permissions: make the directory immutable instead
+    if root:
+        subprocess.run(["chattr", "+i", str(parent)], check=True)
+    else:
+        parent.chmod(0o555)
+    try:
+        with pytest.raises(OutputError) as info:
+            build(inventory, [], parent / "catalog")
+    finally:
+        subprocess.run(["chattr", "-i", str(parent)], check=True) if root else parent.chmod(0o755)
+    assert str(parent) in str(info.value) and "cannot write" in str(info.value)
+    assert "\n" not in str(info.value) and list(parent.iterdir()) == []
+
+
+def test_ongoing_active_event_item_ends_today(tmp_path: Path, schema_store) -> None:
+    """An active event without end_datetime: its item runs to the start of the build's day (UTC)."""
+    from datetime import UTC, datetime
+
+    write_event(tmp_path / "ev", "glacier-2016", phenomenon="rock-glacier", state="active", datetime=None,
+                start_datetime="2016-01-01T00:00:00Z")
+    today = datetime.now(UTC).date().isoformat()
+    build(tmp_path / "ev", [], tmp_path / "out")
+    item = json.loads((tmp_path / "out/events/glacier-2016/glacier-2016.json").read_text())
+    props = item["properties"]
+    assert (props["start_datetime"], props["end_datetime"]) == ("2016-01-01T00:00:00Z", f"{today}T00:00:00Z")
+    assert props["mmtp:state"] == "active"
+    assert validate_tree(tmp_path / "out", schema_store).problems == []

@@ -16,8 +16,8 @@ from helpers import write_event
 from stac_mmtp.cli import LazyGroup, main
 
 REPO = Path(__file__).resolve().parents[1]
-ALL_COMMANDS = ["annotations", "build", "events", "inspect", "load-pgstac", "preview", "publish", "release", "sample",
-                "search", "serve", "splits", "validate", "verify"]
+ALL_COMMANDS = ["annotations", "build", "discover", "events", "inspect", "load-pgstac", "preview", "publish", "release",
+                "sample", "search", "serve", "splits", "validate", "verify"]
 
 
 def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -160,3 +160,149 @@ def test_lazy_group_leaves_out_a_missing_module(tmp_path: Path, monkeypatch: pyt
     r = CliRunner().invoke(broken, ["--help"])
     assert r.exit_code == 1
     assert isinstance(r.exception, ModuleNotFoundError) and r.exception.name == "mmtp_no_such_dependency"
+
+
+# --------------------------------------------------------------------------- never destroy, never a traceback
+def _checkout_like(tmp_path: Path) -> Path:
+    """A directory laid out as a checkout: catalog/ with an inventory and other committed files."""
+    write_event(tmp_path / "catalog" / "events", "gjerdrum-landslide-2020")
+    (tmp_path / "catalog" / "collections").mkdir()
+    (tmp_path / "catalog" / "collections" / "notes.md").write_text("committed")
+    return tmp_path
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("out", ["catalog", ".", "catalog/events"])
+def test_build_out_over_the_inventory_exit_2_nothing_touched(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             out: str) -> None:
+    root = _checkout_like(tmp_path)
+    before = _files(root)
+    monkeypatch.chdir(root)
+    r = CliRunner().invoke(main, ["-q", "build", "--events", "catalog/events", "--out", out])
+    assert r.exit_code == 2, r.output
+    assert "Traceback" not in r.output and ("holds the input" in r.output or "not a previous build" in r.output)
+    assert _files(root) == before
+
+
+def test_build_out_over_a_foreign_directory_exit_2(tmp_path: Path) -> None:
+    events = tmp_path / "events"
+    write_event(events, "x-2020")
+    other = tmp_path / "photos"
+    other.mkdir()
+    (other / "a.jpg").write_bytes(b"\xff\xd8")
+    r = CliRunner().invoke(main, ["-q", "build", "--events", str(events), "--out", str(other)])
+    assert r.exit_code == 2 and "photos: not empty and not a previous build" in r.output
+    assert (other / "a.jpg").read_bytes() == b"\xff\xd8"
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--jobs", "-1"], "Invalid value for '-j' / '--jobs'"),
+    (["--buffer", "-5"], "Invalid value for '--buffer'"),
+    (["--products", "no/such/dir"], "Invalid value for '--products'"),
+    (["--annotations", "no/such/dir"], "Invalid value for '--annotations'"),
+])
+def test_build_bad_options_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
+    events = tmp_path / "events"
+    write_event(events, "x-2020")
+    out = tmp_path / "c"
+    r = CliRunner().invoke(main, ["-q", "build", "--events", str(events), "--out", str(out), *args])
+    assert r.exit_code == 2 and message in r.output, r.output
+    assert not out.exists()
+
+
+def test_build_empty_products_directory_fails_unless_allowed(tmp_path: Path) -> None:
+    events = tmp_path / "events"
+    write_event(events, "x-2020")
+    empty = tmp_path / "downloads"
+    empty.mkdir()
+    args = ["build", "--events", str(events), "--products", str(empty), "--out", str(tmp_path / "c")]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 1 and "downloads: no product found in this directory" in r.output
+    r = CliRunner().invoke(main, [*args, "--allow-empty"])
+    assert r.exit_code == 0 and "warning:" in r.output and "no product found" in r.output
+
+
+def test_build_interrupted_safe_download_is_a_problem(tmp_path: Path) -> None:
+    events = tmp_path / "events"
+    write_event(events, "x-2020")
+    safe = tmp_path / "downloads" / "S2B_MSIL2A_20210101T104329_N0214_R008_T32VPM_20210101T121907.SAFE"
+    (safe / "GRANULE").mkdir(parents=True)  # the download stopped before manifest.safe and MTD_MSIL2A.xml
+    r = CliRunner().invoke(main, ["build", "--events", str(events), "--products", str(safe.parent),
+                                  "--out", str(tmp_path / "c")])
+    assert r.exit_code == 1, r.output
+    assert f"{safe.name}: not a readable Sentinel product" in r.output.replace("\n", "")
+    assert "1 problem(s)" in r.output
+    r = CliRunner().invoke(main, ["inspect", str(safe)])
+    assert r.exit_code == 1 and f"{safe.name}: not a readable Sentinel product" in r.output.replace("\n", "")
+
+
+def test_build_read_only_output_exit_1(tmp_path: Path) -> None:
+    import os
+
+    events = tmp_path / "events"
+    write_event(events, "x-2020")
+    parent = tmp_path / "ro"
+    parent.mkdir()
+    root = os.geteuid() == 0  # root ignores permissions: make the directory immutable instead
+    if root:
+        subprocess.run(["chattr", "+i", str(parent)], check=True)
+    else:
+        parent.chmod(0o555)
+    try:
+        r = CliRunner().invoke(main, ["-q", "build", "--events", str(events), "--out", str(parent / "catalog")])
+    finally:
+        subprocess.run(["chattr", "-i", str(parent)], check=True) if root else parent.chmod(0o755)
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert f"{parent / 'catalog'}: cannot write the output directory (" in r.output.replace("\n", "")
+
+
+def test_validate_without_catalog_json_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("not a catalog")
+    r = CliRunner().invoke(main, ["validate", str(tmp_path)])
+    assert r.exit_code == 2 and "no catalog.json here" in r.output, r.output
+
+
+def test_events_check_unreadable_files_exit_2(tmp_path: Path) -> None:
+    write_event(tmp_path, "good-2020")
+    (tmp_path / "latin1-2020.geojson").write_bytes('{"title": "Glissement à Saint-Étienne"}'.encode("latin-1"))
+    (tmp_path / "folder-2020.geojson").mkdir()
+    (tmp_path / "gone-2020.geojson").symlink_to(tmp_path / "deleted.geojson")
+    r = CliRunner().invoke(main, ["events", "check", str(tmp_path)])
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    out = r.output.replace("\n", " ")
+    assert "latin1-2020.geojson: not UTF-8" in out
+    assert "folder-2020.geojson: a directory, not an event file" in out
+    assert "gone-2020.geojson: cannot be read (a dangling symbolic link?)" in out
+
+
+def test_sample_interrupted_leaves_no_half_product(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run is interrupted (KeyboardInterrupt) right after the second product's files were written:
+    nothing of the interrupted writer may be in DIRECTORY, what was there before stays."""
+    from stac_mmtp import samples
+    from stac_mmtp.sources import sentinel2_samples
+
+    out = tmp_path / "samples"
+    out.mkdir()
+    (out / "mine.txt").write_text("kept")
+    real = sentinel2_samples.write_product
+    calls = []
+
+    def interrupted(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        calls.append(real(*args, **kwargs))
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return calls[-1]
+
+    monkeypatch.setattr(sentinel2_samples, "write_product", interrupted)
+    monkeypatch.setattr(samples, "WRITERS", samples.WRITERS[:1])
+    with pytest.raises(KeyboardInterrupt):
+        samples.write_samples(out)
+    assert len(calls) == 2 and all(p.name.endswith(".SAFE") for p in calls)
+    assert [p.name for p in out.iterdir()] == ["mine.txt"]
+    monkeypatch.setattr(sentinel2_samples, "write_product", real)
+    written = samples.write_samples(out)  # a full run then puts every product in place
+    assert sorted(p.name for p in out.iterdir()) == sorted(["mine.txt", *(p.name for p in written)])
+    assert len(written) == 5 and all((p / "manifest.safe").is_file() for p in written)

@@ -140,3 +140,34 @@ def test_synthetic_marker(schema_store) -> None:
     assert _mmtp_problems(catalog, schema_store)
     ext = MmtpExtension.ext(pystac.Item.from_dict(item))
     assert ext.synthetic is True
+
+
+def _pages_script() -> str:
+    """The site-layout step of .github/workflows/pages.yml, as the workflow runs it."""
+    import textwrap
+
+    text = (EXT.parents[1] / ".github" / "workflows" / "pages.yml").read_text()
+    return textwrap.dedent(text.split("python3 - <<'PY'\n", 1)[1].split("\n          PY\n", 1)[0])
+
+
+def test_pages_site_serves_the_schema_at_its_id(tmp_path: Path) -> None:
+    """The Pages workflow puts the committed schema at the path its $id names under the Pages base URL
+    https://stac-mmtp.github.io/stac-mmtp/ (repository stac-mmtp/stac-mmtp), and refuses another base."""
+    import os
+    import subprocess
+    import sys
+
+    repo = EXT.parents[1]
+    if subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True).returncode:
+        pytest.skip("not a git checkout")
+    committed = subprocess.run(["git", "-C", str(repo), "show", "HEAD:extensions/mmtp/json-schema/schema.json"],
+                               capture_output=True, text=True, check=True).stdout
+    env = {**os.environ, "BASE_URL": "https://stac-mmtp.github.io/stac-mmtp", "SITE": str(tmp_path / "site"),
+           "GITHUB_OUTPUT": str(tmp_path / "out")}
+    subprocess.run([sys.executable, "-c", _pages_script()], cwd=repo, env=env, check=True, capture_output=True)
+    served = tmp_path / "site" / "extensions" / "mmtp" / "v1.0.0" / "schema.json"
+    assert served.read_text() == committed
+    assert json.loads(committed)["$id"] == "https://stac-mmtp.github.io/stac-mmtp/extensions/mmtp/v1.0.0/schema.json"
+    env.update(BASE_URL="https://someone.github.io/fork", SITE=str(tmp_path / "other"))
+    bad = subprocess.run([sys.executable, "-c", _pages_script()], cwd=repo, env=env, capture_output=True, text=True)
+    assert bad.returncode == 1 and "is not served by this repository's Pages site" in bad.stderr

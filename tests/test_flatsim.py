@@ -380,6 +380,6 @@ def test_build_deterministic(flatsim_build, tmp_path: Path) -> None:
     again = tmp_path / "again"
     build(events, [products], again, BuildOptions(buffer_m=6000, jobs=1))
     files = sorted(p for p in out.rglob("*") if p.is_file())
-    assert len(files) == 32  # root, 2 collections (+ their items.parquet), 7 items, 16 COGs, 3 thumbnails, our schema
+    assert len(files) == 33  # root, build marker, 2 collections (+ their items.parquet), 7 items, 16 COGs, 3 thumbnails, our schema
     for p in files:
         assert (again / p.relative_to(out)).read_bytes() == p.read_bytes(), p

@@ -25,3 +25,27 @@ def test_mgrs_tile_of_real_products(real_fixtures) -> None:
 @pytest.mark.parametrize(("lon", "lat", "tile"), [(11.04, 60.07, "32VPM")])
 def test_mgrs_tile_of_gjerdrum(lon: float, lat: float, tile: str) -> None:
     assert mgrs_tile(lon, lat) == tile
+
+
+def test_empty_multipolygon_members_never_crash() -> None:
+    """STAC APIs serve MultiPolygons with empty members (`[]` or `[[]]`): the helpers drop them."""
+    from stac_mmtp.geo import footprint_from_geojson, geometry_bbox, round_geometry
+
+    ring = [[10.0, 60.0], [10.5, 60.0], [10.5, 60.4], [10.0, 60.4], [10.0, 60.0]]
+    geom = {"type": "MultiPolygon", "coordinates": [[], [ring], [[]]]}
+    assert round_geometry(geom) == {"type": "MultiPolygon", "coordinates": [[ring]]}
+    fp = footprint_from_geojson(geom, "item.json")
+    assert fp.geom_type == "Polygon" and fp.bounds == (10.0, 60.0, 10.5, 60.4)
+    assert geometry_bbox(fp) == [10.0, 60.0, 10.5, 60.4]
+    with pytest.raises(Exception, match="item.json: the footprint is empty"):
+        footprint_from_geojson({"type": "MultiPolygon", "coordinates": [[], [[]]]}, "item.json")
+
+
+def test_antimeridian_bbox_best_practice() -> None:
+    """The example of the STAC best practices: a polygon split at 180 degrees, bbox west > east."""
+    from stac_mmtp.geo import footprint_polygon, geometry_bbox
+
+    fp = footprint_polygon([(172.9, 1.3), (-172.7, 1.3), (-172.7, 1.9), (172.9, 1.9), (172.9, 1.3)], "x")
+    assert fp.geom_type == "MultiPolygon"
+    assert sorted(p.bounds for p in fp.geoms) == [(-180.0, 1.3, -172.7, 1.9), (172.9, 1.3, 180.0, 1.9)]
+    assert geometry_bbox(fp) == [172.9, 1.3, -172.7, 1.9]

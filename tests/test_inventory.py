@@ -336,3 +336,57 @@ def test_events_summary_table(tmp_path: Path) -> None:
     write_event(tmp_path, "nowhere-2020", countries=["XXX"])
     r = CliRunner().invoke(main, ["events", "summary", str(tmp_path)])
     assert r.exit_code == 2 and "nowhere-2020.geojson [countries]" in r.output and "no continent known" in r.output
+
+
+def test_future_end_refused_and_ongoing_activity(tmp_path: Path) -> None:
+    now = datetime(2026, 6, 15, 12, 30, tzinfo=UTC)
+    interval = {"datetime": None, "start_datetime": "2020-01-01T00:00:00Z"}
+    write_event(tmp_path, "ended-2020", **interval, end_datetime="2027-01-01T00:00:00Z")
+    write_event(tmp_path, "active-2020", phenomenon="rock-glacier", state="active", **interval,
+                end_datetime="2030-01-01T00:00:00Z")
+    with pytest.raises(InventoryErrors) as info:
+        load_inventory(tmp_path, now=now)
+    got = sorted((Path(e.path).name, e.field, e.message) for e in info.value.errors)
+    assert got == [
+        ("active-2020.geojson", "end_datetime", "end_datetime 2030-01-01 is in the future; for ongoing activity set "
+                                                "end_datetime to null"),
+        ("ended-2020.geojson", "end_datetime", "end_datetime 2027-01-01 is in the future"),
+    ]
+    # an active event with end_datetime null or absent is ongoing: it runs to the start of today (UTC)
+    for p in tmp_path.iterdir():
+        p.unlink()
+    write_event(tmp_path, "null-2020", phenomenon="rock-glacier", state="active", **interval)
+    doc = json.loads((tmp_path / "null-2020.geojson").read_text())
+    doc["properties"]["end_datetime"] = None
+    (tmp_path / "null-2020.geojson").write_text(json.dumps(doc))
+    write_event(tmp_path, "absent-2020", phenomenon="rock-glacier", state="active", **interval)
+    events = load_inventory(tmp_path, now=now)
+    assert [(e.id, e.ongoing, e.end) for e in events] == [
+        ("absent-2020", True, datetime(2026, 6, 15, tzinfo=UTC)), ("null-2020", True, datetime(2026, 6, 15, tzinfo=UTC))]
+    # but an ended event must say when it ended
+    write_event(tmp_path, "noend-2020", **interval)
+    assert [(Path(e.path).name, e.field) for e in _errors(tmp_path)] == [("noend-2020.geojson", "datetime")]
+
+
+@pytest.mark.parametrize(("props", "field"), [
+    ({"datetime": "0001-01-01T00:00:00Z"}, "datetime"),
+    ({"datetime": "2013-12-31T23:00:00Z"}, "datetime"),
+    ({"datetime": None, "start_datetime": "1950-01-01T00:00:00Z", "end_datetime": "2020-01-01T00:00:00Z"},
+     "start_datetime"),
+])
+def test_dates_outside_2014_2100_refused(tmp_path: Path, props: dict, field: str) -> None:
+    write_event(tmp_path, "old-2020", **props)
+    errors = _errors(tmp_path)
+    assert [(e.field, "is outside 2014-2100" in e.message) for e in errors] == [(field, True)]
+
+
+def test_far_future_date_refused_by_the_check_not_an_overflow_in_build(tmp_path: Path) -> None:
+    from stac_mmtp.build import build
+
+    write_event(tmp_path / "ev", "far-2020", datetime="9999-12-31T23:00:00Z")
+    with pytest.raises(InventoryErrors) as info:
+        load_inventory(tmp_path / "ev", now=datetime(9999, 12, 31, 23, 59, tzinfo=UTC))
+    assert [(e.field, "is outside 2014-2100" in e.message) for e in info.value.errors] == [("datetime", True)]
+    write_event(tmp_path / "ev2", "first-2020", datetime="0001-01-01T00:00:00Z")
+    with pytest.raises(InputError, match="first-2020.geojson \\[datetime\\]: 0001-01-01 is outside"):
+        build(tmp_path / "ev2", [], tmp_path / "out")

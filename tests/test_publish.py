@@ -288,7 +288,8 @@ def test_publish_sets_headers_then_republish_uploads_nothing(built_tree: Path, m
     assert code == 0, out
     code, out = _cli("publish", str(built_tree), "--to", f"s3://{bucket}/v1", "--endpoint-url", moto_url)
     assert code == 0, out
-    local = {p.relative_to(built_tree).as_posix() for p in built_tree.rglob("*") if p.is_file()}
+    local = {p.relative_to(built_tree).as_posix() for p in built_tree.rglob("*")
+             if p.is_file() and not p.name.startswith(".")}  # hidden files (the build marker) stay local
     remote = _objects(moto_url, bucket)
     assert set(remote) == {f"v1/{k}" for k in local} and len(local) == _counts(built_tree)["all"]
     assert f"uploaded {len(local)} object(s)" in out and f"verified {len(local)} object(s)" in out
@@ -427,7 +428,7 @@ def test_delete_refused_on_a_prefix_stac_mmtp_did_not_publish(built_tree: Path, 
 
 
 def test_interrupted_publish_resumes_and_root_never_first(tree: Path, moto_url: str, bucket: str) -> None:
-    total = len(list(p for p in tree.rglob("*") if p.is_file()))
+    total = len(list(p for p in tree.rglob("*") if p.is_file() and not p.name.startswith(".")))
     n = _counts(tree)
     cut = n["assets"] + n["items"] // 2
     proxy = Proxy(moto_url, die_after=cut + 1)  # the server dies once the manifest and that many objects are in
@@ -577,7 +578,8 @@ def test_file_mirror_incremental_and_delete(tree: Path, tmp_path: Path) -> None:
     assert "deleted: 1 object(s), 2 bytes" in out and "kept: 1 object(s)" in out
     assert not (mirror / "old").exists() and (mirror / "theirs" / "x.json").is_file()
     assert sorted(p.relative_to(mirror) for p in mirror.rglob("*") if p.is_file()) == sorted(
-        [Path("theirs/x.json"), Path(MANIFEST_KEY), *(p.relative_to(tree) for p in tree.rglob("*") if p.is_file())])
+        [Path("theirs/x.json"), Path(MANIFEST_KEY),
+         *(p.relative_to(tree) for p in tree.rglob("*") if p.is_file() and not p.name.startswith("."))])
     assert (mirror / "catalog.json").read_bytes() == (tree / "catalog.json").read_bytes()
     code, out = _cli("publish", str(tree), "--to", mirror.as_uri())
     assert code == 0 and "nothing to upload" in out

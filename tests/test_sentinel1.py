@@ -461,6 +461,42 @@ def test_ew_dual_pol_hh_hv(tmp_path: Path) -> None:
     assert 4 < 10 * np.log10(np.median(a[valid]) / np.median(b[valid])) < 10
 
 
+def _aws_with_footprint(real_fixtures: Path, tmp_path: Path, footprint: dict) -> Path:
+    """The real AWS product with its productInfo.json footprint replaced (files linked, not copied)."""
+    src = real_fixtures / AWS
+    dst = tmp_path / src.name
+    dst.mkdir(parents=True)
+    for p in src.iterdir():
+        if p.name != "productInfo.json":
+            (dst / p.name).symlink_to(p)
+    info = json.loads((src / "productInfo.json").read_text())
+    info["footprint"] = footprint
+    (dst / "productInfo.json").write_text(json.dumps(info))
+    return dst
+
+
+def test_aws_multipolygon_footprint(real_fixtures: Path, tmp_path: Path, schema_store) -> None:
+    """AWS productInfo.json gives a MultiPolygon for scenes it split (and STAC APIs serve empty members)."""
+    from stac_mmtp.validate import validate_objects
+
+    real = json.loads((real_fixtures / AWS / "productInfo.json").read_text())["footprint"]["coordinates"]
+    # the real ring plus an empty member: the empty member is dropped, the ring kept as it is
+    path = _aws_with_footprint(real_fixtures, tmp_path / "a", {"type": "MultiPolygon", "coordinates": [[], real]})
+    meta = read_product(path)
+    assert meta.geometry["type"] == "Polygon" and meta.geometry["coordinates"][0][0] == [77.891296, 9.225784]
+    assert meta.item["bbox"] == [75.605247, 9.225784, 78.203903, 11.190425]
+    # a scene AWS split at the antimeridian: kept as two parts, bbox west > east (STAC best practice)
+    east = [[[179.5, 51.0], [180.0, 51.0], [180.0, 52.0], [179.5, 52.0], [179.5, 51.0]]]
+    west = [[[-180.0, 51.0], [-179.2, 51.0], [-179.2, 52.0], [-180.0, 52.0], [-180.0, 51.0]]]
+    path = _aws_with_footprint(real_fixtures, tmp_path / "b", {"type": "MultiPolygon", "coordinates": [east, west]})
+    meta = read_product(path)
+    assert meta.geometry["type"] == "MultiPolygon" and len(meta.geometry["coordinates"]) == 2
+    assert meta.item["bbox"] == [179.5, 51.0, -179.2, 52.0]
+    assert validate_objects([meta.item], schema_store) == []
+    r = CliRunner().invoke(main, ["inspect", str(path)])
+    assert r.exit_code == 0 and json.loads(r.output)["bbox"] == [179.5, 51.0, -179.2, 52.0]
+
+
 # ---------------------------------------------------------------- GDAL's own SAFE driver
 
 
@@ -582,3 +618,13 @@ def test_sigma0_matches_xarray_sentinel(sample_build, real_fixtures: Path, tmp_p
                                         Window(0, 0, dn.shape[1], dn.shape[0]), noise=parse_noise(prod.fs, prod.noises["VV"]))
             expected = reference * np.maximum(1 - 100.0 / np.maximum(dn, 1).astype(np.float64) ** 2, 0)
             np.testing.assert_allclose(denoised[valid], expected[valid], rtol=2e-6, atol=1e-12)
+
+
+def test_collection_description_says_what_convert_does() -> None:
+    """The collection text a user reads matches the code: thermal noise is removed (noise LUT), then calibrated."""
+    from stac_mmtp.stac.events import collection_metadata
+
+    text = collection_metadata("sentinel-1")["description"]
+    assert "no thermal-noise removal" not in text
+    assert "thermal noise removed with the product's noise LUT" in text
+    assert "(DN^2 - N) / A^2" in text

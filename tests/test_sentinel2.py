@@ -213,7 +213,7 @@ def _one_product(tmp_path: Path, lon: float = 11.04, lat: float = 60.07) -> tupl
     [
         ("zero_jp2", "0-byte band file"),
         ("truncated_jp2", "unreadable or truncated band file"),
-        ("missing_mtd", "not a product of a supported family"),
+        ("missing_mtd", "not a readable Sentinel product (no manifest.safe or MTD_*.xml"),
         ("malformed_mtd", "malformed XML"),
     ],
 )
@@ -245,7 +245,8 @@ def test_product_outside_every_event(tmp_path: Path) -> None:
     assert not report.ok and any("does not intersect any event" in f for f in report.failures)
 
 
-def test_antimeridian_footprint(tmp_path: Path) -> None:
+def test_antimeridian_footprint_is_split(tmp_path: Path) -> None:
+    """A footprint crossing 180 degrees becomes a MultiPolygon cut there, bbox west > east (STAC best practice)."""
     events, products = _one_product(tmp_path)
     safe = next(products.glob("*.SAFE"))
     mtd = safe / "MTD_MSIL2A.xml"
@@ -253,9 +254,84 @@ def test_antimeridian_footprint(tmp_path: Path) -> None:
     start = text.index("<EXT_POS_LIST>") + len("<EXT_POS_LIST>")
     end = text.index("</EXT_POS_LIST>")
     mtd.write_text(text[:start] + "-16.5 179.8 -16.5 -179.9 -17.2 -179.9 -17.2 179.8 -16.5 179.8" + text[end:])
-    with pytest.raises(Exception, match="antimeridian") as info:
-        read_product(safe)
-    assert "MTD_MSIL2A.xml" in str(info.value)
+    meta = read_product(safe)
+    assert meta.geometry["type"] == "MultiPolygon"
+    parts = sorted(sorted({tuple(c) for c in poly[0]}) for poly in meta.geometry["coordinates"])
+    assert parts == [
+        [(-180.0, -17.2), (-180.0, -16.5), (-179.9, -17.2), (-179.9, -16.5)],
+        [(179.8, -17.2), (179.8, -16.5), (180.0, -17.2), (180.0, -16.5)],
+    ]
+    assert meta.item["bbox"] == [179.8, -17.2, -179.9, -16.5]
+
+
+def test_antimeridian_tile_builds(tmp_path: Path, schema_store) -> None:
+    """A tile of UTM zone 60 whose window crosses 180 degrees (Taveuni, Fiji) builds, with split geometries."""
+    from helpers import box
+
+    events = tmp_path / "events"
+    write_event(events, "taveuni-landslide-2020", geometry=box(179.975, -16.8, 0.02), site=[179.985, -16.8],
+                countries=["FJI"])
+    ev = load_inventory(events)[0]
+    write_product(tmp_path / "products", ev, datetime(2021, 1, 2, 10, 44, 41, tzinfo=UTC), "L2A", "S2B")
+    meta = read_product(next((tmp_path / "products").glob("*.SAFE")))
+    assert meta.geometry["type"] == "MultiPolygon" and meta.item["properties"]["proj:code"] == "EPSG:32760"
+    west, _, east, _ = meta.item["bbox"]
+    assert 179.9 < west < 180 and -180 < east < -179.9
+    out = tmp_path / "catalog"
+    report = build(events, [tmp_path / "products"], out)
+    assert report.ok, report.failures + [r.message for r in report.results]
+    item = json.loads(next((out / "sentinel-2").glob("*/*.json")).read_text())
+    assert item["geometry"]["type"] == "MultiPolygon"
+    lons = [c[0] for poly in item["geometry"]["coordinates"] for c in poly[0]]
+    assert max(lons) == 180.0 and min(lons) == -180.0
+    assert item["bbox"][0] > 179.9 and item["bbox"][2] < -179.9
+    assert validate_tree(out, schema_store).problems == []
+
+
+def test_inspect_valid_for_every_baseline(real_fixtures: Path, schema_store) -> None:
+    """02.14, 03.01, 04.00 SAFE and the 05.10 AWS tile: the metadata-only item validates; declared raster
+    fields agree with the item stactools wrote from the same files."""
+    checked = []
+    for folder in sorted(EXPECTED):
+        meta = read_product(real_fixtures / S2 / folder)
+        assert validate_objects([meta.item], schema_store) == [], folder
+        ref = json.loads((real_fixtures / S2 / "stactools-expected-items" / f"{folder.removesuffix('.SAFE')}.json").read_text())
+        if not meta.item["assets"]:  # the AWS tile's metadata lists no band file: no raster extension then
+            assert not any("raster" in e for e in meta.item["stac_extensions"])
+            continue
+        for key in ("red", "nir", "coastal"):
+            ours, theirs = meta.item["assets"][key]["bands"][0], ref["assets"][key]["raster:bands"][0]
+            assert (ours["raster:scale"], ours["raster:offset"], ours["raster:spatial_resolution"], ours["data_type"]) \
+                == (theirs["scale"], theirs["offset"], theirs["spatial_resolution"], theirs["data_type"]), (folder, key)
+        checked.append(meta.item["properties"]["s2:processing_baseline"])
+    assert sorted(checked) == ["02.14", "03.01", "04.00"]
+
+
+@pytest.mark.parametrize("member", ["MTD_MSIL2A.xml", "_B04_10m.jp2"])
+def test_zip_with_a_corrupt_member_names_it_others_build(tmp_path: Path, member: str) -> None:
+    """A stored member with one flipped byte: its CRC fails. The metadata read names it; a band file is
+    named too (GDAL's /vsizip/ would read the corrupt bytes without a word); the good product builds."""
+    events, products = _one_product(tmp_path)
+    good = next(products.glob("*.SAFE"))
+    ev = load_inventory(events)[0]
+    bad = write_product(tmp_path / "tmp", ev, datetime(2020, 12, 25, 10, 44, 41, tzinfo=UTC), "L2A", "S2A")
+    z = products / f"{bad.name.removesuffix('.SAFE')}.zip"
+    with zipfile.ZipFile(z, "w", zipfile.ZIP_STORED) as zf:
+        for p in sorted(bad.rglob("*")):
+            if p.is_file():
+                zf.write(p, f"{bad.name}/{p.relative_to(bad)}")
+    name = next(n for n in zipfile.ZipFile(z).namelist() if n.endswith(member))
+    data = bytearray(z.read_bytes())
+    at = data.index(name.encode()) + len(name) + 3000  # inside the member's stored bytes: its CRC no longer matches
+    data[at] ^= 0xFF
+    z.write_bytes(bytes(data))
+    report = build(events, [products], tmp_path / "catalog")
+    messages = report.failures + [r.message for r in report.results if not r.ok]
+    assert len(messages) == 1, messages
+    assert f"{z}!/{name}: corrupt member (Bad CRC-32" in messages[0]
+    good_id = f"gjerdrum-landslide-2020_{good.name.removesuffix('.SAFE')}"
+    assert [r.item_id for r in report.results if r.ok] == [good_id]
+    assert (tmp_path / "catalog" / "sentinel-2" / good_id / "red.tif").is_file()
 
 
 def test_item_schema_rejects_broken_item(sample_build, schema_store) -> None:

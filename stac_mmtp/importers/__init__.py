@@ -29,13 +29,15 @@ SOURCES = {
 def import_catalogue(source: str, file: Path, out: Path | None = None, events_dir: Path | None = None,
                      now: datetime | None = None) -> ImportReport:
     """Import FILE of catalogue SOURCE as candidate events into OUT (default catalog/candidates/<source>/)."""
-    from ..paths import catalog_source_dir, default_events_dir
+    from ..paths import default_events_dir
     from .common import run_import
 
     if source not in SOURCES:
         raise InputError(f"unknown source {source!r}; known: {', '.join(SOURCES)}")
     module = importlib.import_module(f"{__name__}.{SOURCES[source]}")
-    out = Path(out or catalog_source_dir() / "candidates" / source)
+    # an output, so relative to the current directory (as build's build/catalog); the duplicates are looked
+    # for in the package's own inventory (paths.default_events_dir), never in a ./catalog it may not be
+    out = Path(out or Path("catalog") / "candidates" / source)
     events_dir = Path(events_dir or default_events_dir())
     if out.resolve() == events_dir.resolve():
         raise InputError("candidates are never written into the curated inventory: choose another --out", out)

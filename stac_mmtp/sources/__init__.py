@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..errors import ProductError
+from ..errors import InputError, ProductError
 from ..inventory import Event
 
 # Modules that define a source; imported lazily so that `--help` stays fast.
@@ -27,6 +27,7 @@ SOURCE_MODULES: tuple[str, ...] = (
     "stac_mmtp.sources.sentinel2",
     "stac_mmtp.sources.sentinel1",
     "stac_mmtp.sources.flatsim",
+    "stac_mmtp.sources.remote_s2",
 )
 
 
@@ -107,6 +108,8 @@ def detect(path: Path) -> Source | None:
 
 def read_product(path: Path) -> ProductMeta:
     source = detect(path)
+    if source is None and Path(path).suffix.lower() == ".safe":
+        raise ProductError("not a readable Sentinel product (no manifest.safe or MTD_*.xml: an interrupted download?)", path)
     if source is None:
         raise ProductError("not a product of a supported family (Sentinel-2 SAFE/AWS tile, Sentinel-1 GRD, FLATSIM)", path)
     return source.read(path)
@@ -121,6 +124,8 @@ def discover(dirs: list[Path]) -> tuple[list[tuple[Path, Source]], list[Path]]:
         source = detect(path)
         if source is not None:
             found.append((path, source))
+        elif path.suffix.lower() == ".safe":  # a SAFE no source detects (no manifest/MTD): do not look inside
+            unknown.append(path)
         elif path.is_dir() and depth < 6:
             for child in sorted(path.iterdir()):
                 if not child.name.startswith("."):
@@ -130,6 +135,6 @@ def discover(dirs: list[Path]) -> tuple[list[tuple[Path, Source]], list[Path]]:
 
     for d in dirs:
         if not d.exists():
-            raise ProductError("no such products directory", d)
+            raise InputError("no such products directory", d)
         walk(d, 0)
     return found, unknown

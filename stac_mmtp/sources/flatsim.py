@@ -104,7 +104,6 @@ KINDS: dict[str, Kind] = {
     "TCoh": Kind("temporal_coherence", "Temporal coherence", ("data", "coherence"), None, "average"),
     "Lut": Kind("lut", "Look-up table radar <-> ground geometry", ("data", "lut"), None, "nearest"),
 }
-PACKAGE_TITLES = {"INT": "interferogram", "TS": "time series", "DAUX": "auxiliary"}
 
 
 @dataclass(frozen=True)
@@ -462,7 +461,7 @@ class Flatsim:
         clip_box = None
         for r in pkg.rasters:
             key = keys[r.rel]
-            gdal_path = pkg.fs.gdal_path(r.rel)
+            gdal_path = pkg.fs.gdal_path(r.rel, verify=True)
             with rasterio.open(gdal_path) as src:
                 win = _window(src, aoi.bounds)
                 if win is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -17,6 +18,7 @@ class ProductFS:
     _zip: zipfile.ZipFile | None = field(default=None, repr=False)
     _prefix: str = ""
     _names: list[str] = field(default_factory=list, repr=False)
+    _verified: set[str] = field(default_factory=set, repr=False)
 
     @classmethod
     def open(cls, path: Path, root_marker: str | None = None) -> ProductFS:
@@ -55,6 +57,8 @@ class ProductFS:
             return (self.path / rel).read_bytes()
         except (KeyError, FileNotFoundError):
             raise ProductError(f"missing file {rel}", self.path) from None
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:  # CRC error, truncated or unreadable
+            raise ProductError(f"corrupt member ({exc})", self.display(rel)) from None
 
     def size(self, rel: str) -> int:
         if self._zip is not None:
@@ -65,7 +69,25 @@ class ProductFS:
         """A path naming the member, for error messages."""
         return f"{self.path}/{rel}" if self._zip is None else f"{self.path}!/{self._prefix}{rel}"
 
-    def gdal_path(self, rel: str) -> str:
+    def verify(self, rel: str) -> None:
+        """Read a zip member through once so that its CRC is checked: GDAL's /vsizip/ does not check it
+        and would convert a corrupt stored member's bytes silently. A directory file needs nothing."""
+        if self._zip is None or rel in self._verified:
+            return
+        try:
+            with self._zip.open(self._prefix + rel) as f:
+                while f.read(1 << 22):
+                    pass
+        except KeyError:
+            raise ProductError(f"missing file {rel}", self.path) from None
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+            raise ProductError(f"corrupt member ({exc})", self.display(rel)) from None
+        self._verified.add(rel)
+
+    def gdal_path(self, rel: str, verify: bool = False) -> str:
+        """The GDAL path of a member; with `verify`, a zip member's CRC is checked first (pixel reads)."""
+        if verify:
+            self.verify(rel)
         if self._zip is not None:
             return f"/vsizip/{self.path.resolve()}/{self._prefix}{rel}"
         return str((self.path / rel).resolve())

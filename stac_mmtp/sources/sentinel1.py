@@ -19,7 +19,7 @@ import urllib.parse
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,7 @@ from .. import __version__
 from ..assets import file_fields, stretch_to_uint8, write_png
 from ..cog import CogProfile, array_to_cog
 from ..errors import ProductError, UnsupportedProduct
-from ..geo import footprint_polygon, round_geometry, utm_epsg
+from ..geo import footprint_from_geojson, footprint_polygon, geometry_bbox, round_geometry, utm_epsg
 from ..geo import reproject as reproject_geom
 from ..stac import (
     COG_MEDIA_TYPE,
@@ -57,9 +57,12 @@ from ..stac.tree import STAC_VERSION
 from ..synthetic import is_synthetic, mark_item
 from . import ProductMeta, Task, register
 from .product_fs import ProductFS
+from .safe_xml import esa_providers, license_link
+from .safe_xml import iso as _iso
+from .safe_xml import parse_xml as _parse_xml
+from .safe_xml import utc as _dt
 
 COLLECTION = "sentinel-1"
-COPERNICUS_LICENSE = "https://sentinels.copernicus.eu/documents/247904/690755/Sentinel_Data_Legal_Notice"
 CENTER_FREQUENCY_GHZ = 5.405
 # COSPAR ids of the platforms (the manifest's safe:nssdcIdentifier); used when only productInfo.json exists.
 INTERNATIONAL_DESIGNATOR = {"A": "2014-016A", "B": "2016-025A"}
@@ -111,7 +114,6 @@ class Annotation:
     range_spacing: float
     azimuth_spacing: float
     incidence_mid: float | None
-    output_pixels: str | None
     grid: list[GridPoint]
 
 
@@ -159,18 +161,6 @@ class S1Product:
 # ---------------------------------------------------------------- XML helpers
 
 
-def _parse_xml(fs: ProductFS, rel: str) -> ET.Element:
-    data = fs.read_bytes(rel)
-    try:
-        root = ET.fromstring(data)
-    except ET.ParseError as exc:
-        raise ProductError(f"malformed XML ({exc})", fs.display(rel)) from None
-    for el in root.iter():  # namespaces differ between manifest versions: match on local names
-        if isinstance(el.tag, str) and "}" in el.tag:
-            el.tag = el.tag.split("}", 1)[1]
-    return root
-
-
 def _text(root: ET.Element, path: str, where: str, required: bool = True) -> str | None:
     el = root.find(path)
     if el is None or el.text is None or not el.text.strip():
@@ -178,16 +168,6 @@ def _text(root: ET.Element, path: str, where: str, required: bool = True) -> str
             raise ProductError(f"malformed metadata: element <{path.split('/')[-1]}> is missing", where)
         return None
     return el.text.strip()
-
-
-def _dt(value: str) -> datetime:
-    """Sentinel-1 times are UTC written without a zone (`2021-08-09T17:39:53.153776`)."""
-    dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
-
-
-def _iso(dt: datetime) -> str:
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.%f").rstrip("0").rstrip(".") + "Z"
 
 
 def relative_orbit(platform: str, absolute: int) -> int:
@@ -225,7 +205,6 @@ def parse_annotation(fs: ProductFS, rel: str) -> Annotation:
             range_spacing=float(_text(root, ".//imageInformation/rangePixelSpacing", w)),
             azimuth_spacing=float(_text(root, ".//imageInformation/azimuthPixelSpacing", w)),
             incidence_mid=float(inc) if inc else None,
-            output_pixels=_text(root, ".//imageInformation/outputPixels", w, False),
             grid=grid,
         )
     except ValueError as exc:
@@ -572,13 +551,12 @@ class Sentinel1:
         if product_type != "GRD":
             raise UnsupportedProduct(f"Sentinel-1 {product_type} products are not supported (GRD only)", fs.path)
         m = NAME_RE.match(ident)
-        coords = geom["coordinates"][0]
         prod = S1Product(
             fs=fs, id=ident, layout="AWS", platform=platform, mode=mode, product_type=product_type,
             resolution_class=m.group(4) if m else "H", polarisations=POLARISATIONS.get(pol_code, []),
             start=start, stop=stop, absolute_orbit=absolute, relative_orbit=relative_orbit(platform, absolute),
             orbit_state=None, datatake=info.get("missionDataTakeId"),
-            footprint=footprint_polygon([(float(x), float(y)) for x, y in coords], w),
+            footprint=footprint_from_geojson(geom, w),  # a Polygon, or a MultiPolygon across the antimeridian
             international_designator=INTERNATIONAL_DESIGNATOR.get(platform),
             product_class=m.group(6) if m else None,
         )
@@ -731,7 +709,7 @@ class Sentinel1:
             "stac_extensions": exts,
             "id": prod.id,
             "geometry": round_geometry(mapping(prod.footprint)),
-            "bbox": [round(v, 6) for v in prod.footprint.bounds],
+            "bbox": geometry_bbox(prod.footprint),
             "properties": props,
             "links": [_source_link(prod)],
             "assets": {},
@@ -801,7 +779,7 @@ class Sentinel1:
             noise = parse_noise(prod.fs, prod.noises[pol]) if pol in prod.noises else None
             denoised = denoised and noise is not None
             try:
-                with rasterio.open(prod.fs.gdal_path(rel)) as src:
+                with rasterio.open(prod.fs.gdal_path(rel, verify=True)) as src:
                     gcps = self._gcps_and_size(prod, pol, src)
                     if grid is None:
                         grid = self.output_grid(prod, task, gcps)
@@ -861,17 +839,13 @@ class Sentinel1:
         props["processing:software"] = software
         props["proj:code"] = grid.crs.to_string()
         props["license"] = "other"
-        props["providers"] = [
-            {"name": "ESA", "roles": ["producer", "licensor"], "url": "https://sentinel.esa.int/web/sentinel/missions/sentinel-1"},
-            {"name": "stac-mmtp", "roles": ["processor"]},
-        ]
+        props["providers"] = esa_providers("sentinel-1")
         item["stac_extensions"] = [*item["stac_extensions"], PROJ, RASTER, FILE, MMTP]
         item["links"] = [
             _source_link(prod),
             {"rel": "derived_from", "href": _source_href(prod), "type": "application/json",
              "title": f"Source product {prod.id}"},
-            {"rel": "license", "href": COPERNICUS_LICENSE, "type": "application/pdf",
-             "title": "Legal notice on the use of Copernicus Sentinel data (contains modified Copernicus Sentinel data)"},
+            license_link(),
             {"rel": "related", "href": f"../../events/{ev.id}/{ev.id}.json", "type": "application/geo+json",
              "title": f"Event: {ev.title}"},
         ]
@@ -950,8 +924,7 @@ class Sentinel1:
                                     "sat:orbit_state", "sat:relative_orbit", "proj:code", "view:incidence_angle"]),
             },
             "item_assets": dict(sorted(item_assets.items())),
-            "links": [{"rel": "license", "href": COPERNICUS_LICENSE, "type": "application/pdf",
-                       "title": "Legal notice on the use of Copernicus Sentinel data"}],
+            "links": [license_link(item=False)],
         }
 
 

@@ -13,7 +13,7 @@ import re
 import urllib.parse
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from .. import __version__
 from ..assets import file_fields, write_png
 from ..cog import CogProfile, clip_to_cog
 from ..errors import ProductError, UnsupportedProduct
-from ..geo import footprint_polygon, reproject, round_geometry
+from ..geo import footprint_polygon, geometry_bbox, reproject, reproject_lonlat, round_geometry
 from ..stac import (
     CLASSIFICATION,
     COG_MEDIA_TYPE,
@@ -46,6 +46,10 @@ from ..stac.tree import STAC_VERSION
 from ..synthetic import is_synthetic, mark_item
 from . import ProductMeta, Task, register
 from .product_fs import ProductFS
+from .safe_xml import esa_providers, license_link
+from .safe_xml import iso as _iso
+from .safe_xml import parse_xml as _parse_xml
+from .safe_xml import utc as _dt
 
 S2_EXT = "https://stac-extensions.github.io/sentinel-2/v1.0.0/schema.json"
 COLLECTION = "sentinel-2"
@@ -76,7 +80,6 @@ SCL_CLASSES = [
     (6, "water", "Water"), (7, "unclassified", "Unclassified"), (8, "cloud_medium_probability", "Cloud medium probability"),
     (9, "cloud_high_probability", "Cloud high probability"), (10, "thin_cirrus", "Thin cirrus"), (11, "snow", "Snow or ice"),
 ]
-COPERNICUS_LICENSE = "https://sentinels.copernicus.eu/documents/247904/690755/Sentinel_Data_Legal_Notice"
 IMAGE_RE = re.compile(r"_(B\d[0-9A]|SCL|AOT|WVP|TCI)(?:_(\d+)m)?$")
 
 
@@ -87,27 +90,6 @@ def _text(root: ET.Element, tag: str, required: bool = True, where: str = "") ->
             raise ProductError(f"malformed metadata: element <{tag}> is missing", where)
         return None
     return el.text.strip()
-
-
-def _parse_xml(fs: ProductFS, rel: str) -> ET.Element:
-    data = fs.read_bytes(rel)
-    try:
-        root = ET.fromstring(data)
-    except ET.ParseError as exc:
-        raise ProductError(f"malformed XML ({exc})", fs.display(rel)) from None
-    for el in root.iter():  # drop namespaces: the MTD schemas change them across baselines
-        if isinstance(el.tag, str) and "}" in el.tag:
-            el.tag = el.tag.split("}", 1)[1]
-    return root
-
-
-def _dt(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
-
-
-def _iso(dt: datetime) -> str:
-    s = dt.strftime("%Y-%m-%dT%H:%M:%S.%f").rstrip("0").rstrip(".")
-    return s + "Z"
 
 
 @dataclass
@@ -138,7 +120,6 @@ class S2Product:
     epsg: int
     tile_id: str | None
     datastrip_id: str | None
-    sensing_time: datetime | None
     quantification: float
     offsets: dict[str, float]
     sun_zenith: float | None
@@ -232,7 +213,6 @@ class Sentinel2:
             epsg=0,
             tile_id=None,
             datastrip_id=None,
-            sensing_time=None,
             quantification=float(quant),
             offsets={},
             sun_zenith=None,
@@ -293,7 +273,6 @@ class Sentinel2:
             epsg=epsg,
             tile_id=None,
             datastrip_id=(info.get("datastrip") or {}).get("id"),
-            sensing_time=sensing,
             quantification=10000.0,
             offsets={b: (-1000.0 if float(f"{m.group(4)}.{m.group(5)}") >= 4 else 0.0) for b in BAND_INDEX},
             sun_zenith=None,
@@ -314,8 +293,6 @@ class Sentinel2:
     def _fill_tile(self, prod: S2Product, tile: ET.Element, where: str) -> None:
         prod.tile_id = _text(tile, "TILE_ID", False)
         prod.datastrip_id = prod.datastrip_id or _text(tile, "DATASTRIP_ID", False)
-        st = _text(tile, "SENSING_TIME", False)
-        prod.sensing_time = _dt(st) if st else None
         code = _text(tile, "HORIZONTAL_CS_CODE", where=where)
         try:
             prod.epsg = int(code.rsplit(":", 1)[-1])
@@ -364,12 +341,26 @@ class Sentinel2:
         item = self._base_item(prod)
         item["id"] = prod.id
         item["assets"] = {
-            f.key: {"href": f"./{f.rel}", "type": "image/jp2", "roles": ["data"], "title": f"{f.band} ({f.resolution} m)"}
+            f.key: {"href": f"./{f.rel}", "type": "image/jp2", "roles": ["data"], "title": f"{f.band} ({f.resolution} m)",
+                    "bands": [self._metadata_band(prod, f)]}
             for f in sorted(prod.files.values(), key=lambda f: f.key)
         }
+        if not item["assets"]:  # the raster extension requires raster fields: none without band files
+            item["stac_extensions"] = [e for e in item["stac_extensions"] if e != RASTER]
         if prod.synthetic:
             mark_item(item, self.name, MMTP)
         return ProductMeta(Path(path), self.name, prod.id, item["geometry"], prod.start, prod.stop, item, prod.synthetic)
+
+    @staticmethod
+    def _metadata_band(prod: S2Product, f: BandFile) -> dict[str, Any]:
+        """What the metadata alone says of a band file (every baseline): its resolution, and for
+        reflectance bands the scale and offset from DN to reflectance."""
+        band: dict[str, Any] = {"name": f.band, "nodata": 0, "raster:spatial_resolution": f.resolution}
+        if f.band in BANDS:
+            offset = prod.offsets.get(f.band, 0.0) / prod.quantification if prod.offset_applies else 0.0
+            band.update({"data_type": "uint16", "raster:scale": round(1.0 / prod.quantification, 10),
+                         "raster:offset": round(offset, 10)})
+        return band
 
     def _base_item(self, prod: S2Product) -> dict[str, Any]:
         props: dict[str, Any] = {
@@ -412,7 +403,7 @@ class Sentinel2:
             "stac_extensions": [EO, RASTER, PROJ, SAT, VIEW, PROCESSING, S2_EXT],
             "id": prod.id,
             "geometry": round_geometry(geom),
-            "bbox": [round(v, 6) for v in prod.footprint.bounds],
+            "bbox": geometry_bbox(prod.footprint),
             "properties": props,
             "links": [_source_link(prod)],
             "assets": {},
@@ -444,7 +435,7 @@ class Sentinel2:
                 raise ProductError(f"band file listed in the metadata is missing: {f.rel}", prod.fs.path)
             if prod.fs.size(f.rel) == 0:
                 raise ProductError("0-byte band file", prod.fs.display(f.rel))
-            gdal_path = prod.fs.gdal_path(f.rel)
+            gdal_path = prod.fs.gdal_path(f.rel, verify=True)
             try:
                 with rasterio.open(gdal_path) as src:
                     win = from_bounds(*bounds, transform=src.transform)
@@ -482,26 +473,22 @@ class Sentinel2:
             self._thumbnail(item_dir / "visual.tif", item_dir / "thumbnail.png")
             assets["thumbnail"] = {"href": "./thumbnail.png", "type": PNG_MEDIA_TYPE, "roles": ["thumbnail"],
                                    "title": "True-colour preview", **file_fields(item_dir / "thumbnail.png")}
-        clip_ll = reproject(clip_geom, prod.epsg, 4326)
+        clip_ll = reproject_lonlat(clip_geom, prod.epsg)
         geom = clip_ll.intersection(prod.footprint)
         if geom.is_empty:
             raise ProductError(f"the product footprint does not overlap the AOI of {ev.id}", prod.fs.path)
         item["geometry"] = round_geometry(mapping(geom))
-        item["bbox"] = [round(v, 6) for v in geom.bounds]
+        item["bbox"] = geometry_bbox(geom)
         props = item["properties"]
         props.update(event_fields(ev))
         props["mmtp:temporal_role"] = task.temporal_role
         props["mmtp:days_from_event"] = task.days_from_event
         props["processing:software"] = {"stac-mmtp": __version__}
         props["license"] = "other"
-        props["providers"] = [
-            {"name": "ESA", "roles": ["producer", "licensor"], "url": "https://sentinel.esa.int/web/sentinel/missions/sentinel-2"},
-            {"name": "stac-mmtp", "roles": ["processor"]},
-        ]
+        props["providers"] = esa_providers("sentinel-2")
         item["links"] = [
             _source_link(prod),
-            {"rel": "license", "href": COPERNICUS_LICENSE, "type": "application/pdf",
-             "title": "Legal notice on the use of Copernicus Sentinel data (contains modified Copernicus Sentinel data)"},
+            license_link(),
             {"rel": "related", "href": f"../../events/{ev.id}/{ev.id}.json", "type": "application/geo+json",
              "title": f"Event: {ev.title}"},
         ]
@@ -579,8 +566,7 @@ class Sentinel2:
                                     "proj:code", "eo:cloud_cover", "sat:relative_orbit"]),
             },
             "item_assets": dict(sorted(item_assets.items())),
-            "links": [{"rel": "license", "href": COPERNICUS_LICENSE, "type": "application/pdf",
-                       "title": "Legal notice on the use of Copernicus Sentinel data"}],
+            "links": [license_link(item=False)],
         }
 
 

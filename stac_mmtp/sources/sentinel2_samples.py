@@ -26,6 +26,7 @@ from rasterio.transform import from_origin
 from ..geo import mgrs_tile, utm_epsg
 from ..inventory import Event
 from ..synthetic import write_marker
+from .safe_xml import manifest_data_objects
 from .sentinel2 import BANDS
 
 TILE_M = 6000  # tile side, metres (real tiles: 109800)
@@ -382,15 +383,7 @@ def _lat_of(epsg: int, x: float, y: float) -> float:
 
 def _manifest(safe: Path, name: str) -> str:
     """An XFDU manifest listing every file with its size and MD5, like the real one."""
-    entries = []
-    for i, p in enumerate(sorted(q for q in safe.rglob("*") if q.is_file() and q.name != "manifest.safe")):
-        rel = p.relative_to(safe).as_posix()
-        md5 = hashlib.md5(p.read_bytes()).hexdigest().upper()
-        entries.append(
-            f'    <dataObject ID="obj_{i}">\n      <byteStream mimeType="application/octet-stream" size="{p.stat().st_size}">\n'
-            f'        <fileLocation locatorType="URL" href="./{escape(rel)}"/>\n'
-            f'        <checksum checksumName="MD5">{md5}</checksum>\n      </byteStream>\n    </dataObject>')
-    body = "\n".join(entries)
+    body = manifest_data_objects(safe, lambda i, rel: f"obj_{i}", lambda rel: "application/octet-stream", md5_upper=True)
     return f"""<?xml version="1.0" encoding="UTF-8"?>
 <xfdu:XFDU xmlns:xfdu="urn:ccsds:schema:xfdu:1" version="esa/safe/sentinel/1.1/sentinel-2/msi/archive_l2a_user_product">
   <informationPackageMap>

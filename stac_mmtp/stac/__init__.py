@@ -20,7 +20,6 @@ PRODUCT = "https://stac-extensions.github.io/product/v1.0.0/schema.json"
 MMTP = EXTENSION_SCHEMA_URI
 
 COG_MEDIA_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
-GEOTIFF_MEDIA_TYPE = "image/tiff; application=geotiff"
 PNG_MEDIA_TYPE = "image/png"
 GEOJSON_MEDIA_TYPE = "application/geo+json"
 JSON_MEDIA_TYPE = "application/json"

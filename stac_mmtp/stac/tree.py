@@ -170,11 +170,11 @@ def write_tree(out: Path, catalog: dict[str, Any], bundles: list[CollectionBundl
 
 
 def shipped_schema_path(tree: Path) -> Path:
-    """Where a tree carries our extension's schema: the path of its URL below the host
+    """Where a tree carries our extension's schema: the path of its URL below the Pages site
     (`extensions/mmtp/v1.0.0/schema.json`), so the release validates on its own, offline."""
-    from .. import EXTENSION_SCHEMA_URI
+    from .. import EXTENSION_SCHEMA_PATH
 
-    return tree / EXTENSION_SCHEMA_URI.split("://", 1)[1].split("/", 1)[1]
+    return tree / EXTENSION_SCHEMA_PATH
 
 
 def ship_extension_schema(out: Path) -> Path:

@@ -1,0 +1,421 @@
+"""`stac-mmtp discover` against a real STAC API on 127.0.0.1 (stac-fastapi-geoparquet over real items).
+
+The API holds the real item JSONs of Earth Search v1 (rio-tiler-pds 29RKH, 13TDE) and Planetary
+Computer (Sentinel-1 GRD), plus date-shifted copies of them (ids rewritten to their new dates) so that
+pre/post choices are meaningful; each copy is said to be one in its own `description` property.
+Expectations are written from the item dates and footprints, not from the code under test.
+"""
+
+from __future__ import annotations
+
+import copy
+import http.client
+import http.server
+import json
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from helpers import box, write_event
+from stac_api import stac_api
+
+from stac_mmtp.discover import DiscoverOptions, discover_events
+from stac_mmtp.discover.geometry import aoi_coverage
+from stac_mmtp.discover.providers import resolve
+from stac_mmtp.discover.selection import Selection, select
+from stac_mmtp.inventory import load_inventory
+
+S2_REAL = "rio-tiler-pds/sentinel-cogs/sentinel-s2-l2a-cogs/29/R/KH/2020/2/S2A_29RKH_20200219_0_L2A/S2A_29RKH_20200219_0_L2A.json"
+S2_13TDE = "stac-api-items/earth-search-v1/sentinel-2-l2a/S2A_13TDE_20231008_0_L2A.json"
+S1_REAL = "stac-api-items/planetary-computer/sentinel-1-grd/S1A_IW_GRDH_1SDV_20250312T052236_20250312T052301_058267_073394.json"
+S2_PC = "stac-api-items/planetary-computer/sentinel-2-l2a/S2B_MSIL2A_20190629T212529_R043_T06VVN_20201006T080531.json"
+
+KH = "sahara-test-2020"  # on tile 29RKH, 2020-02-12
+AM = "chukotka-test-2020"  # across the antimeridian, 2020-02-12
+TN = "tunisia-test-2025"  # on the Planetary Computer S1 footprint, 2025-03-05
+
+
+def _load(fixtures: Path, rel: str) -> dict[str, Any]:
+    return json.loads((fixtures / rel).read_text(encoding="utf-8"))
+
+
+def _fmt(dt: datetime, frac: bool = True) -> str:
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.%f")[: -3 if frac else -7] + "Z"
+
+
+def s2_copy(real: dict[str, Any], days: int, seq: int = 0, cloud: float | None = None,
+            baseline: str | None = None) -> dict[str, Any]:
+    """The real 29RKH item moved by `days` (id, datetime, created), optionally re-processed or cloudier."""
+    it = copy.deepcopy(real)
+    p = it["properties"]
+    when = datetime.fromisoformat(p["datetime"].replace("Z", "+00:00")) + timedelta(days=days)
+    it["id"] = f"S2A_29RKH_{when:%Y%m%d}_{seq}_L2A"
+    p["datetime"] = _fmt(when)
+    p["created"] = _fmt(when + timedelta(days=1 + 30 * seq))
+    p["description"] = f"test copy of {real['id']} moved by {days} days"
+    if cloud is not None:
+        p["eo:cloud_cover"] = cloud
+    if baseline is not None:
+        p["s2:processing_baseline"] = baseline
+    return it
+
+
+def s1_copy(real: dict[str, Any], days: int, orbit_state: str | None = None, relative_orbit: int | None = None,
+            minutes: int = 0) -> dict[str, Any]:
+    it = copy.deepcopy(real)
+    p = it["properties"]
+    shift = timedelta(days=days, minutes=minutes)
+    for k in ("datetime", "start_datetime", "end_datetime"):
+        p[k] = _fmt(datetime.fromisoformat(p[k].replace("Z", "+00:00").replace(" ", "T")) + shift)
+    start = datetime.fromisoformat(p["start_datetime"].replace("Z", "+00:00"))
+    end = datetime.fromisoformat(p["end_datetime"].replace("Z", "+00:00"))
+    orbit = p["sat:absolute_orbit"] + round(days * 175 / 12)
+    p["sat:absolute_orbit"] = orbit
+    if orbit_state:
+        p["sat:orbit_state"] = orbit_state
+    if relative_orbit:
+        p["sat:relative_orbit"] = relative_orbit
+    p["description"] = f"test copy of {real['id']} moved by {days} days"
+    it["id"] = f"S1A_IW_GRDH_1SDV_{start:%Y%m%dT%H%M%S}_{end:%Y%m%dT%H%M%S}_{orbit:06d}_{0x073394 + days:06X}"
+    return it
+
+
+@pytest.fixture(scope="module")
+def items(real_fixtures: Path) -> dict[str, list[dict[str, Any]]]:
+    real = _load(real_fixtures, S2_REAL)
+    s2 = [
+        s2_copy(real, -21),  # 2020-01-29: pre-event, older than the last two
+        s2_copy(real, -16),  # 2020-02-03: pre-event
+        s2_copy(real, -11),  # 2020-02-08: pre-event, processing baseline 02.14 ...
+        s2_copy(real, -11, seq=1, baseline="05.00"),  # ... and its reprocessing (newer): this one wins
+        s2_copy(real, -5, cloud=85.0),  # 2020-02-14: first post-event, too cloudy to be usable
+        real,  # 2020-02-19, 4.05 % cloud: first usable post-event
+        s2_copy(real, 5),  # 2020-02-24: later post-event (only with --all)
+        _load(real_fixtures, S2_13TDE),  # Colorado, intersects none of the events
+    ]
+    across = s2_copy(real, -5)
+    across["id"] = "S2A_60WXT_20200214_0_L2A"
+    across["properties"].update({"mgrs:utm_zone": 60, "mgrs:latitude_band": "W", "mgrs:grid_square": "XT",
+                                 "description": "test copy of S2A_29RKH_20200219_0_L2A, footprint across the antimeridian"})
+    across["geometry"] = {"type": "MultiPolygon", "coordinates": [
+        [[[178.5, 65.5], [180.0, 65.5], [180.0, 66.5], [178.5, 66.5], [178.5, 65.5]]],
+        [[[-180.0, 65.5], [-179.5, 65.5], [-179.5, 66.5], [-180.0, 66.5], [-180.0, 65.5]]]]}
+    across["bbox"] = [178.5, 65.5, -179.5, 66.5]
+    s2.append(across)
+    s1r = _load(real_fixtures, S1_REAL)
+    # as planetary_computer.sign() returns it: a SAS token that must never reach a plan
+    s1r["assets"]["vv"]["href"] += "?st=2025-03-12T00%3A00Z&se=2025-03-13T00%3A00Z&sp=rl&sv=2024-05-04&sr=c&sig=SECRETSIG%3D"
+    s1 = [s1_copy(s1r, -36), s1_copy(s1r, -24), s1_copy(s1r, -12), s1r, s1_copy(s1r, 12),
+          s1_copy(s1r, -2, "ascending", 22, minutes=12 * 60 + 8)]  # another stack, 2025-03-10T17:30
+    return {"sentinel-2-l2a": s2, "sentinel-1-grd": s1}
+
+
+@pytest.fixture(scope="module")
+def events_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("events")
+    write_event(d, KH, geometry=box(-11.4, 24.8), site=[-11.4, 24.8], countries=["ESH"],
+                datetime="2020-02-12T00:00:00Z", datetime_precision="day")
+    write_event(d, AM, geometry=box(179.75, 66.0), site=[179.75, 66.0], countries=["RUS"],
+                datetime="2020-02-12T00:00:00Z", datetime_precision="day")
+    write_event(d, TN, geometry=box(9.6, 33.6), site=[9.6, 33.6], countries=["TUN"], phenomenon="flood",
+                hazard_codes=["FL"], datetime="2025-03-05T00:00:00Z", datetime_precision="day")
+    return d
+
+
+@pytest.fixture(scope="module")
+def api(items: dict[str, list[dict[str, Any]]], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with stac_api(items, tmp_path_factory.mktemp("api")) as url:
+        yield url
+
+
+OPTS = DiscoverOptions(retries=3, backoff=0.05)
+
+
+def _run(events_dir: Path, url: str, out: Path, **kw: Any) -> Any:
+    events = load_inventory(events_dir)
+    opts = kw.pop("options", OPTS)
+    return discover_events(events, resolve([url], page_size=kw.pop("page_size", 2), rate_limit=50), out, opts, **kw)
+
+
+def _roles(plan: dict[str, Any], modality: str) -> dict[str, list[str]]:
+    return {a["item_id"]: a["roles"] for a in plan["acquisitions"] if a["modality"] == modality}
+
+
+def test_plan_picks_the_expected_items_per_role(api: str, events_dir: Path, tmp_path: Path) -> None:
+    report = _run(events_dir, api, tmp_path)
+    assert report.ok, report.failures
+    plan = json.loads((tmp_path / f"{KH}.json").read_text())
+    assert _roles(plan, "s2") == {
+        "S2A_29RKH_20200203_0_L2A": ["pre-event"],
+        "S2A_29RKH_20200208_1_L2A": ["pre-event"],  # the reprocessing, not S2A_29RKH_20200208_0_L2A
+        "S2A_29RKH_20200214_0_L2A": ["first-post-event"],
+        "S2A_29RKH_20200219_0_L2A": ["first-usable-post-event"],
+    }
+    first = next(a for a in plan["acquisitions"] if a["item_id"] == "S2A_29RKH_20200214_0_L2A")
+    assert first["stack"] == "MGRS-29RKH"
+    assert first["aoi_coverage"] == 1.0
+    assert first["cloud"] == {"percent": 85.0, "method": "eo:cloud_cover"}
+    assert first["days_from_event"] == 2.482  # 2020-02-14T11:34:25.405Z - 2020-02-12T00:00Z
+    assert first["datetime"] == "2020-02-14T11:34:25.405Z"
+    assert first["provider"] == api and first["collection"] == "sentinel-2-l2a"
+    assert first["source_ids"]["s2:product_uri"] == "S2A_MSIL2A_20200219T112111_N0214_R037_T29RKH_20200219T123947.SAFE"
+    assert first["assets"]["red"].endswith("/S2A_29RKH_20200219_0_L2A/B04.tif")
+    assert "red-jp2" not in first["assets"] and "thumbnail" not in first["assets"]
+    assert first["self_href"].startswith(api) and first["self_href"].endswith("/items/S2A_29RKH_20200214_0_L2A")
+    # paging to the end: 7 items of tile 29RKH in pages of 2
+    q = next(q for q in plan["queries"] if q["modality"] == "s2")
+    assert (q["pages"], q["returned"], q["method"], q["url"]) == (4, 7, "POST", api + "/search")
+    assert q["body"]["datetime"] == "2019-12-14T00:00:00Z/2020-05-12T00:00:00Z"
+    assert q["body"]["intersects"] == box(-11.4, 24.8)
+    assert _roles(plan, "s1") == {}
+    # Sentinel-1: one selection per stack (relative orbit + direction + mode + polarisations)
+    s1 = json.loads((tmp_path / f"{TN}.json").read_text())
+    assert _roles(s1, "s1") == {
+        "S1A_IW_GRDH_1SDV_20250216T052236_20250216T052301_057917_07337C": ["pre-event"],
+        "S1A_IW_GRDH_1SDV_20250228T052236_20250228T052301_058092_073388": ["pre-event"],
+        "S1A_IW_GRDH_1SDV_20250312T052236_20250312T052301_058267_073394": ["first-post-event", "first-usable-post-event"],
+        "S1A_IW_GRDH_1SDV_20250310T173036_20250310T173101_058238_073392": ["first-post-event", "first-usable-post-event"],
+    }
+    stacks = {a["item_id"][17:25]: a["stack"] for a in s1["acquisitions"]}
+    assert stacks == {"20250216": "descending-95-IW-VV+VH", "20250228": "descending-95-IW-VV+VH",
+                      "20250312": "descending-95-IW-VV+VH", "20250310": "ascending-22-IW-VV+VH"}
+    assert "cloud" not in s1["acquisitions"][0]
+    real_s1 = next(a for a in s1["acquisitions"] if a["item_id"].endswith("_073394"))
+    assert real_s1["assets"]["vv"].endswith("/measurement/iw-vv.tiff")  # the signed href, token dropped
+    assert "SECRETSIG" not in (tmp_path / f"{TN}.json").read_text() and "sig=" not in (tmp_path / f"{TN}.json").read_text()
+    # antimeridian: the two halves of the split footprint cover the AOI whole
+    am = json.loads((tmp_path / f"{AM}.json").read_text())
+    assert [(a["item_id"], a["roles"], a["aoi_coverage"]) for a in am["acquisitions"]] == [
+        ("S2A_60WXT_20200214_0_L2A", ["first-post-event", "first-usable-post-event"], 1.0)]
+
+
+def test_all_adds_every_acquisition_of_the_window(api: str, events_dir: Path, tmp_path: Path) -> None:
+    opts = DiscoverOptions(retries=3, backoff=0.05, modalities=("s2",), selection=Selection(all=True))
+    assert _run(events_dir, api, tmp_path, options=opts).ok
+    plan = json.loads((tmp_path / f"{KH}.json").read_text())
+    roles = _roles(plan, "s2")
+    assert roles["S2A_29RKH_20200129_0_L2A"] == ["pre-event"]
+    assert roles["S2A_29RKH_20200224_0_L2A"] == ["post-event"]
+    assert roles["S2A_29RKH_20200214_0_L2A"] == ["first-post-event", "post-event"]
+    assert "S2A_29RKH_20200208_0_L2A" not in roles  # a reprocessed duplicate never comes back
+
+
+def test_a_lasting_event_gets_its_first_co_event_image(items: dict[str, list[dict[str, Any]]], tmp_path: Path) -> None:
+    write_event(tmp_path, "lasting-test", geometry=box(-11.4, 24.8), site=[-11.4, 24.8], countries=["ESH"],
+                datetime=None, start_datetime="2020-02-01T00:00:00Z", end_datetime="2020-02-10T00:00:00Z",
+                datetime_precision="day")
+    (ev,) = load_inventory(tmp_path)
+    kh = [it for it in items["sentinel-2-l2a"] if it["id"].startswith("S2A_29RKH_")]  # what a search returns
+    recs = select(ev, "s2", "test", "sentinel-2-l2a", kh, Selection())
+    assert [(r["item_id"], r["roles"], r["days_from_event"]) for r in recs] == [
+        ("S2A_29RKH_20200129_0_L2A", ["pre-event"], -2.518),  # from the start: 2020-01-29T11:34:25.405Z
+        ("S2A_29RKH_20200203_0_L2A", ["co-event"], 2.482),
+        ("S2A_29RKH_20200214_0_L2A", ["first-post-event"], 4.482),  # from the end: 2020-02-10
+        ("S2A_29RKH_20200219_0_L2A", ["first-usable-post-event"], 9.482),
+    ]
+
+
+def test_rerun_is_byte_identical_and_leaves_the_file_alone(api: str, events_dir: Path, tmp_path: Path) -> None:
+    t1 = datetime(2026, 1, 1, tzinfo=UTC)
+    _run(events_dir, api, tmp_path, now=lambda: t1)
+    path = tmp_path / f"{KH}.json"
+    before, mtime = path.read_bytes(), path.stat().st_mtime_ns
+    assert json.loads(before)["queries"][0]["searched_at"] == "2026-01-01T00:00:00Z"
+    time.sleep(0.01)
+    report = _run(events_dir, api, tmp_path, now=lambda: t1 + timedelta(days=3))
+    assert {e.event_id: e.status for e in report.events} == {AM: "unchanged", KH: "unchanged", TN: "unchanged"}
+    assert path.read_bytes() == before and path.stat().st_mtime_ns == mtime
+
+
+def test_update_adds_only_what_is_new(items: dict[str, list[dict[str, Any]]], api: str, events_dir: Path,
+                                      tmp_path: Path) -> None:
+    cut = "2020-02-15"  # the API as it was on 15 February 2020: nothing usable after the event yet
+    early = {k: [it for it in v if it["properties"]["datetime"] < cut or k != "sentinel-2-l2a"] for k, v in items.items()}
+    opts = DiscoverOptions(retries=3, backoff=0.05, modalities=("s2",))
+    with stac_api(early, tmp_path / "early-api") as early_url:
+        assert _run(events_dir, early_url, tmp_path / "plans", options=opts).ok
+    path = tmp_path / "plans" / f"{KH}.json"
+    old = json.loads(path.read_text())
+    assert sorted(_roles(old, "s2")) == ["S2A_29RKH_20200203_0_L2A", "S2A_29RKH_20200208_1_L2A", "S2A_29RKH_20200214_0_L2A"]
+    opts = DiscoverOptions(retries=3, backoff=0.05, modalities=("s2",), update=True)
+    report = _run(events_dir, api, tmp_path / "plans", options=opts)
+    assert {e.event_id: e.status for e in report.events}[KH] == "updated"
+    new = json.loads(path.read_text())
+    added = [a for a in new["acquisitions"] if a not in old["acquisitions"]]
+    assert [(a["item_id"], a["roles"]) for a in added] == [("S2A_29RKH_20200219_0_L2A", ["first-usable-post-event"])]
+    assert all(a in new["acquisitions"] for a in old["acquisitions"])
+
+
+# ----------------------------------------------------------------------------- a misbehaving network
+class FlakyProxy(http.server.ThreadingHTTPServer):
+    """A reverse proxy on 127.0.0.1: the 1st search answered 429 (Retry-After: 1), the 2nd cut without
+    an answer, then forwarded; with `fail_after`, every search after that many answers 503."""
+
+    def __init__(self, upstream: str, fail_after: int | None = None) -> None:
+        self.upstream = upstream.split("//", 1)[1]
+        self.fail_after = fail_after
+        self.searches = 0
+        self.log: list[str] = []
+        self.lock = threading.Lock()
+        super().__init__(("127.0.0.1", 0), _ProxyHandler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class _ProxyHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: FlakyProxy
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+    def _handle(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        srv = self.server
+        with srv.lock:
+            n = srv.searches = srv.searches + (1 if self.path.startswith("/search") else 0)
+        if self.path.startswith("/search"):
+            if srv.fail_after is None and n == 1:
+                srv.log.append("429")
+                self.send_response(429)
+                self.send_header("Retry-After", "1")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            if srv.fail_after is None and n == 2:
+                srv.log.append("drop")
+                self.close_connection = True
+                self.connection.close()
+                return
+            if srv.fail_after is not None and n > srv.fail_after:
+                srv.log.append("503")
+                self.send_response(503)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+        srv.log.append("ok")
+        conn = http.client.HTTPConnection(srv.upstream, timeout=30)
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection", "accept-encoding")}
+        conn.request(self.command, self.path, body=body or None, headers=headers)
+        resp = conn.getresponse()
+        data = resp.read()
+        self.send_response(resp.status)
+        for k, v in resp.getheaders():
+            if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+                self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+        conn.close()
+
+    do_GET = do_POST = _handle
+
+
+def test_429_with_retry_after_and_a_dropped_connection_are_retried(api: str, events_dir: Path, tmp_path: Path) -> None:
+    proxy = FlakyProxy(api)
+    try:
+        t0 = time.monotonic()
+        opts = DiscoverOptions(retries=3, backoff=0.05, modalities=("s2",))
+        events = [e for e in load_inventory(events_dir) if e.id == KH]
+        report = discover_events(events, resolve([proxy.url], page_size=2, rate_limit=50), tmp_path / "via-proxy", opts)
+        elapsed = time.monotonic() - t0
+    finally:
+        proxy.shutdown()
+    assert report.ok, report.failures
+    assert proxy.log.count("429") == 1 and proxy.log.count("drop") == 1
+    assert elapsed >= 1.0  # Retry-After: 1 was waited for
+    # 4 pages + the two retried attempts reached the proxy; the client made 4 search calls, and read the
+    # landing page twice (pystac-client's Client.open does)
+    assert proxy.searches == 6
+    assert report.requests[proxy.url] == 4 + 2
+    plan = json.loads((tmp_path / "via-proxy" / f"{KH}.json").read_text())
+    assert sorted(_roles(plan, "s2")) == ["S2A_29RKH_20200203_0_L2A", "S2A_29RKH_20200208_1_L2A",
+                                          "S2A_29RKH_20200214_0_L2A", "S2A_29RKH_20200219_0_L2A"]
+
+
+def test_provider_down_names_it_and_the_events_not_planned(api: str, events_dir: Path, tmp_path: Path) -> None:
+    # the provider answers the 4 pages of the first event (sorted: chukotka has 1 page, sahara 4) then goes down
+    proxy = FlakyProxy(api, fail_after=5)
+    out = tmp_path / "plans"
+    try:
+        result = CliRunner().invoke(
+            __import__("stac_mmtp.cli", fromlist=["main"]).main,
+            ["discover", "--events", str(events_dir), "--provider", proxy.url, "--out", str(out), "--modality", "s2",
+             "--page-size", "2", "--retries", "1", "--rate-limit", "50"],
+        )
+    finally:
+        proxy.shutdown()
+    assert result.exit_code == 1, result.output
+    assert sorted(p.name for p in out.iterdir()) == [f"{AM}.json", f"{KH}.json"]
+    err = result.stderr if hasattr(result, "stderr") else result.output
+    assert f"{TN}: s2 not planned: provider {proxy.url}" in " ".join(err.split())
+    assert "503" in err
+
+
+def test_rate_limit_spaces_the_requests(api: str) -> None:
+    from stac_mmtp.discover.search import LimitedIO
+
+    io = LimitedIO(rate_limit=5.0, timeout=10, retries=0, backoff=0)
+    t0 = time.monotonic()
+    for _ in range(6):
+        json.loads(io.request(api + "/"))
+    assert io.requests == 6
+    assert time.monotonic() - t0 >= 1.0  # 6 requests at 5 per second: 5 intervals of 0.2 s
+
+
+# ----------------------------------------------------------------------------- footprints as APIs serve them
+def test_multipolygon_with_an_empty_member_does_not_crash(real_fixtures: Path) -> None:
+    # rustac (the geoparquet API's store) refuses such a geometry, so it is fed to the selection directly
+    it = _load(real_fixtures, S2_PC)
+    poly = it["geometry"]["coordinates"]
+    it["geometry"] = {"type": "MultiPolygon", "coordinates": [[], poly, [[]]]}
+    (ev,) = [e for e in _events_at(-147.8, 60.8, "2019-06-20T00:00:00Z")]
+    recs = select(ev, "s2", "planetary-computer", "sentinel-2-l2a", [it], Selection())
+    assert [(r["item_id"], r["stack"], r["roles"], r["aoi_coverage"]) for r in recs] == [
+        ("S2B_MSIL2A_20190629T212529_R043_T06VVN_20201006T080531", "MGRS-06VVN",
+         ["first-post-event", "first-usable-post-event"], 1.0)]
+    assert aoi_coverage({"type": "MultiPolygon", "coordinates": [[]]}, ev.geometry) == 0.0
+
+
+def test_coverage_of_an_aoi_across_the_antimeridian() -> None:
+    aoi = {"type": "MultiPolygon", "coordinates": [
+        [[[179.8, 0.0], [180.0, 0.0], [180.0, 0.2], [179.8, 0.2], [179.8, 0.0]]],
+        [[[-180.0, 0.0], [-179.8, 0.0], [-179.8, 0.2], [-180.0, 0.2], [-180.0, 0.0]]]]}
+    # a footprint covering 179.9 E .. 179.7 W: 0.3 of the AOI's 0.4 degrees of longitude
+    ring = [[179.9, -1.0], [-179.7, -1.0], [-179.7, 1.0], [179.9, 1.0], [179.9, -1.0]]  # one ring, jumping the line
+    assert aoi_coverage({"type": "Polygon", "coordinates": [ring]}, aoi) == pytest.approx(0.75, abs=1e-3)
+
+
+def _events_at(lon: float, lat: float, when: str) -> list[Any]:
+    import tempfile
+
+    d = Path(tempfile.mkdtemp())
+    write_event(d, "alaska-test", geometry=box(lon, lat), site=[lon, lat], countries=["USA"], datetime=when,
+                datetime_precision="day")
+    return load_inventory(d)
+
+
+def test_named_providers_and_bad_specs() -> None:
+    from stac_mmtp.discover.providers import parse_collections
+    from stac_mmtp.errors import InputError
+
+    es, pc = resolve(["earth-search", "planetary-computer"])
+    assert es.url == "https://earth-search.aws.element84.com/v1" and es.collections == {"s2": "sentinel-2-l2a", "s1": "sentinel-1-grd"}
+    assert pc.url == "https://planetarycomputer.microsoft.com/api/stac/v1"
+    assert resolve(["http://127.0.0.1:9/"], parse_collections(["s2=sentinel-2-c1-l2a"]))[0].collections["s2"] == "sentinel-2-c1-l2a"
+    with pytest.raises(InputError, match="--provider 'nope'"):
+        resolve(["nope"])
+    with pytest.raises(InputError, match="MODALITY=ID"):
+        parse_collections(["s3=x"])
+    from stac_mmtp.cli import main
+
+    r = CliRunner().invoke(main, ["discover", "--provider", "nope"])
+    assert r.exit_code == 2 and "--provider 'nope'" in r.output
