@@ -45,7 +45,8 @@ from ..stac import (
 from ..stac.events import event_fields
 from ..stac.tree import STAC_VERSION
 from . import BuildOptions, ProductMeta, Task, register
-from .sentinel2 import AUX, BANDS, COMMON_NAME, COPERNICUS_LICENSE, S2_EXT, SCL_CLASSES, Sentinel2
+from .safe_xml import COPERNICUS_LICENSE
+from .sentinel2 import AUX, BANDS, COMMON_NAME, S2_EXT, SCL_CLASSES, Sentinel2
 
 NAME = "remote-sentinel-2"
 # GDAL settings for remote COGs: no directory listing (one GET per file, not a crawl of the bucket),
