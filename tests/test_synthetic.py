@@ -144,7 +144,9 @@ def test_every_imagery_item_and_collection_says_synthetic(sample_release) -> Non
             assert p["mmtp:synthetic"] is True, it["id"]
             assert p["title"].startswith("Synthetic sample: ") and p["description"].startswith("Synthetic sample: ")
             _assert_own_provenance(it, it["id"])
-    assert counts == {"sentinel-1": 4, "sentinel-2": 5, "flatsim": 5}
+    # the Veneto samples also cover the AOI of veneto-flood-pordenone-2018 (an EMSR332 AOI of its own):
+    # one more Sentinel-1 and Sentinel-2 item each for its two acquisitions after the storm
+    assert counts == {"sentinel-1": 6, "sentinel-2": 7, "flatsim": 5}
     # the lineage of a FLATSIM-format sample does not claim the FLATSIM service made it
     lineage = [it["properties"]["processing:lineage"] for it in _items(out, "flatsim")]
     assert all("not produced by the FLATSIM service" in lin and "CNES" not in lin for lin in lineage)
@@ -153,11 +155,13 @@ def test_every_imagery_item_and_collection_says_synthetic(sample_release) -> Non
 def test_root_catalog_and_labels_say_synthetic(sample_release) -> None:
     out, _ = sample_release
     root = _json(out / "catalog.json")
-    assert root["mmtp:synthetic"] is True and root["description"].startswith("Synthetic sample build: 18 of its ")  # 14 imagery + 4 masks
+    assert root["mmtp:synthetic"] is True and root["description"].startswith("Synthetic sample build: 30 of its ")
+    # 30 = 6 S1 + 7 S2 + 5 FLATSIM sample items + 12 masks rasterised on the sample grids (the sketches and the
+    # EMS delineations of the Veneto events on the Veneto samples' grids)
     labels = _items(out, "annotations")
     masks = [it for it in labels if it["properties"]["label:type"] == "raster"]
     vectors = [it for it in labels if it["properties"]["label:type"] == "vector"]
-    assert len(masks) == 4 and len(vectors) == 2
+    assert len(masks) == 12 and len(vectors) == 22  # 22 annotation files: 20 expert, 2 sketches
     for m in masks:  # on the grid of a synthetic item: derived from a synthetic product
         assert m["properties"]["mmtp:synthetic"] is True
         assert m["properties"]["title"].startswith("Synthetic sample grid: ")
@@ -166,7 +170,7 @@ def test_root_catalog_and_labels_say_synthetic(sample_release) -> None:
         assert "mmtp:synthetic" not in v["properties"]
     coll = _json(out / "annotations" / "collection.json")
     assert coll["mmtp:synthetic"] is True
-    assert coll["description"].startswith("Synthetic sample items included: 4 of the 6 items")
+    assert coll["description"].startswith("Synthetic sample items included: 12 of the 34 items")
     for ev in _items(out, "events"):  # the inventory is real
         assert "mmtp:synthetic" not in ev["properties"] and not ev["properties"]["title"].startswith("Synthetic")
     assert "mmtp:synthetic" not in _json(out / "events" / "collection.json")
@@ -181,7 +185,10 @@ def test_s2_cloud_cover_is_its_own_scl(sample_release) -> None:
     """eo:cloud_cover of each L2A sample item = % of SCL pixels in classes 8, 9, 10 among valid pixels,
     counted here on the item's own SCL COG (the clip covers the whole 6 km sample tile)."""
     out, _ = sample_release
-    l2a = [it for it in _items(out, "sentinel-2") if it["properties"]["processing:level"] == "L2A"]
+    # the events the samples are written for: their clips cover the whole sample tile (the products also
+    # cover part of veneto-flood-pordenone-2018's AOI, whose clips hold part of the tile only)
+    l2a = [it for it in _items(out, "sentinel-2") if it["properties"]["processing:level"] == "L2A"
+           and it["properties"]["mmtp:event_id"] in ("gjerdrum-landslide-2020", "veneto-flash-flood-2018")]
     assert len(l2a) == 4
     covers = []
     for it in l2a:
