@@ -125,7 +125,7 @@ with cf.ThreadPoolExecutor(jobs) as pool:
 SYNC_ONLY = """
 import sys
 from pathlib import Path
-from stac_mmtp.publish import S3Store, publish
+from stac_mmtp.release.publish import S3Store, publish
 root, bucket, url, jobs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 store = S3Store(bucket, "r", url, jobs=jobs)
 report = publish(Path(root), store, jobs=jobs, public_check=False, validate=False)

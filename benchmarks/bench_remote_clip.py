@@ -42,7 +42,7 @@ AOI = (ULX + 41234.0, ULY - 61234.0 - 20000.0, ULX + 41234.0 + 20000.0, ULY - 61
 OURS = r"""
 import sys, time, rasterio
 from pathlib import Path
-from stac_mmtp.cog import CogProfile, clip_to_cog
+from stac_mmtp.raster.cog import CogProfile, clip_to_cog
 from stac_mmtp.sources.remote_s2 import VSI_OPTIONS, _window
 url, dst = sys.argv[1:3]
 bounds = tuple(float(v) for v in sys.argv[3:7])
@@ -57,7 +57,7 @@ print(time.perf_counter() - t0, int(win.col_off), int(win.row_off), int(win.widt
 DOWNLOAD = r"""
 import sys, time, urllib.request, rasterio
 from pathlib import Path
-from stac_mmtp.cog import CogProfile, clip_to_cog
+from stac_mmtp.raster.cog import CogProfile, clip_to_cog
 from stac_mmtp.sources.remote_s2 import _window
 url, dst, local = sys.argv[1:4]
 bounds = tuple(float(v) for v in sys.argv[4:8])
@@ -75,7 +75,7 @@ print(time.perf_counter() - t0)
 def make_band(path: Path) -> None:
     if path.exists():
         return
-    from stac_mmtp.cog import CogProfile, array_to_cog
+    from stac_mmtp.raster.cog import CogProfile, array_to_cog
 
     with rasterio.open(B04) as src:
         data = src.read(1, out_shape=(SIZE, SIZE), resampling=Resampling.bilinear).astype(np.int32)

@@ -37,7 +37,7 @@ HEADING = -14.16  # ascending
 def _geometry():  # noqa: ANN202 - returns (lonlat function, utm epsg)
     from pyproj import Transformer
 
-    from stac_mmtp.geo import utm_epsg
+    from stac_mmtp.raster.geo import utm_epsg
 
     epsg = utm_epsg(*SITE)
     x, y = Transformer.from_crs(4326, epsg, always_xy=True).transform(*SITE)

@@ -1,4 +1,4 @@
-"""Benchmark: Sentinel-2 to COG. Our writer *is* GDAL's COG driver: `stac_mmtp.cog.clip_to_cog` builds a
+"""Benchmark: Sentinel-2 to COG. Our writer *is* GDAL's COG driver: `stac_mmtp.raster.cog.clip_to_cog` builds a
 VRT of the clip window (band metadata added) and hands it to `rasterio.shutil.copy(vrt, dst, driver="COG")`.
 So the figure that matters is not one band but the whole convert chain.
 
@@ -39,7 +39,7 @@ from rasterio.transform import from_origin
 RUNNER = r"""
 import sys, time, rasterio, rasterio.shutil
 from pathlib import Path
-from stac_mmtp.cog import CogProfile, clip_to_cog
+from stac_mmtp.raster.cog import CogProfile, clip_to_cog
 which, src, dst = sys.argv[1:4]
 profile = CogProfile(overview_resampling="average")
 t0 = time.perf_counter()
@@ -91,7 +91,7 @@ import json, sys, time
 from pathlib import Path
 import stac_mmtp.sources.sentinel2  # registers the source
 from stac_mmtp.build import plan
-from stac_mmtp.inventory import load_inventory
+from stac_mmtp.dataset.inventory import load_inventory
 from stac_mmtp.sources import BuildOptions, get_source
 product, events, event_id, out, buffer = sys.argv[1:6]
 ev = [e for e in load_inventory(Path(events)) if e.id == event_id]
@@ -110,8 +110,8 @@ print(dt, hwm)
 def chain(args: argparse.Namespace) -> None:
     import shutil as sh
 
-    import stac_mmtp.sources.sentinel2_samples as samples
-    from stac_mmtp.inventory import load_inventory
+    import stac_mmtp.sources.sentinel2.samples as samples
+    from stac_mmtp.dataset.inventory import load_inventory
     from stac_mmtp.sources.sentinel2 import Sentinel2
 
     gt = sh.which("gdal_translate")

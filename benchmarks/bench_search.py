@@ -5,7 +5,7 @@ written as a static tree with its stac-geoparquet `items.parquet`. The same quer
 
 - `duckdb`: plain DuckDB SQL on `items.parquet` (`SELECT * ... WHERE bbox.xmin <= ...`), rows fetched;
 - `rustac`: `rustac.DuckdbClient().search(items.parquet, bbox=, datetime=, filter=)`, items as dicts;
-- `ours-search`: `stac_mmtp.geoparquet.search(release, ...)` (rustac underneath, hrefs made absolute);
+- `ours-search`: `stac_mmtp.stac.geoparquet.search(release, ...)` (rustac underneath, hrefs made absolute);
 - `ours-serve`: `stac-mmtp serve` (stac-fastapi-geoparquet) queried with pystac-client;
 - `pgstac`: stac-fastapi-pgstac on PostgreSQL + PostGIS loaded with pypgstac (what Planetary Computer
   and Earth Search run), queried with pystac-client: the reference STAC API server.
@@ -127,7 +127,9 @@ def engine_main(engine: str, release: Path, repeat: int) -> None:
             table = con.execute(f"SELECT * FROM read_parquet('{parquet}') WHERE {sql}").fetch_arrow_table()
             return table.column("id").to_pylist()  # every column fetched, as an API returns whole items
     elif engine == "rustac":
-        from stac_mmtp.geoparquet import duckdb_client  # rustac's client with the offline extensions only
+        from stac_mmtp.stac.geoparquet import (
+            duckdb_client,  # rustac's client with the offline extensions only
+        )
 
         client = duckdb_client()
 
@@ -135,7 +137,7 @@ def engine_main(engine: str, release: Path, repeat: int) -> None:
             kw = {k: v for k, v in {"bbox": bbox, "datetime": dt, "filter": cql2}.items() if v is not None}
             return [it["id"] for it in client.search(str(parquet), **kw)]
     elif engine == "ours-search":
-        from stac_mmtp.geoparquet import search
+        from stac_mmtp.stac.geoparquet import search
 
         def run(name, bbox, dt, cql2, sql):
             return [it["id"] for it in search(str(release), bbox=bbox, datetime=dt, filter=cql2)]

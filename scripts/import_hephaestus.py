@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from stac_mmtp.atomic import write_text
-from stac_mmtp.inventory import load_inventory
+from stac_mmtp.dataset.inventory import load_inventory
 
 ROOT = Path(__file__).resolve().parents[1]
 REPO = "https://github.com/Orion-AI-Lab/Hephaestus-minicubes"

@@ -16,11 +16,16 @@ import numpy as np
 import shapely
 from pyogrio.raw import read
 
-from stac_mmtp.annotations import dumps_annotation, feature_collection, parse_annotation, round_geometry
 from stac_mmtp.atomic import write_text
-from stac_mmtp.ems import dumps_event, event_box
-from stac_mmtp.geo import reproject
-from stac_mmtp.inventory import load_inventory, parse_event
+from stac_mmtp.dataset.annotations import (
+    dumps_annotation,
+    feature_collection,
+    parse_annotation,
+    round_geometry,
+)
+from stac_mmtp.dataset.ems import dumps_event, event_box
+from stac_mmtp.dataset.inventory import load_inventory, parse_event
+from stac_mmtp.raster.geo import reproject
 
 REPO = "https://github.com/loreabad6/KaikouraDammedLakes_public"
 COMMIT = "4f6db50bc3c332c46c4818628fa01fee7b414e32"

@@ -1,3 +1,3 @@
-from .cli import main
+from stac_mmtp.commands.main import main
 
 main()

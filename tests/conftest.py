@@ -37,7 +37,7 @@ def schema_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def schema_store(schema_dir: Path):
-    from stac_mmtp.validate import SchemaStore
+    from stac_mmtp.release.validate import SchemaStore
 
     return SchemaStore(schema_dir)
 

@@ -61,7 +61,7 @@ def published_to_s3(catalog: Path, cors: bool) -> Iterator[str]:
     import moto.moto_server.werkzeug_app as moto_app
     from moto.server import ThreadedMotoServer
 
-    from stac_mmtp.publish import S3Store, public_read_policy, publish, setup_bucket
+    from stac_mmtp.release.publish import S3Store, public_read_policy, publish, setup_bucket
 
     moto_app.DISABLE_GLOBAL_CORS = True  # bucket CORS rules apply only without moto's blanket headers
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)

@@ -53,7 +53,7 @@ def stac_api(collections: dict[str, list[dict[str, Any]]], workdir: Path, port: 
     from stac_fastapi.geoparquet.api import create
     from stac_fastapi.geoparquet.settings import Settings
 
-    from stac_mmtp.geoparquet import PARQUET_MEDIA_TYPE, duckdb_client
+    from stac_mmtp.stac.geoparquet import PARQUET_MEDIA_TYPE, duckdb_client
 
     workdir.mkdir(parents=True, exist_ok=True)
     docs = []

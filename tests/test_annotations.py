@@ -14,22 +14,22 @@ import pytest
 import rasterio
 from click.testing import CliRunner
 
-from stac_mmtp.annotations import (
+from stac_mmtp.build import build
+from stac_mmtp.commands.main import main
+from stac_mmtp.dataset.annotations import (
     CLASSES,
     IGNORE,
     area_m2,
     load_annotations,
     parse_annotation,
 )
-from stac_mmtp.build import build
-from stac_mmtp.cli import main
-from stac_mmtp.cog import is_valid_cog
-from stac_mmtp.ems import import_ems, parse_source_datetime
+from stac_mmtp.dataset.ems import import_ems, parse_source_datetime
+from stac_mmtp.dataset.inventory import load_inventory
+from stac_mmtp.dataset.splits import SPLITS, assign_splits, split_groups
 from stac_mmtp.errors import InputError
-from stac_mmtp.inventory import load_inventory
-from stac_mmtp.sources.sentinel2_samples import write_product
-from stac_mmtp.splits import SPLITS, assign_splits, split_groups
-from stac_mmtp.validate import validate_tree
+from stac_mmtp.raster.cog import is_valid_cog
+from stac_mmtp.release.validate import validate_tree
+from stac_mmtp.sources.sentinel2.samples import write_product
 
 REPO = Path(__file__).resolve().parents[1]
 EVENTS = REPO / "catalog" / "events"
@@ -227,7 +227,7 @@ def label_build(tmp_path_factory: pytest.TempPathFactory):
     write_product(products, ev, datetime(2021, 1, 2, 10, 44, 41, tzinfo=UTC), "L2A", "S2B", scar=True)
     annotations = root / "annotations"
     _write(annotations, _annotation())
-    from stac_mmtp.annotations import dataset_hook
+    from stac_mmtp.dataset.annotations import dataset_hook
 
     out = root / "catalog"
     report = build(events, [products], out, extra_bundles=dataset_hook(annotations, events))
@@ -283,7 +283,7 @@ def test_mask_aligned_with_imagery_and_area(label_build) -> None:
     # pixel count = polygon area / pixel area, within one pixel row along the edges
     from shapely.geometry import shape
 
-    from stac_mmtp.geo import reproject
+    from stac_mmtp.raster.geo import reproject
 
     poly = reproject(shape(HEXAGON), 4326, 32632)
     n = int((data == CLASSES["landslide"]).sum())
@@ -362,7 +362,7 @@ def test_splits_cli(tmp_path: Path) -> None:
 
 def test_loader_pairs_imagery_and_mask(label_build) -> None:
     """The deep-learning loader stacks the imagery bands on the mask's grid, in physical units."""
-    from stac_mmtp.loader import LabelledScenes
+    from stac_mmtp.access.loader import LabelledScenes
 
     out, _ = label_build
     scenes = LabelledScenes(out / "catalog.json", collection="sentinel-2")
@@ -386,7 +386,7 @@ def test_loader_pairs_imagery_and_mask(label_build) -> None:
 def test_mask_links_pre_event_image_on_same_grid(label_build) -> None:
     """Change detection: the mask on the post-event image links the pre-event image of the same tile
     (same grid), and the loader returns it pixel for pixel beside the post-event one."""
-    from stac_mmtp.loader import LabelledScenes
+    from stac_mmtp.access.loader import LabelledScenes
 
     out, _ = label_build
     masks = [it for it in _items(out, "annotations").values() if it["properties"]["label:type"] == "raster"]
@@ -419,7 +419,7 @@ FLASH_FLOOD, IGNORE_VALUE = 2, 255
 
 
 def _ems_layer(real_fixtures: Path, layer: str) -> list[dict]:
-    """The polygons of one EMSR332 shapefile layer, read straight from the file by GDAL (not by stac_mmtp.ems)."""
+    """The polygons of one EMSR332 shapefile layer, read straight from the file by GDAL (not by stac_mmtp.dataset.ems)."""
     from pyogrio.raw import read
     from shapely import wkb
     from shapely.geometry import mapping
@@ -436,7 +436,7 @@ def ems_build(real_fixtures: Path, tmp_path_factory: pytest.TempPathFactory):
     pre-event images and two post-event ones whose names the test knows before the build."""
     from dataclasses import replace
 
-    from stac_mmtp.sources import sentinel2_samples
+    from stac_mmtp.sources.sentinel2 import samples as sentinel2_samples
 
     root = tmp_path_factory.mktemp("ems")
     events = root / "events"
@@ -518,7 +518,7 @@ def test_ems_pre_post_pairing_latest_on_same_grid(ems_build) -> None:
     pre-event image of its own grid, known from the inputs: the west post-event image gets the 16 October
     image (not the older 26 September one on the same grid, nor the later 21 October one on the east grid);
     the east one gets the 21 October image."""
-    from stac_mmtp.loader import LabelledScenes
+    from stac_mmtp.access.loader import LabelledScenes
 
     out, names = ems_build
     pairs = LabelledScenes(out / "catalog.json", collection="sentinel-2", pre_event=True)

@@ -27,9 +27,7 @@ import pytest
 from helpers import published_to_s3
 from unavailable import unavailable
 
-from stac_mmtp.build import build
-from stac_mmtp.paths import default_events_dir
-from stac_mmtp.preview import (
+from stac_mmtp.access.preview import (
     BROWSER_SRC,
     BUILD_INPUTS,
     browser_build_dir,
@@ -39,8 +37,10 @@ from stac_mmtp.preview import (
     ensure_stac_browser,
     serve,
 )
-from stac_mmtp.samples import write_samples
-from stac_mmtp.vocab import extension_schema, field_enum
+from stac_mmtp.build import build
+from stac_mmtp.dataset.vocab import extension_schema, field_enum
+from stac_mmtp.paths import default_events_dir
+from stac_mmtp.sources.samples import write_samples
 
 REPO = Path(__file__).resolve().parents[1]
 # Debian's chromium (apt-get install chromium); STAC_MMTP_CHROMIUM names another Chromium or Chrome binary.

@@ -14,7 +14,7 @@ from helpers import write_event
 
 from stac_mmtp.build import build
 from stac_mmtp.errors import InputError
-from stac_mmtp.validate import validate_tree
+from stac_mmtp.release.validate import validate_tree
 
 
 @pytest.fixture

@@ -24,9 +24,9 @@ from rasterio.windows import Window
 from stac_api import stac_api
 
 from stac_mmtp.build import build
+from stac_mmtp.dataset.inventory import load_inventory
 from stac_mmtp.discover import DiscoverOptions, discover_events
 from stac_mmtp.discover.providers import resolve
-from stac_mmtp.inventory import load_inventory
 from stac_mmtp.sources import BuildOptions
 
 TILE_DIR = "sentinel-s2-l2a-cogs/29/R/KH/2020/2/S2A_29RKH_20200219_0_L2A"
@@ -144,7 +144,7 @@ def test_only_the_tiles_the_aoi_needs_were_fetched(built: dict[str, Any]) -> Non
 
 
 def test_item_keeps_its_provenance_and_validates(built: dict[str, Any], schema_store: Any) -> None:
-    from stac_mmtp.validate import validate_tree
+    from stac_mmtp.release.validate import validate_tree
 
     out = built["out"]
     item = json.loads((out / "sentinel-2" / f"{EV}_{REAL_ID}" / f"{EV}_{REAL_ID}.json").read_text())
@@ -202,7 +202,7 @@ def test_cli_discover_then_build(built: dict[str, Any], tmp_path: Path) -> None:
     """The two commands of docs/acquisition.md, against the test API: plans, then a catalog."""
     from click.testing import CliRunner
 
-    from stac_mmtp.cli import main
+    from stac_mmtp.commands.main import main
 
     events = tmp_path / "events"
     write_event(events, EV, geometry=box(LON, LAT, 0.02), site=[LON, LAT], countries=["ESH"],

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 from helpers import write_event
 
-from stac_mmtp.cli import LazyGroup, main
+from stac_mmtp.commands.main import LazyGroup, main
 
 REPO = Path(__file__).resolve().parents[1]
 ALL_COMMANDS = ["annotations", "build", "discover", "events", "inspect", "load-pgstac", "preview", "publish", "release",
@@ -110,9 +110,9 @@ def test_publish_command_loads_without_shapely_or_numpy() -> None:
     proc = _run_python("""
         import json, sys
         import click
-        from stac_mmtp.cli import main
+        from stac_mmtp.commands.main import main
 
-        heavy = ("shapely", "numpy", "stac_mmtp.inventory")
+        heavy = ("shapely", "numpy", "stac_mmtp.dataset.inventory")
         seen = {"after_import": [m for m in heavy if m in sys.modules]}
         cmd = main.get_command(click.Context(main), "publish")
         seen["publish"] = [cmd.name, type(cmd).__module__, cmd.callback.__module__]
@@ -124,9 +124,9 @@ def test_publish_command_loads_without_shapely_or_numpy() -> None:
     assert proc.returncode == 0, proc.stderr
     seen = json.loads(proc.stdout)
     assert seen["after_import"] == []
-    assert seen["publish"] == ["publish", "click.core", "stac_mmtp.publish"]
+    assert seen["publish"] == ["publish", "click.core", "stac_mmtp.release.publish"]
     assert seen["after_publish"] == []
-    assert seen["after_splits"] == ["shapely", "numpy", "stac_mmtp.inventory"]
+    assert seen["after_splits"] == ["shapely", "numpy", "stac_mmtp.dataset.inventory"]
 
 
 def test_main_help_lists_every_command() -> None:
@@ -147,7 +147,7 @@ def test_lazy_group_leaves_out_a_missing_module(tmp_path: Path, monkeypatch: pyt
     (tmp_path / "mmtp_broken_cmd.py").write_text("import mmtp_no_such_dependency\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     group = LazyGroup("g", lazy_subcommands={
-        "publish": "stac_mmtp.publish:publish_command",
+        "publish": "stac_mmtp.release.publish:publish_command",
         "ghost": "stac_mmtp.no_such_module:ghost_command",
     })
     r = CliRunner().invoke(group, ["--help"])
@@ -281,8 +281,8 @@ def test_events_check_unreadable_files_exit_2(tmp_path: Path) -> None:
 def test_sample_interrupted_leaves_no_half_product(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The run is interrupted (KeyboardInterrupt) right after the second product's files were written:
     nothing of the interrupted writer may be in DIRECTORY, what was there before stays."""
-    from stac_mmtp import samples
-    from stac_mmtp.sources import sentinel2_samples
+    from stac_mmtp.sources import samples
+    from stac_mmtp.sources.sentinel2 import samples as sentinel2_samples
 
     out = tmp_path / "samples"
     out.mkdir()

@@ -10,7 +10,7 @@ import rasterio
 from rasterio.transform import from_origin
 from rasterio.windows import Window
 
-from stac_mmtp.cog import CogProfile, array_to_cog, clip_to_cog, is_valid_cog
+from stac_mmtp.raster.cog import CogProfile, array_to_cog, clip_to_cog, is_valid_cog
 
 
 def _jp2(path: Path, data: np.ndarray) -> Path:

@@ -24,11 +24,11 @@ from click.testing import CliRunner
 from helpers import box, write_event
 from stac_api import stac_api
 
+from stac_mmtp.dataset.inventory import load_inventory
 from stac_mmtp.discover import DiscoverOptions, discover_events
 from stac_mmtp.discover.geometry import aoi_coverage
 from stac_mmtp.discover.providers import resolve
 from stac_mmtp.discover.selection import Selection, select
-from stac_mmtp.inventory import load_inventory
 
 S2_REAL = "rio-tiler-pds/sentinel-cogs/sentinel-s2-l2a-cogs/29/R/KH/2020/2/S2A_29RKH_20200219_0_L2A/S2A_29RKH_20200219_0_L2A.json"
 S2_13TDE = "stac-api-items/earth-search-v1/sentinel-2-l2a/S2A_13TDE_20231008_0_L2A.json"
@@ -347,7 +347,7 @@ def test_provider_down_names_it_and_the_events_not_planned(api: str, events_dir:
     out = tmp_path / "plans"
     try:
         result = CliRunner().invoke(
-            __import__("stac_mmtp.cli", fromlist=["main"]).main,
+            __import__("stac_mmtp.commands.main", fromlist=["main"]).main,
             ["discover", "--events", str(events_dir), "--provider", proxy.url, "--out", str(out), "--modality", "s2",
              "--page-size", "2", "--retries", "1", "--rate-limit", "50"],
         )
@@ -415,7 +415,7 @@ def test_named_providers_and_bad_specs() -> None:
         resolve(["nope"])
     with pytest.raises(InputError, match="MODALITY=ID"):
         parse_collections(["s3=x"])
-    from stac_mmtp.cli import main
+    from stac_mmtp.commands.main import main
 
     r = CliRunner().invoke(main, ["discover", "--provider", "nope"])
     assert r.exit_code == 2 and "--provider 'nope'" in r.output

@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 from shapely.geometry import shape
 
-from stac_mmtp.cli import main
+from stac_mmtp.commands.main import main
 
 REPO = Path(__file__).resolve().parents[1]
 ANNOTATIONS = REPO / "catalog" / "annotations"
@@ -177,9 +177,9 @@ def test_new_event_needs_country_and_writes_nothing(real_fixtures: Path, tmp_pat
 # ---------------------------------------------------------------- in the built catalog
 @pytest.fixture(scope="module")
 def sample_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from stac_mmtp.annotations import dataset_hook
     from stac_mmtp.build import build
-    from stac_mmtp.samples import write_samples
+    from stac_mmtp.dataset.annotations import dataset_hook
+    from stac_mmtp.sources.samples import write_samples
 
     root = tmp_path_factory.mktemp("expert")
     write_samples(root / "samples", EVENTS)
@@ -201,7 +201,7 @@ def test_build_has_expert_label_items_for_12_events(sample_build: Path, schema_s
     masks = [i for i in items if i["properties"]["label:type"] == "raster"]
     assert any(i["id"].startswith("veneto-flash-flood-2018_emsr332-09-venezia-del-v1_") for i in masks)
     assert not any(i["id"].startswith("kaikoura") or i["id"].startswith("kahramanmaras") for i in masks)
-    from stac_mmtp.validate import validate_tree
+    from stac_mmtp.release.validate import validate_tree
 
     report = validate_tree(sample_build, schema_store)
     assert report.ok, [str(p) for p in report.problems][:5]

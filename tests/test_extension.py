@@ -11,8 +11,8 @@ import pytest
 from unavailable import unavailable
 
 from stac_mmtp import EXTENSION_SCHEMA_URI
+from stac_mmtp.release.validate import validate_objects
 from stac_mmtp.stac.extension import MmtpExtension
-from stac_mmtp.validate import validate_objects
 
 EXT = Path(__file__).resolve().parents[1] / "extensions" / "mmtp"
 

@@ -16,9 +16,10 @@ from helpers import write_event
 from rasterio.windows import Window
 
 from stac_mmtp.build import build, plan, temporal_role
-from stac_mmtp.cog import is_valid_cog
+from stac_mmtp.dataset.inventory import load_inventory
 from stac_mmtp.errors import ProductError
-from stac_mmtp.inventory import load_inventory
+from stac_mmtp.raster.cog import is_valid_cog
+from stac_mmtp.release.validate import validate_tree
 from stac_mmtp.sources import BuildOptions, ProductMeta, read_product
 from stac_mmtp.sources.flatsim import (
     Flatsim,
@@ -28,8 +29,7 @@ from stac_mmtp.sources.flatsim import (
     parse_package_name,
     velocity_to_cog,
 )
-from stac_mmtp.sources.flatsim_samples import PLANS, write_int_package, write_samples
-from stac_mmtp.validate import validate_tree
+from stac_mmtp.sources.flatsim.samples import PLANS, write_int_package, write_samples
 
 REPO = Path(__file__).resolve().parents[1]
 CLAPIERE, LAURICHARD = "la-clapiere-landslide-2014", "laurichard-rock-glacier-2014"
@@ -361,7 +361,7 @@ def test_unknown_product_code_warned_and_skipped(tmp_path: Path, caplog: pytest.
 def test_inspect_each_package_kind(flatsim_build) -> None:
     from click.testing import CliRunner
 
-    from stac_mmtp.cli import main
+    from stac_mmtp.commands.main import main
 
     _, products, _ = flatsim_build
     for name, kind in ((INT_D139, "INT"), (f"{INT_A088}.zip", "INT"), (TS_D139, "TS"),

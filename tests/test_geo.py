@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pyproj import Transformer
 
-from stac_mmtp.geo import mgrs_tile, utm_epsg
+from stac_mmtp.raster.geo import mgrs_tile, utm_epsg
 from stac_mmtp.sources.sentinel2 import Sentinel2
 
 
@@ -29,7 +29,7 @@ def test_mgrs_tile_of_gjerdrum(lon: float, lat: float, tile: str) -> None:
 
 def test_empty_multipolygon_members_never_crash() -> None:
     """STAC APIs serve MultiPolygons with empty members (`[]` or `[[]]`): the helpers drop them."""
-    from stac_mmtp.geo import footprint_from_geojson, geometry_bbox, round_geometry
+    from stac_mmtp.raster.geo import footprint_from_geojson, geometry_bbox, round_geometry
 
     ring = [[10.0, 60.0], [10.5, 60.0], [10.5, 60.4], [10.0, 60.4], [10.0, 60.0]]
     geom = {"type": "MultiPolygon", "coordinates": [[], [ring], [[]]]}
@@ -43,7 +43,7 @@ def test_empty_multipolygon_members_never_crash() -> None:
 
 def test_antimeridian_bbox_best_practice() -> None:
     """The example of the STAC best practices: a polygon split at 180 degrees, bbox west > east."""
-    from stac_mmtp.geo import footprint_polygon, geometry_bbox
+    from stac_mmtp.raster.geo import footprint_polygon, geometry_bbox
 
     fp = footprint_polygon([(172.9, 1.3), (-172.7, 1.3), (-172.7, 1.9), (172.9, 1.9), (172.9, 1.3)], "x")
     assert fp.geom_type == "MultiPolygon"

@@ -15,10 +15,10 @@ from click.testing import CliRunner
 from conftest import FIXTURES
 from unavailable import unavailable
 
-from stac_mmtp.cli import main
+from stac_mmtp.commands.main import main
+from stac_mmtp.dataset.importers import import_catalogue
+from stac_mmtp.dataset.importers.common import read_text
 from stac_mmtp.errors import InputError
-from stac_mmtp.importers import import_catalogue
-from stac_mmtp.importers.common import read_text
 
 REPO = Path(__file__).resolve().parents[1]
 EVENTS = REPO / "catalog" / "events"
@@ -300,8 +300,8 @@ def test_cli_exit_codes_and_no_overwrite(tmp_path: Path) -> None:
 def test_committed_candidates(tmp_path: Path) -> None:
     """catalog/candidates: inventory-format features, redistributable sources only, no duplicate of a curated
     event, never an id of catalog/events; each passes the inventory's checks but for a missing country."""
-    from stac_mmtp.importers.common import Candidate, KnownIndex, find_duplicate, load_known
-    from stac_mmtp.inventory import parse_event
+    from stac_mmtp.dataset.importers.common import Candidate, KnownIndex, find_duplicate, load_known
+    from stac_mmtp.dataset.inventory import parse_event
 
     root = REPO / "catalog" / "candidates"
     files = sorted(root.glob("*/*.geojson"))
@@ -333,7 +333,7 @@ def test_committed_candidates(tmp_path: Path) -> None:
 
 def test_duplicate_rule() -> None:
     """Same family of phenomena, within 5 km (or the location uncertainty) and 3 days; across the antimeridian."""
-    from stac_mmtp.importers.common import Candidate, Known, KnownIndex, find_duplicate
+    from stac_mmtp.dataset.importers.common import Candidate, Known, KnownIndex, find_duplicate
 
     t = datetime(2016, 9, 1, 16, 37, 57, tzinfo=UTC)
     quake = Known("quake", "earthquake", (179.99, -37.36), t, t, "second")

@@ -14,9 +14,8 @@ from click.testing import CliRunner
 from helpers import box, event_doc, write_event
 from shapely.geometry import Point
 
-from stac_mmtp.cli import main
-from stac_mmtp.errors import InputError
-from stac_mmtp.inventory import (
+from stac_mmtp.commands.main import main
+from stac_mmtp.dataset.inventory import (
     CONTINENTS,
     InventoryErrors,
     aoi_extent_km,
@@ -26,7 +25,8 @@ from stac_mmtp.inventory import (
     continent_of_countries,
     load_inventory,
 )
-from stac_mmtp.vocab import HAZARD_CODES, hazard_codes, phenomena
+from stac_mmtp.dataset.vocab import HAZARD_CODES, hazard_codes, phenomena
+from stac_mmtp.errors import InputError
 
 REPO_EVENTS = Path(__file__).resolve().parents[1] / "catalog" / "events"
 

@@ -12,8 +12,8 @@ from pgstac_server import PgstacUnavailable, pgstac_api
 from test_release import built_tree  # noqa: F401 - the sample build (events, imagery, labels, splits)
 from unavailable import unavailable
 
-from stac_mmtp.cli import main
-from stac_mmtp.geoparquet import search
+from stac_mmtp.commands.main import main
+from stac_mmtp.stac.geoparquet import search
 
 
 def _cli(*args: str) -> tuple[int, str]:

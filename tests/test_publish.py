@@ -26,8 +26,8 @@ import pytest
 from click.testing import CliRunner
 from unavailable import unavailable
 
-from stac_mmtp.cli import main
-from stac_mmtp.publish import (
+from stac_mmtp.commands.main import main
+from stac_mmtp.release.publish import (
     CACHE_ASSET,
     CACHE_JSON,
     CORS_RULES,
@@ -132,7 +132,7 @@ def weed_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def _counts(tree: Path) -> dict[str, int]:
     """Objects per publish phase of a tree, and in all (the sample tree grows with the sources)."""
-    from stac_mmtp.publish import scan_tree
+    from stac_mmtp.release.publish import scan_tree
 
     counts: dict[str, int] = {"all": 0}
     for o in scan_tree(tree):
@@ -146,8 +146,8 @@ def built_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The sample catalog: `stac-mmtp sample` products built into a tree (the whole inventory, 5 Sentinel-2 items)."""
     from stac_mmtp.build import build
     from stac_mmtp.paths import default_events_dir
-    from stac_mmtp.samples import write_samples
-    from stac_mmtp.validate import default_cache_dir
+    from stac_mmtp.release.validate import default_cache_dir
+    from stac_mmtp.sources.samples import write_samples
 
     if not (default_cache_dir() / "schemas.stacspec.org").is_dir():
         unavailable(f"no STAC schema mirror at {default_cache_dir()}: publish validates first (set STAC_MMTP_SCHEMA_CACHE)")
@@ -732,7 +732,7 @@ def test_republish_is_one_listing_and_a_head_per_media_type(tree: Path, moto_url
     data[100] ^= 0xFF  # same size, other bytes, our checksum in the metadata: only the ETag tells
     c.put_object(Bucket=bucket, Key=f"r/{thumb.key}", Body=bytes(data), ContentType=PNG_MEDIA_TYPE,
                  CacheControl=CACHE_ASSET, Metadata={"sha256": thumb.sha256})
-    from stac_mmtp.publish import verify_listing
+    from stac_mmtp.release.publish import verify_listing
 
     problems = verify_listing(scan_tree(tree), S3Store(bucket, "r", moto_url))
     assert len(problems) == 1 and problems[0].startswith(f"{thumb.key}: ETag") and "content differs" in problems[0]

@@ -14,8 +14,8 @@ from click.testing import CliRunner
 from test_publish import _client, aws_env, moto_url, weed_url  # noqa: F401 - fixtures
 from unavailable import unavailable
 
-from stac_mmtp.cli import main
-from stac_mmtp.publish import S3Store, setup_bucket
+from stac_mmtp.commands.main import main
+from stac_mmtp.release.publish import S3Store, setup_bucket
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "shared" / "stac-schemas"
 VERSION_EXT = "https://stac-extensions.github.io/version/v1.2.0/schema.json"
@@ -187,7 +187,7 @@ def test_release_on_seaweedfs_verified_anonymously_over_s3(built_tree: Path, wee
         monkeypatch.delenv(var)
     code, out = _cli("verify", "s3://weed-dataset/v0.1.0", "--endpoint-url", weed_url)
     assert code == 0, out
-    from stac_mmtp.versions import verify_release
+    from stac_mmtp.release.versions import verify_release
 
     report = verify_release("s3://weed-dataset/v0.1.0", weed_url)
     assert report.ok and report.objects > 100 and report.assets > 50, (report.objects, report.assets)
@@ -197,7 +197,7 @@ def test_release_validates_offline_and_croissant_loads(built_tree: Path, tmp_pat
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     import mlcroissant as mlc
 
-    from stac_mmtp.validate import SchemaStore, validate_tree
+    from stac_mmtp.release.validate import SchemaStore, validate_tree
 
     monkeypatch.setenv("STAC_MMTP_SCHEMA_CACHE", str(SCHEMAS))
     code, out = _cli("release", "2.0.0", str(built_tree), "--to", (tmp_path / "rel").as_uri(),

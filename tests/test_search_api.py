@@ -17,9 +17,9 @@ import pytest
 from helpers import published_to_s3
 
 from stac_mmtp.build import build
-from stac_mmtp.geoparquet import collection_parquets, search
-from stac_mmtp.inventory import load_inventory
-from stac_mmtp.sources.sentinel2_samples import write_product
+from stac_mmtp.dataset.inventory import load_inventory
+from stac_mmtp.sources.sentinel2.samples import write_product
+from stac_mmtp.stac.geoparquet import collection_parquets, search
 
 REPO = Path(__file__).resolve().parents[1]
 GJ = "gjerdrum-landslide-2020"
@@ -94,7 +94,7 @@ def api_url(s3_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
     """`stac-mmtp serve` on the release published to S3, in a thread."""
     import uvicorn
 
-    from stac_mmtp.serve import create_app
+    from stac_mmtp.access.serve import create_app
 
     app = create_app(s3_url, tmp_path_factory.mktemp("serve"))
     port = _free_port()

@@ -19,10 +19,11 @@ from shapely.geometry import shape
 
 from stac_mmtp import __version__
 from stac_mmtp.build import build
-from stac_mmtp.cli import main
-from stac_mmtp.cog import is_valid_cog
-from stac_mmtp.geo import reproject as reproject_geom
-from stac_mmtp.inventory import load_inventory
+from stac_mmtp.commands.main import main
+from stac_mmtp.dataset.inventory import load_inventory
+from stac_mmtp.raster.cog import is_valid_cog
+from stac_mmtp.raster.geo import reproject as reproject_geom
+from stac_mmtp.release.validate import validate_tree
 from stac_mmtp.sources import read_product
 from stac_mmtp.sources.product_fs import ProductFS
 from stac_mmtp.sources.sentinel1 import (
@@ -38,8 +39,7 @@ from stac_mmtp.sources.sentinel1 import (
     source_window,
     window_gcps,
 )
-from stac_mmtp.sources.sentinel1_samples import write_product
-from stac_mmtp.validate import validate_tree
+from stac_mmtp.sources.sentinel1.samples import write_product
 
 GRD = "stactools-sentinel1/grd/S1A_IW_GRDH_1SDV_20210809T173953_20210809T174018_039156_049F13_6FF8.SAFE"
 AWS = ("rio-tiler-pds/sentinel-s1-l1c/GRD/2018/7/16/IW/DV/"
@@ -477,7 +477,7 @@ def _aws_with_footprint(real_fixtures: Path, tmp_path: Path, footprint: dict) ->
 
 def test_aws_multipolygon_footprint(real_fixtures: Path, tmp_path: Path, schema_store) -> None:
     """AWS productInfo.json gives a MultiPolygon for scenes it split (and STAC APIs serve empty members)."""
-    from stac_mmtp.validate import validate_objects
+    from stac_mmtp.release.validate import validate_objects
 
     real = json.loads((real_fixtures / AWS / "productInfo.json").read_text())["footprint"]["coordinates"]
     # the real ring plus an empty member: the empty member is dropped, the ring kept as it is

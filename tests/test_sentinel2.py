@@ -15,12 +15,12 @@ from helpers import write_event
 from rasterio.windows import Window
 
 from stac_mmtp.build import build
-from stac_mmtp.cog import clip_to_cog, is_valid_cog
-from stac_mmtp.inventory import load_inventory
+from stac_mmtp.dataset.inventory import load_inventory
+from stac_mmtp.raster.cog import clip_to_cog, is_valid_cog
+from stac_mmtp.release.validate import validate_objects, validate_tree
 from stac_mmtp.sources import read_product
 from stac_mmtp.sources.sentinel2 import Sentinel2
-from stac_mmtp.sources.sentinel2_samples import write_product
-from stac_mmtp.validate import validate_objects, validate_tree
+from stac_mmtp.sources.sentinel2.samples import write_product
 
 S2 = "stactools-sentinel2"
 EXPECTED = {

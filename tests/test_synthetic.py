@@ -21,15 +21,15 @@ import rasterio
 from helpers import write_event
 
 from stac_mmtp import EXTENSION_SCHEMA_URI
-from stac_mmtp.annotations import dataset_hook
 from stac_mmtp.build import build
-from stac_mmtp.inventory import load_inventory
+from stac_mmtp.dataset.annotations import dataset_hook
+from stac_mmtp.dataset.inventory import load_inventory
 from stac_mmtp.paths import default_annotations_dir, default_events_dir
-from stac_mmtp.samples import write_samples
+from stac_mmtp.release.validate import validate_objects, validate_tree
 from stac_mmtp.sources import BuildOptions, read_product
-from stac_mmtp.sources.sentinel2_samples import write_product
-from stac_mmtp.synthetic import MARKER
-from stac_mmtp.validate import validate_objects, validate_tree
+from stac_mmtp.sources.samples import write_samples
+from stac_mmtp.sources.sentinel2.samples import write_product
+from stac_mmtp.stac.synthetic import MARKER
 
 IMAGERY = ("sentinel-1", "sentinel-2", "flatsim")
 REAL_PROVIDER_WORDS = ("ESA", "CNES", "ForM@Ter", "FLATSIM", "Copernicus", "European Space Agency")

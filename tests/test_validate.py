@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from stac_mmtp.errors import SchemaMissing
-from stac_mmtp.validate import SchemaStore, schema_lock, validate_objects
+from stac_mmtp.release.validate import SchemaStore, schema_lock, validate_objects
 
 ITEM_V11 = "https://schemas.stacspec.org/v1.1.0/item-spec/json-schema/item.json"
 PROJ = "https://stac-extensions.github.io/projection/v2.0.0/schema.json"
@@ -74,8 +74,8 @@ def test_compiled_validation_agrees_with_jsonschema(schema_store: SchemaStore, t
 
     import jsonschema
 
+    from stac_mmtp.release.validate import StacValidator, validate_tree
     from stac_mmtp.stac.tree import CollectionBundle, write_tree
-    from stac_mmtp.validate import StacValidator, validate_tree
 
     items = [dict(_item(), id=f"i{n:03d}") for n in range(420)]
     items[137] = dict(items[137], properties={**items[137]["properties"], "proj:code": 32632})
@@ -114,8 +114,8 @@ def test_compiled_validation_agrees_with_jsonschema(schema_store: SchemaStore, t
 def test_validation_reuses_results_for_unchanged_bytes(schema_store: SchemaStore, tmp_path: Path) -> None:
     """A second validation of the same tree re-checks no schema; a changed object is checked again,
     and an invalid one is never cached."""
+    from stac_mmtp.release.validate import validate_tree
     from stac_mmtp.stac.tree import CollectionBundle, write_tree
-    from stac_mmtp.validate import validate_tree
 
     items = [dict(_item(), id=f"j{n}") for n in range(5)]
     coll = {"type": "Collection", "stac_version": "1.1.0", "id": "c", "description": "d", "license": "CC-BY-4.0",
@@ -209,7 +209,7 @@ def _edit_asset(item_path: Path, **fields) -> None:
 def test_asset_metadata_must_match_the_file(schema_store: SchemaStore, tmp_path: Path, edit, expected: str) -> None:
     """Each disagreement between an asset's JSON and its file is one problem naming the item, the
     asset and the field (the file itself is written by GDAL, the metadata by hand)."""
-    from stac_mmtp.validate import validate_tree
+    from stac_mmtp.release.validate import validate_tree
 
     item_path = _raster_tree(tmp_path)
     good = validate_tree(tmp_path, schema_store)
@@ -232,7 +232,7 @@ def test_garbage_cog_fails_validate_and_publish(schema_dir: Path, tmp_path: Path
 
     from click.testing import CliRunner
 
-    from stac_mmtp.cli import main
+    from stac_mmtp.commands.main import main
 
     tree = tmp_path / "tree"
     item_path = _raster_tree(tree)
@@ -267,7 +267,7 @@ def test_asset_checks_reuse_the_digest_cache(schema_store: SchemaStore, tmp_path
     bytes swapped under a restored mtime go unseen, as with rsync; a touched file is read again."""
     import os
 
-    from stac_mmtp.validate import validate_tree
+    from stac_mmtp.release.validate import validate_tree
 
     item_path = _raster_tree(tmp_path)
     assert validate_tree(tmp_path, schema_store).ok
@@ -285,10 +285,10 @@ def test_asset_checks_reuse_the_digest_cache(schema_store: SchemaStore, tmp_path
 def test_release_validates_with_its_own_schema(schema_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A build ships our extension's schema at the path of its URL; a copy of the tree validates with
     the package's extensions/ pointing nowhere, offline. Without the shipped copy it cannot."""
-    import stac_mmtp.validate as validate_mod
+    import stac_mmtp.release.validate as validate_mod
     from stac_mmtp import EXTENSION_SCHEMA_URI
+    from stac_mmtp.release.validate import validate_tree
     from stac_mmtp.stac.tree import CollectionBundle, write_tree
-    from stac_mmtp.validate import validate_tree
 
     repo_schema = Path(__file__).resolve().parents[1] / "extensions" / "mmtp" / "json-schema" / "schema.json"
     item = _item()

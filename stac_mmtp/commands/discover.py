@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
-from .. import console
-from ..errors import EXIT_FAILED, MmtpError
+from stac_mmtp import console
+from stac_mmtp.errors import EXIT_FAILED, MmtpError
 
 
 @click.command("discover", context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -48,10 +48,10 @@ def discover_command(events_dir: Path | None, providers: tuple[str, ...], collec
     unchanged API leaves the files byte-identical. Exit 1 when a provider failed (the events it was
     needed for are named and left unplanned), 2 on bad input.
     """
-    from ..discover import DiscoverOptions, discover
-    from ..discover.providers import MODALITIES, parse_collections, resolve
-    from ..discover.selection import Selection
-    from ..paths import default_events_dir
+    from stac_mmtp.discover import DiscoverOptions, discover
+    from stac_mmtp.discover.providers import MODALITIES, parse_collections, resolve
+    from stac_mmtp.discover.selection import Selection
+    from stac_mmtp.paths import default_events_dir
 
     try:
         provs = resolve(list(providers), parse_collections(collections), rate_limit, page_size)

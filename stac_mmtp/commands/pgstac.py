@@ -7,8 +7,8 @@ import sys
 import click
 from rich.markup import escape
 
-from .. import console
-from ..errors import MmtpError
+from stac_mmtp import console
+from stac_mmtp.errors import MmtpError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -23,7 +23,7 @@ def load_pgstac_command(release: str, dsn: str, migrate: bool) -> None:
     item, upserted, with hrefs made absolute against RELEASE (serve it with stac-fastapi-pgstac).
 
     Exit codes: 0 loaded, 1 the database refused (named, password redacted), 2 bad input."""
-    from ..pgstac import load_pgstac
+    from stac_mmtp.access.pgstac import load_pgstac
 
     try:
         with console.progress_bar() as progress:

@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
-from .. import console
-from ..errors import EXIT_FAILED, MmtpError
+from stac_mmtp import console
+from stac_mmtp.errors import EXIT_FAILED, MmtpError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -50,7 +50,7 @@ def release_command(version: str, build_dir: Path, to: str, endpoint_url: str | 
     A version that exists is never overwritten (exit 2); the previous version only gains a
     successor-version link. Exit codes: 0 released, 1 an upload failed (re-run), 2 bad input.
     """
-    from ..versions import release
+    from stac_mmtp.release.versions import release
 
     try:
         with console.progress_bar() as progress:
@@ -83,7 +83,7 @@ def verify_command(url: str, endpoint_url: str | None, jobs: int) -> None:
     against its checksums manifest and every asset against its item's file:checksum.
 
     Exit codes: 0 every object matches, 1 a mismatch or a missing object, 2 not a release."""
-    from ..versions import verify_release
+    from stac_mmtp.release.versions import verify_release
 
     try:
         with console.progress_bar() as progress:

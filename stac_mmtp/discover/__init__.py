@@ -12,11 +12,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ..errors import MmtpError
-from ..inventory import Event, load_inventory
-from .plan import PLAN_TYPE, PLAN_VERSION, acquisition_key, write_plan
-from .providers import MODALITIES, Provider
-from .selection import Selection, select
+from stac_mmtp.dataset.inventory import Event, load_inventory
+from stac_mmtp.discover.plan import PLAN_TYPE, PLAN_VERSION, acquisition_key, write_plan
+from stac_mmtp.discover.providers import MODALITIES, Provider
+from stac_mmtp.discover.selection import Selection, select
+from stac_mmtp.errors import MmtpError
 
 __all__ = ["DiscoverOptions", "DiscoverReport", "discover", "discover_events"]
 
@@ -67,7 +67,10 @@ Progress = Callable[[str, int, int], None]
 def discover_events(events: list[Event], providers: list[Provider], out: Path, options: DiscoverOptions | None = None,
                     progress: Progress | None = None, now: Callable[[], datetime] | None = None) -> DiscoverReport:
     """Plan every event; a provider that is down fails only the (event, modality) it was needed for."""
-    from .search import ProviderError, Session  # pystac-client: only when something is searched
+    from stac_mmtp.discover.search import (  # pystac-client: only when something is searched
+        ProviderError,
+        Session,
+    )
 
     options = options or DiscoverOptions()
     now = now or (lambda: datetime.now(UTC))
@@ -138,7 +141,7 @@ def discover_events(events: list[Event], providers: list[Provider], out: Path, o
 def discover(events_dir: Path, providers: list[Provider], out: Path, options: DiscoverOptions | None = None,
              event_ids: list[str] | None = None, progress: Progress | None = None) -> DiscoverReport:
     """Load the inventory (InputError before anything is asked or written), then plan its events."""
-    from ..errors import InputError
+    from stac_mmtp.errors import InputError
 
     events = load_inventory(events_dir)
     if event_ids:
@@ -150,6 +153,6 @@ def discover(events_dir: Path, providers: list[Provider], out: Path, options: Di
 
 
 def _cloud_reader(ev: Event, provider: str) -> Callable[[dict[str, Any]], float | None]:
-    from .cloud import scl_cloud_percent
+    from stac_mmtp.discover.cloud import scl_cloud_percent
 
     return lambda item: scl_cloud_percent(item, ev.geometry, provider)

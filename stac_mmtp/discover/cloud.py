@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..errors import ProductError
-from .redact import redact
+from stac_mmtp.discover.redact import redact
+from stac_mmtp.errors import ProductError
 
 # SCL classes that hide the ground: 3 cloud shadow, 8 cloud medium, 9 cloud high, 10 thin cirrus
 CLOUD_CLASSES = (3, 8, 9, 10)
@@ -33,7 +33,7 @@ def scl_cloud_percent(item: dict[str, Any], aoi: dict[str, Any], provider: str =
     asset = next((a for k, a in item.get("assets", {}).items() if k.lower() == "scl"), None)
     if asset is None:
         return None
-    from ..sources.remote_s2 import sign
+    from stac_mmtp.sources.remote_s2 import sign
 
     href = asset["href"]
     try:

@@ -13,8 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..atomic import dumps_json, write_text
-from ..errors import InputError
+from stac_mmtp.atomic import dumps_json, write_text
+from stac_mmtp.errors import InputError
 
 PLAN_TYPE = "stac-mmtp-acquisition-plan"
 PLAN_VERSION = 1

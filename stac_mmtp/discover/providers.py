@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..errors import InputError
+from stac_mmtp.errors import InputError
 
 MODALITIES = ("s2", "s1")
 

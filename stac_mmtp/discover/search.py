@@ -11,9 +11,9 @@ from typing import Any
 import urllib3
 from pystac_client.stac_api_io import StacApiIO
 
-from ..errors import MmtpError
-from .providers import Provider
-from .redact import redact, redact_text
+from stac_mmtp.discover.providers import Provider
+from stac_mmtp.discover.redact import redact, redact_text
+from stac_mmtp.errors import MmtpError
 
 log = logging.getLogger(__name__)
 

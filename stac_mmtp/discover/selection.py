@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ..inventory import Event
-from .geometry import aoi_coverage
-from .redact import redact
+from stac_mmtp.dataset.inventory import Event
+from stac_mmtp.discover.geometry import aoi_coverage
+from stac_mmtp.discover.redact import redact
 
 ROLE_ORDER = ("pre-event", "co-event", "first-post-event", "first-usable-post-event", "post-event")
 

@@ -19,8 +19,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..errors import InputError, ProductError
-from ..inventory import Event
+from stac_mmtp.dataset.inventory import Event
+from stac_mmtp.errors import InputError, ProductError
 
 # Modules that define a source; imported lazily so that `--help` stays fast.
 SOURCE_MODULES: tuple[str, ...] = (

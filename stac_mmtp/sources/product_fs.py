@@ -7,7 +7,7 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from ..errors import ProductError
+from stac_mmtp.errors import ProductError
 
 
 @dataclass

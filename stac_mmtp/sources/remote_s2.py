@@ -21,15 +21,18 @@ from rasterio.errors import RasterioError, WindowError
 from rasterio.windows import Window, from_bounds
 from shapely.geometry import box, mapping
 
-from .. import __version__
-from ..assets import file_fields
-from ..cog import CogProfile, clip_to_cog
-from ..discover.geometry import to_shape
-from ..discover.redact import redact, redact_text
-from ..errors import InputError, ProductError
-from ..geo import reproject, round_geometry
-from ..inventory import Event
-from ..stac import (
+from stac_mmtp import __version__
+from stac_mmtp.dataset.inventory import Event
+from stac_mmtp.discover.geometry import to_shape
+from stac_mmtp.discover.redact import redact, redact_text
+from stac_mmtp.errors import InputError, ProductError
+from stac_mmtp.raster.assets import file_fields
+from stac_mmtp.raster.cog import CogProfile, clip_to_cog
+from stac_mmtp.raster.geo import reproject, round_geometry
+from stac_mmtp.sources import BuildOptions, ProductMeta, Task, register
+from stac_mmtp.sources.safe_xml import COPERNICUS_LICENSE
+from stac_mmtp.sources.sentinel2 import AUX, BANDS, COMMON_NAME, S2_EXT, SCL_CLASSES, Sentinel2
+from stac_mmtp.stac import (
     CLASSIFICATION,
     COG_MEDIA_TYPE,
     EO,
@@ -42,11 +45,8 @@ from ..stac import (
     SAT,
     VIEW,
 )
-from ..stac.events import event_fields
-from ..stac.tree import STAC_VERSION
-from . import BuildOptions, ProductMeta, Task, register
-from .safe_xml import COPERNICUS_LICENSE
-from .sentinel2 import AUX, BANDS, COMMON_NAME, S2_EXT, SCL_CLASSES, Sentinel2
+from stac_mmtp.stac.events import event_fields
+from stac_mmtp.stac.tree import STAC_VERSION
 
 NAME = "remote-sentinel-2"
 # GDAL settings for remote COGs: no directory listing (one GET per file, not a crawl of the bucket),
@@ -130,7 +130,7 @@ def item_role(roles: list[str]) -> str:
 
 def tasks_from_plans(events: list[Event], directory: Path, options: BuildOptions) -> tuple[list[Task], list[str]]:
     """One task per Sentinel-2 acquisition of every plan in `directory`; the other entries are reported."""
-    from ..discover.plan import read_plans
+    from stac_mmtp.discover.plan import read_plans
 
     if not directory.is_dir():
         raise InputError("no such acquisitions directory", directory)

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
-from ..errors import ProductError
-from .product_fs import ProductFS
+from stac_mmtp.errors import ProductError
+from stac_mmtp.sources.product_fs import ProductFS
 
 COPERNICUS_LICENSE = "https://sentinels.copernicus.eu/documents/247904/690755/Sentinel_Data_Legal_Notice"
 

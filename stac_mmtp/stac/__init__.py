@@ -1,6 +1,6 @@
 """STAC building blocks: extension URLs, our extension class, tree writing."""
 
-from .. import EXTENSION_SCHEMA_URI
+from stac_mmtp import EXTENSION_SCHEMA_URI
 
 # The current versions we write (older producers' versions are read, never written).
 EO = "https://stac-extensions.github.io/eo/v2.0.0/schema.json"

@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..inventory import Event
-from ..paths import catalog_source_dir
-from . import MMTP, SCIENTIFIC
-from .tree import STAC_VERSION, CollectionBundle, bbox_of, item_href, set_extent, summarise
+from stac_mmtp.dataset.inventory import Event
+from stac_mmtp.paths import catalog_source_dir
+from stac_mmtp.stac import MMTP, SCIENTIFIC
+from stac_mmtp.stac.tree import STAC_VERSION, CollectionBundle, bbox_of, item_href, set_extent, summarise
 
 EVENTS_COLLECTION = "events"
 # Link relations for cascades (the names Monty uses between hazards).

@@ -7,7 +7,7 @@ from typing import Any, Generic, TypeVar, cast
 import pystac
 from pystac.extensions.base import ExtensionManagementMixin, PropertiesExtension
 
-from .. import EXTENSION_PREFIX, EXTENSION_SCHEMA_URI
+from stac_mmtp import EXTENSION_PREFIX, EXTENSION_SCHEMA_URI
 
 T = TypeVar("T", pystac.Item, pystac.Asset)
 

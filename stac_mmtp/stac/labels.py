@@ -21,18 +21,28 @@ from rasterio.features import rasterize
 from rasterio.transform import Affine
 from shapely.geometry import mapping, shape
 
-from ..annotations import CLASS_DESCRIPTIONS, CLASSES, IGNORE, AnnotationSet
-from ..assets import file_fields
-from ..atomic import write_json
-from ..cog import CogProfile, array_to_cog
-from ..geo import reproject
-from ..inventory import Event
-from ..synthetic import FIELD as SYNTHETIC
-from ..synthetic import PREFIX as SYNTHETIC_PREFIX
-from ..synthetic import mark_collection
-from . import CLASSIFICATION, COG_MEDIA_TYPE, FILE, GEOJSON_MEDIA_TYPE, LABEL, MMTP, PROJ, RASTER, SCIENTIFIC
-from .events import EVENTS_COLLECTION, collection_metadata, event_fields, rfc3339
-from .tree import STAC_VERSION, CollectionBundle, bbox_of, item_href, set_extent, summarise
+from stac_mmtp.atomic import write_json
+from stac_mmtp.dataset.annotations import CLASS_DESCRIPTIONS, CLASSES, IGNORE, AnnotationSet
+from stac_mmtp.dataset.inventory import Event
+from stac_mmtp.raster.assets import file_fields
+from stac_mmtp.raster.cog import CogProfile, array_to_cog
+from stac_mmtp.raster.geo import reproject
+from stac_mmtp.stac import (
+    CLASSIFICATION,
+    COG_MEDIA_TYPE,
+    FILE,
+    GEOJSON_MEDIA_TYPE,
+    LABEL,
+    MMTP,
+    PROJ,
+    RASTER,
+    SCIENTIFIC,
+)
+from stac_mmtp.stac.events import EVENTS_COLLECTION, collection_metadata, event_fields, rfc3339
+from stac_mmtp.stac.synthetic import FIELD as SYNTHETIC
+from stac_mmtp.stac.synthetic import PREFIX as SYNTHETIC_PREFIX
+from stac_mmtp.stac.synthetic import mark_collection
+from stac_mmtp.stac.tree import STAC_VERSION, CollectionBundle, bbox_of, item_href, set_extent, summarise
 
 LABEL_COLLECTION = "annotations"
 # Acquisitions that show the ground after (or during) the event: an outline describes them.

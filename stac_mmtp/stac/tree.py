@@ -13,8 +13,8 @@ from typing import Any
 
 from shapely.geometry import shape
 
-from ..atomic import write_json
-from . import JSON_MEDIA_TYPE
+from stac_mmtp.atomic import write_json
+from stac_mmtp.stac import JSON_MEDIA_TYPE
 
 STAC_VERSION = "1.1.0"
 
@@ -150,9 +150,9 @@ def write_tree(out: Path, catalog: dict[str, Any], bundles: list[CollectionBundl
             written.append(path)
             final.append(it)
         if geoparquet and final:
-            from ..assets import file_fields
-            from ..geoparquet import ITEMS_ASSET, PARQUET_MEDIA_TYPE, export_items
-            from . import FILE
+            from stac_mmtp.raster.assets import file_fields
+            from stac_mmtp.stac import FILE
+            from stac_mmtp.stac.geoparquet import ITEMS_ASSET, PARQUET_MEDIA_TYPE, export_items
 
             pq = export_items(final, out / bundle.id)
             coll["assets"] = {**coll.get("assets", {}), ITEMS_ASSET: {
@@ -172,16 +172,16 @@ def write_tree(out: Path, catalog: dict[str, Any], bundles: list[CollectionBundl
 def shipped_schema_path(tree: Path) -> Path:
     """Where a tree carries our extension's schema: the path of its URL below the Pages site
     (`extensions/mmtp/v1.0.0/schema.json`), so the release validates on its own, offline."""
-    from .. import EXTENSION_SCHEMA_PATH
+    from stac_mmtp import EXTENSION_SCHEMA_PATH
 
     return tree / EXTENSION_SCHEMA_PATH
 
 
 def ship_extension_schema(out: Path) -> Path:
     """Copy the extension's JSON schema (the package's, byte for byte) into the tree."""
-    from .. import EXTENSION_NAME
-    from ..atomic import staged_file
-    from ..paths import extensions_dir
+    from stac_mmtp import EXTENSION_NAME
+    from stac_mmtp.atomic import staged_file
+    from stac_mmtp.paths import extensions_dir
 
     src = extensions_dir() / EXTENSION_NAME / "json-schema" / "schema.json"
     dst = shipped_schema_path(out)

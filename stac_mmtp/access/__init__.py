@@ -1,0 +1,1 @@
+"""Read a build or a release: search, serve, preview, training loaders."""

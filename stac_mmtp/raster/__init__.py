@@ -1,0 +1,1 @@
+"""Rasters: the one place that writes COGs, geometry and grid helpers."""

@@ -1,0 +1,1 @@
+"""Validate a built tree and publish it."""

@@ -1,0 +1,199 @@
+"""stac-geoparquet: one `items.parquet` per collection, and queries on it with no server.
+
+A static catalog cannot answer `search()`. Each collection of the built tree carries its items as a
+stac-geoparquet file (asset role `stac-items`), written with rustac. Properties become columns
+(`mmtp:phenomenon`, `mmtp:event_id`, `mmtp:temporal_role`, ...), so a query reads a few columns of
+one file instead of thousands of JSON documents. Queries go through rustac's DuckDB client, the
+same engine `stac-mmtp serve` (stac-fastapi-geoparquet) uses.
+
+Hrefs in the parquet are relative to the parquet file (`./<item>/red.tif`), like the JSON tree,
+so the file stays valid wherever the release is published; readers resolve them against the
+file's own URL (`absolutize`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import posixpath
+import tempfile
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from stac_mmtp.atomic import staged_file
+from stac_mmtp.errors import InputError, MmtpError
+
+PARQUET_MEDIA_TYPE = "application/vnd.apache.parquet"
+ITEMS_ASSET = "geoparquet-items"
+# DuckDB extensions come from PyPI wheels (duckdb-extension-*), not from extensions.duckdb.org:
+# CI and users behind a firewall reach the package index only. Their version must equal the
+# DuckDB bundled in rustac (rustac 0.9.17 bundles DuckDB 1.5.5; pinned together in pyproject).
+DUCKDB_VERSION = "v1.5.5"
+DUCKDB_EXTENSIONS = ("spatial", "icu", "parquet")
+_STRUCTURAL = {"root", "parent", "collection", "self", "child", "item"}
+
+
+def _is_url(href: str) -> bool:
+    return urllib.parse.urlparse(href).scheme in ("http", "https", "s3", "file")
+
+
+def _rebase(href: str, prefix: str) -> str:
+    """`href` relative to an item directory, made relative to the collection directory."""
+    if _is_url(href) or href.startswith("/"):
+        return href
+    return "./" + posixpath.normpath(posixpath.join(prefix, href))
+
+
+def parquet_ready(item: dict[str, Any]) -> dict[str, Any]:
+    """An item as stored in the collection's parquet: hrefs relative to the collection directory."""
+    it = json.loads(json.dumps(item))
+    prefix = it["id"]
+    for asset in it.get("assets", {}).values():
+        asset["href"] = _rebase(asset["href"], prefix)
+    it["links"] = [
+        {**lk, "href": _rebase(lk["href"], prefix)} for lk in it.get("links", []) if lk.get("rel") not in _STRUCTURAL
+    ]
+    # Arrow needs one type per column: label:classes lists class names (vector labels) or mask
+    # values (raster labels) in the same collection, so the parquet stores them all as strings.
+    for entry in it["properties"].get("label:classes", []):
+        entry["classes"] = [str(c) for c in entry.get("classes", [])]
+    # STAC writes a NaN nodata as the string "nan"; rustac's typed bands take numbers only, and JSON
+    # has no NaN: the parquet copy omits such a nodata (the item JSON and the COG keep it).
+    for band in [b for a in it.get("assets", {}).values() for b in a.get("bands", [])] + it["properties"].get(
+            "bands", []):
+        if isinstance(band.get("nodata"), str):
+            del band["nodata"]
+    return it
+
+
+def export_items(items: list[dict[str, Any]], collection_dir: Path) -> Path:
+    """Write `collection_dir/items.parquet` (atomically) from the collection's final items."""
+    import rustac
+
+    path = collection_dir / "items.parquet"
+    with staged_file(path) as tmp:
+        rustac.write_sync(str(tmp), [parquet_ready(it) for it in items])
+    return path
+
+
+def absolutize(item: dict[str, Any], base: str) -> dict[str, Any]:
+    """Resolve an item's relative hrefs against `base`, the URL (or path) of its parquet file."""
+    if not _is_url(base):
+        base = Path(base).resolve().as_uri()
+    for asset in item.get("assets", {}).values():
+        asset["href"] = urllib.parse.urljoin(base, asset["href"])
+    for lk in item.get("links", []):
+        lk["href"] = urllib.parse.urljoin(base, lk["href"])
+    return item
+
+
+def _extension_dir() -> Path:
+    """A DuckDB extension directory assembled (by symlinks) from the installed extension wheels."""
+    root = Path(os.environ.get("STAC_MMTP_CACHE", Path.home() / ".cache" / "stac-mmtp")) / "duckdb-extensions"
+    platform = "linux_arm64" if os.uname().machine in ("aarch64", "arm64") else "linux_amd64"
+    target = root / DUCKDB_VERSION / platform
+    target.mkdir(parents=True, exist_ok=True)
+    for name in DUCKDB_EXTENSIONS:
+        try:
+            mod = importlib.import_module(f"duckdb_extension_{name}")
+        except ModuleNotFoundError as exc:
+            raise MmtpError(f"the DuckDB extension {name!r} is missing: pip install 'duckdb-extension-{name}"
+                            f"=={DUCKDB_VERSION[1:]}'") from exc
+        src = Path(mod.__file__).parent / "extensions" / DUCKDB_VERSION / f"{name}.duckdb_extension"
+        link = target / src.name
+        if not link.exists():
+            tmp = target / f".{src.name}.{os.getpid()}"
+            os.symlink(src, tmp)
+            os.replace(tmp, link)
+    return root
+
+
+def duckdb_client() -> Any:
+    """rustac's DuckDB client, offline: extensions from the local wheels, never downloaded."""
+    import rustac
+
+    return rustac.DuckdbClient(extension_directory=_extension_dir(), install_extensions=False,
+                               extensions=list(DUCKDB_EXTENSIONS))
+
+
+def _read_json(href: str) -> dict[str, Any]:
+    try:
+        if _is_url(href) and not href.startswith("file:"):
+            with urllib.request.urlopen(href, timeout=30) as resp:  # noqa: S310 (http(s) only)
+                return json.load(resp)
+        path = Path(urllib.parse.urlparse(href).path) if href.startswith("file:") else Path(href)
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read STAC JSON: {exc}", href) from exc
+
+
+def collection_parquets(root: str) -> dict[str, str]:
+    """collection id -> href of its items parquet, for a built tree (dir) or a published root URL."""
+    if not _is_url(root):
+        p = Path(root)
+        root = str(p / "catalog.json") if p.is_dir() else str(p)
+    elif not root.endswith(".json"):
+        root = root.rstrip("/") + "/catalog.json"
+    catalog = _read_json(root)
+    out: dict[str, str] = {}
+    for link in catalog.get("links", []):
+        if link.get("rel") != "child":
+            continue
+        coll_href = _join(root, link["href"])
+        coll = _read_json(coll_href)
+        for asset in coll.get("assets", {}).values():
+            if "stac-items" in asset.get("roles", []) and asset.get("type") == PARQUET_MEDIA_TYPE:
+                out[coll["id"]] = _join(coll_href, asset["href"])
+    if not out:
+        raise InputError("no collection of this catalog has a stac-geoparquet asset (role stac-items)", root)
+    return out
+
+
+def _join(base: str, href: str) -> str:
+    if _is_url(base):
+        return urllib.parse.urljoin(base, href)
+    return str((Path(base).parent / href).resolve())
+
+
+def local_copy(href: str, workdir: Path) -> str:
+    """DuckDB reads local files (and HTTP through httpfs, which needs a download): fetch URLs once."""
+    if not _is_url(href) or href.startswith("file:"):
+        return href
+    dst = workdir / (urllib.parse.quote(href, safe="") + ".parquet")
+    if not dst.exists():
+        with urllib.request.urlopen(href, timeout=60) as resp, staged_file(dst) as tmp:  # noqa: S310
+            tmp.write_bytes(resp.read())
+    return str(dst)
+
+
+def search(
+    root: str,
+    *,
+    bbox: list[float] | None = None,
+    datetime: str | None = None,
+    collections: list[str] | None = None,
+    ids: list[str] | None = None,
+    filter: dict[str, Any] | str | None = None,  # noqa: A002 (the STAC API name)
+    limit: int | None = None,
+) -> list[dict[str, Any]]:
+    """Items of a built or published catalog matching a STAC API-like query, straight from parquet."""
+    hrefs = collection_parquets(root)
+    unknown = sorted(set(collections or []) - set(hrefs))
+    if unknown:
+        raise InputError(f"unknown collection(s) {', '.join(unknown)}; known: {', '.join(sorted(hrefs))}", root)
+    client = duckdb_client()
+    kwargs: dict[str, Any] = {k: v for k, v in {"bbox": bbox, "datetime": datetime, "ids": ids,
+                                                "filter": filter}.items() if v is not None}
+    found: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="stac-mmtp-search-") as tmp:
+        for cid in collections or sorted(hrefs):
+            local = local_copy(hrefs[cid], Path(tmp))
+            for it in client.search(local, **kwargs):
+                it["collection"] = cid
+                found.append(absolutize(it, hrefs[cid]))
+                if limit and len(found) >= limit:
+                    return found
+    return found
