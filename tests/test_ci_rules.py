@@ -55,7 +55,7 @@ def test_publish_workflow_puts_the_sample_build_only_under_sample() -> None:
 
     text = (REPO / ".github" / "workflows" / "publish.yml").read_text(encoding="utf-8")
     doc = yaml.safe_load(text)
-    (job,) = doc["jobs"].values()
+    job = doc["jobs"]["publish-sample"]
     assert "sample" in job["name"].lower() and "not the dataset release" in job["name"]
     target = job["env"]["SAMPLE_TARGET"]
     assert "/sample/" in target and target.startswith("s3://")
@@ -64,3 +64,19 @@ def test_publish_workflow_puts_the_sample_build_only_under_sample() -> None:
     assert publishes and all('--to "$SAMPLE_TARGET"' in r for r in publishes)
     assert not any("--delete" in r for r in runs)
     assert any("stac-mmtp sample" in r for r in runs)
+
+
+def test_release_job_releases_real_builds_only() -> None:
+    """The tag's dataset release builds from the committed acquisition plans only (no sample products),
+    through `stac-mmtp release` (immutable; refuses synthetic items: no --allow-synthetic), then verifies."""
+    import yaml
+
+    doc = yaml.safe_load((REPO / ".github" / "workflows" / "publish.yml").read_text(encoding="utf-8"))
+    assert set(doc["jobs"]) == {"publish-sample", "release"}
+    job = doc["jobs"]["release"]
+    assert job["if"] == "startsWith(github.ref, 'refs/tags/v')"
+    runs = " ".join(step.get("run", "") for step in job["steps"])
+    assert "stac-mmtp build --acquisitions catalog/acquisitions" in runs and "stac-mmtp sample" not in runs
+    assert "stac-mmtp release" in runs and "--allow-synthetic" not in runs and "--delete" not in runs
+    assert "stac-mmtp publish" not in runs and "stac-mmtp verify" in runs
+    assert job["env"]["RELEASE_TARGET"].endswith("/dataset") and "/sample" not in job["env"]["RELEASE_TARGET"]

@@ -36,12 +36,14 @@ def _fail(exc: BaseException | str, code: int = EXIT_FAILED) -> None:
 @click.option("--no-changelog-file", is_flag=True, help="Do not touch a local dataset changelog.")
 @click.option("--schema-cache", type=click.Path(path_type=Path), envvar="STAC_MMTP_SCHEMA_CACHE",
               help="Schema mirror [env STAC_MMTP_SCHEMA_CACHE].")
+@click.option("--fetch", "fetch_schemas", is_flag=True,
+              help="Download schemas missing from the cache over HTTPS (checked against the lock file).")
 @click.option("--allow-synthetic", is_flag=True,
               help="Release a build of synthetic sample products (a demonstration; it says so everywhere).")
 @click.option("-j", "--jobs", type=click.IntRange(1, 256), default=8, show_default=True, help="Parallel transfers.")
 def release_command(version: str, build_dir: Path, to: str, endpoint_url: str | None, dry_run: bool, doi: str | None,
                     citation: str | None, experimental: bool | None, changelog_file: Path, no_changelog_file: bool,
-                    schema_cache: Path | None, allow_synthetic: bool, jobs: int) -> None:
+                    schema_cache: Path | None, fetch_schemas: bool, allow_synthetic: bool, jobs: int) -> None:
     """Publish BUILD_DIR [default: build/catalog] as the immutable version VERSION (MAJOR.MINOR.PATCH)
     under --to: `TO/vVERSION/`, with version links, a computed dataset changelog, a checksums
     manifest, Croissant metadata and a datasheet; `TO/catalog.json` lists the versions and
@@ -56,7 +58,7 @@ def release_command(version: str, build_dir: Path, to: str, endpoint_url: str | 
         with console.progress_bar() as progress:
             report = release(version, build_dir, to, endpoint_url=endpoint_url, dry_run=dry_run, experimental=experimental,
                              doi=doi, citation=citation, schema_cache=schema_cache, jobs=jobs, progress=progress,
-                             allow_synthetic=allow_synthetic,
+                             allow_synthetic=allow_synthetic, fetch_schemas=fetch_schemas,
                              changelog_file=None if (no_changelog_file or dry_run) else changelog_file)
     except MmtpError as exc:
         _fail(exc)

@@ -397,6 +397,7 @@ class ReleaseReport:
 def release(version: str, build_dir: Path, to: str, *, endpoint_url: str | None = None, dry_run: bool = False,
             experimental: bool | None = None, doi: str | None = None, citation: str | None = None,
             schema_cache: Path | None = None, jobs: int = 8, progress: Progress = None, allow_synthetic: bool = False,
+            fetch_schemas: bool = False,
             changelog_file: Path | None = None, extra_files: Callable[[Path, str, str | None], None] | None = None) -> ReleaseReport:
     """Publish `build_dir` as the immutable version `version` under `to`. InputError when the version
     exists, is not newer than every released one, or the build is not valid (nothing written)."""
@@ -434,6 +435,10 @@ def release(version: str, build_dir: Path, to: str, *, endpoint_url: str | None 
         raise InputError(f"the build holds {n} synthetic sample item(s) (mmtp:synthetic): a release of the dataset holds "
                          "real data only (--allow-synthetic for a demonstration release, which says it is synthetic)",
                          build_dir)
+    if fetch_schemas:  # fill the schema cache (HTTPS, checked against the lock): the checks below run offline
+        from stac_mmtp.release.validate import SchemaStore, validate_tree
+
+        validate_tree(build_dir, SchemaStore(schema_cache, allow_fetch=True))
     check_tree(build_dir, schema_cache)
     released_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     exp = parsed[0] == 0 if experimental is None else experimental
@@ -449,6 +454,8 @@ def release(version: str, build_dir: Path, to: str, *, endpoint_url: str | None 
         write_json(stage / RELEASE, {"version": version, "previous": previous and previous[1:], "released": released_at,
                                      "doi": doi, "versioned": versioned, "items": new_items})
         (extra_files or release_files)(stage, version, citation)
+        if fetch_schemas:  # the Version extension's schema, added by the staging
+            validate_tree(stage, SchemaStore(schema_cache, allow_fetch=True))
         manifest = write_manifest(stage, version)
         report.objects = len(manifest) + 2
         report.bytes = sum(v["size"] for v in manifest.values())
