@@ -232,6 +232,8 @@ def scan_tree(build_dir: Path, jobs: int = 4, digests: bool = True,
     return objs
 
 
+# The parallel map of hashing, the plan's HEADs and verify: here, at the bottom of the package, so that
+# order and verify import it downwards (scan imports none of its siblings).
 def _run_parallel(fn: Callable[[LocalObject], Any], objs: list[LocalObject], jobs: int, label: str,
                   progress: ProgressFn) -> tuple[list[tuple[LocalObject, Any]], list[tuple[LocalObject, BaseException]]]:
     done: list[tuple[LocalObject, Any]] = []
