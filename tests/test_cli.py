@@ -124,7 +124,7 @@ def test_publish_command_loads_without_shapely_or_numpy() -> None:
     assert proc.returncode == 0, proc.stderr
     seen = json.loads(proc.stdout)
     assert seen["after_import"] == []
-    assert seen["publish"] == ["publish", "click.core", "stac_mmtp.release.publish"]
+    assert seen["publish"] == ["publish", "click.core", "stac_mmtp.commands.publish"]
     assert seen["after_publish"] == []
     assert seen["after_splits"] == ["shapely", "numpy", "stac_mmtp.dataset.inventory"]
 
@@ -147,7 +147,7 @@ def test_lazy_group_leaves_out_a_missing_module(tmp_path: Path, monkeypatch: pyt
     (tmp_path / "mmtp_broken_cmd.py").write_text("import mmtp_no_such_dependency\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     group = LazyGroup("g", lazy_subcommands={
-        "publish": "stac_mmtp.release.publish:publish_command",
+        "publish": "stac_mmtp.commands.publish:publish_command",
         "ghost": "stac_mmtp.no_such_module:ghost_command",
     })
     r = CliRunner().invoke(group, ["--help"])

@@ -27,7 +27,7 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 # used: importing them all up front pulled in shapely/numpy and cost ~0.1 s on every invocation.
 LAZY_COMMANDS = {
     "sample": "stac_mmtp.sources.samples:sample_command",
-    "publish": "stac_mmtp.release.publish:publish_command",
+    "publish": "stac_mmtp.commands.publish:publish_command",
     "annotations": "stac_mmtp.dataset.annotations:annotations_command",
     "splits": "stac_mmtp.dataset.splits:splits_command",
     "preview": "stac_mmtp.access.preview:preview_command",

@@ -176,7 +176,7 @@ def _check(ref: AssetRef, st: os.stat_result, cache: Cache, variant: str, hash_f
 def check_assets(refs: list[AssetRef], jobs: int | None = None) -> list[tuple[str, str]]:
     """(object path, message) for every problem of these assets; each message names the asset, its
     file and the field. Assets found fine before with the same bytes and metadata are skipped."""
-    from stac_mmtp.release.publish import DIGEST_VARIANT, hash_file
+    from stac_mmtp.release.publish.scan import DIGEST_VARIANT, hash_file
 
     cache = Cache()
     problems: list[tuple[str, str]] = []
