@@ -25,6 +25,9 @@ import numpy as np
 # range requests, a VSI cache so a header (and a re-read tile) costs no second request.
 GDAL_OPTIONS: dict[str, Any] = {
     "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
+    # no HEAD on open: the first ranged GET gives the size (Content-Range) and the header at once;
+    # some stores also refuse anonymous HEAD while they allow GET (moto's public-read policy)
+    "CPL_VSIL_CURL_USE_HEAD": "NO",
     "GDAL_HTTP_MULTIRANGE": "YES",
     "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",
     "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.tiff",
@@ -134,7 +137,7 @@ def resampling_for(asset: dict[str, Any], src_res: float, dst_res: float) -> str
 
 
 def read_on_grid(href: str, grid: Grid, band: int = 1, resampling: str = "bilinear") -> tuple[np.ndarray, np.ndarray]:
-    """Band `band` of `href` on `grid`: (values as stored, float32 unless integer classes; valid mask).
+    """Band `band` of `href` on `grid`: (values in the file's dtype, float32 when interpolated; valid mask).
 
     Pixels outside the file or equal to its nodata are invalid (their value is 0 or NaN).
     """
@@ -166,8 +169,10 @@ def read_on_grid(href: str, grid: Grid, band: int = 1, resampling: str = "biline
             out[sl] = part
             valid[sl] = True
     else:
-        dst_nodata = nodata if nodata is not None else (np.nan if np.issubdtype(np.dtype(dtype), np.floating) else 0)
-        with WarpedVRT(src, crs=grid.crs, transform=gt, width=grid.width, height=grid.height,
+        # interpolate in float32 (an average of integer DN is not rounded), except classes (nearest)
+        work = dtype if resampling == "nearest" else "float32"
+        dst_nodata = nodata if nodata is not None else (np.nan if np.issubdtype(np.dtype(work), np.floating) else 0)
+        with WarpedVRT(src, crs=grid.crs, transform=gt, width=grid.width, height=grid.height, dtype=work,
                        resampling=Resampling[resampling], src_nodata=nodata, nodata=dst_nodata) as vrt:
             out = vrt.read(band)
             valid = vrt.read_masks(band) > 0

@@ -39,6 +39,11 @@ def _interval(entry: Entry) -> tuple[pd.Timestamp, pd.Timestamp]:
     return t, t
 
 
+def _on(label: Entry, modality: str) -> bool:
+    """Whether a label item's mask lies on the grid of an item of `modality` (its `source` link)."""
+    return any(lk.get("rel") == "source" and f"/{modality}/" in lk.get("href", "") for lk in label.links)
+
+
 class StacMmtpGeoDataset(GeoDataset):
     """Items of one modality (or `annotations`: the raster masks) as a TorchGeo GeoDataset.
 
@@ -50,10 +55,12 @@ class StacMmtpGeoDataset(GeoDataset):
     def __init__(self, release: str | Path | Index, modality: str = "sentinel-2", bands: Sequence[str] | None = None,
                  crs: str | CRS | None = None, res: float = 10.0, split: str | Sequence[str] | None = None,
                  event: str | Sequence[str] | None = None, temporal_role: str | Sequence[str] | None = None,
-                 physical: bool = True, transforms: Callable[[dict[str, Any]], dict[str, Any]] | None = None):
+                 physical: bool = True, transforms: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+                 source_modality: str | None = None):
         index = release if isinstance(release, Index) else Index(release, collections=[modality])
         entries = [e for e in index.filter(modality=modality, split=split, event=event, temporal_role=temporal_role)
-                   if modality != LABELS or (e.properties.get("label:type") == "raster" and "mask" in e.assets)]
+                   if modality != LABELS or (e.properties.get("label:type") == "raster" and "mask" in e.assets
+                                             and (source_modality is None or _on(e, source_modality)))]
         if not entries:
             raise InputError(f"no {modality} item matches these filters", str(index.release))
         self.is_image = modality != LABELS
