@@ -311,3 +311,20 @@ def test_example_trains_one_epoch(release: Path) -> None:
                          text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert out.returncode == 0, out.stderr
     assert "epoch 1: 2 batches" in out.stdout and "loss" in out.stdout
+
+
+# ---------------------------------------------------------------- the documented five lines
+def test_docs_snippet_gives_a_batch(release: Path) -> None:
+    """The first Python block of docs/training.md (also in the README), run on the sample release."""
+    text = (REPO / "docs" / "training.md").read_text()
+    code = text.split("```python\n", 1)[1].split("```", 1)[0]
+    readme = (REPO / "README.md").read_text()
+    assert all(line in readme for line in code.splitlines() if line.startswith(("ds = ", "batch = ")))
+    code = code.replace('"build/catalog"', repr(str(release)))
+    scope: dict = {}
+    exec(compile(code, "docs/training.md", "exec"), scope)  # noqa: S102 (our own documentation)
+    batch = scope["batch"]
+    assert batch["image"]["sentinel-2"].shape == (16, 2, 4, 256, 256)
+    assert batch["image"]["sentinel-1"].shape == (16, 2, 2, 256, 256)
+    assert batch["mask"].shape == (16, 256, 256) and batch["mask"].dtype == torch.uint8
+    assert set(batch["event_id"]) <= {GJ, VENETO}
