@@ -35,7 +35,7 @@ GDAL_OPTIONS: dict[str, Any] = {
     "VSI_CACHE_SIZE": 64 * 1024 * 1024,
     "GDAL_HTTP_MAX_RETRY": 3,
     "GDAL_HTTP_RETRY_DELAY": 1,
-    "GDAL_CACHEMAX": 256,
+    "GDAL_CACHEMAX": 256 * 1024 * 1024,  # bytes: rasterio.Env passes it to GDALSetCacheMax (256 would be 256 B)
 }
 MAX_HANDLES = 256
 _handles: OrderedDict[str, Any] = OrderedDict()
