@@ -267,9 +267,13 @@ def test_same_samples_over_http(release: Path) -> None:
 def test_same_samples_from_s3(release: Path) -> None:
     from helpers import published_to_s3
 
-    from stac_mmtp.ml import ChipDataset, close_all
+    from stac_mmtp.ml import ChipDataset, close_all, reader
 
     local = ChipDataset(release, split=None, length=3, seed=5)
+    # moto's anonymous policy check refuses HEAD (real S3 grants it with s3:GetObject): GDAL sizes the
+    # file with a GET instead
+    reader.GDAL_OPTIONS["CPL_VSIL_CURL_USE_HEAD"] = "NO"
+    close_all()
     with published_to_s3(release, cors=False) as url:
         remote = ChipDataset(url, split=None, length=3, seed=5)
         for i in range(3):
@@ -277,7 +281,46 @@ def test_same_samples_from_s3(release: Path) -> None:
             np.testing.assert_array_equal(a["image"]["sentinel-1"], b["image"]["sentinel-1"])
             np.testing.assert_array_equal(a["image"]["sentinel-2"], b["image"]["sentinel-2"])
             np.testing.assert_array_equal(a["mask"], b["mask"])
-        close_all()
+    del reader.GDAL_OPTIONS["CPL_VSIL_CURL_USE_HEAD"]
+    close_all()
+
+
+def test_remote_chip_costs_range_reads_of_its_tiles(release: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over HTTP, each COG is opened once (HEAD + one header read), a chip then costs at most one
+    (merged) range read per file for tiles not read yet, and re-reading a chip costs no request."""
+    from stac_mmtp import preview
+    from stac_mmtp.ml import ChipDataset, close_all
+
+    log: list[tuple[str, str, str | None]] = []
+    send_head = preview._Handler.send_head
+
+    def recording(self):  # noqa: ANN001, ANN202 - the stdlib handler's signature
+        log.append((self.command, self.path, self.headers.get("Range")))
+        return send_head(self)
+
+    monkeypatch.setattr(preview._Handler, "send_head", recording)
+    close_all()
+    with preview.serve({"/v1/": release}) as base:
+        ds = ChipDataset(f"{base}v1/catalog.json", split=None, event=GJ, time=("first-post-event",),
+                         sampler="grid", stride=172)
+        log.clear()
+        ds[0]
+        cogs = {p for _, p, _ in log}
+        assert len(cogs) == 7  # 4 S2 bands, 2 S1 bands, the mask
+        for cog in cogs:
+            gets = [r for m, p, r in log if p == cog and m == "GET"]
+            assert all(r and r.startswith("bytes=") for r in gets), gets  # never a whole-file GET
+            assert len(gets) <= 2 and gets[0].startswith("bytes=0-")  # the header, then the chip's tiles
+            assert sum(1 for m, p, _ in log if p == cog and m == "HEAD") <= 2
+        log.clear()
+        ds[0]
+        assert log == []
+        for i in range(1, len(ds)):
+            ds[i]
+        assert all(m == "GET" and r for m, _, r in log)
+        tiles = 4 * 4 + 2 * 4 + 4  # 600 x 600 S2 and mask, 820 x 818 S1: 2 x 2 tiles of 512 each
+        assert len(log) <= tiles
+    close_all()
 
 
 # ---------------------------------------------------------------- TorchGeo

@@ -25,9 +25,6 @@ import numpy as np
 # range requests, a VSI cache so a header (and a re-read tile) costs no second request.
 GDAL_OPTIONS: dict[str, Any] = {
     "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
-    # no HEAD on open: the first ranged GET gives the size (Content-Range) and the header at once;
-    # some stores also refuse anonymous HEAD while they allow GET (moto's public-read policy)
-    "CPL_VSIL_CURL_USE_HEAD": "NO",
     "GDAL_HTTP_MULTIRANGE": "YES",
     "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",
     "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.tiff",
@@ -121,10 +118,15 @@ def open_dataset(href: str) -> Any:
 
 
 def close_all() -> None:
-    """Close this process's cached handles (tests and benchmarks call it between runs)."""
+    """Close this process's cached handles and GDAL environment (the next read re-enters
+    `GDAL_OPTIONS`, so a change to them applies)."""
+    global _env
     _process_state()
     while _handles:
         _handles.popitem()[1].close()
+    if _env is not None:
+        _env.__exit__(None, None, None)
+        _env = None
 
 
 def resampling_for(asset: dict[str, Any], src_res: float, dst_res: float) -> str:
