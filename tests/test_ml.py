@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -371,3 +371,34 @@ def test_docs_snippet_gives_a_batch(release: Path) -> None:
     assert batch["image"]["sentinel-1"].shape == (16, 2, 2, 256, 256)
     assert batch["mask"].shape == (16, 256, 256) and batch["mask"].dtype == torch.uint8
     assert set(batch["event_id"]) <= {GJ, VENETO}
+
+
+def test_flatsim_displacement_series(release: Path) -> None:
+    """time="series" on FLATSIM: the displacement time series as [T, 1, H, W], one step per date of
+    `flatsim:dates`, reprojected from lat/lon to the event's UTM grid; each step equals GDAL's
+    bilinear `rasterio.warp.reproject` of that band onto the chip grid (within 1e-4 mm)."""
+    from rasterio.transform import from_origin
+    from rasterio.warp import Resampling
+    from rasterio.warp import reproject as warp
+
+    from stac_mmtp.ml import ChipDataset
+
+    ts = next(it for i, it in _items(release, "flatsim").items() if "_TS-PKG_" in i)
+    ds = ChipDataset(release, modalities=("flatsim",), bands={"flatsim": ("displacement",)}, time="series",
+                     label=False, split=None, size=64, resolution=90.0, sampler="grid")
+    assert [s.event_id for s in ds.scenes] == [ts["properties"]["mmtp:event_id"]]
+    s = ds[0]
+    dates = ts["properties"]["flatsim:dates"]
+    assert s["image"]["flatsim"].shape == (len(dates), 1, 64, 64) == (9, 1, 64, 64)
+    assert [datetime.fromtimestamp(int(t), tz=UTC).date().isoformat() for t in s["timestamps"]["flatsim"]] == dates
+    assert s["crs"] == "EPSG:32632"  # La Clapiere, 7.1 E: UTM zone 32
+    west, _, _, north = s["bounds"]
+    with rasterio.open(release / "flatsim" / ts["id"] / "displacement.tif") as src:
+        for k in (0, 4, 8):
+            ref = np.full((64, 64), np.nan, np.float32)
+            warp(rasterio.band(src, k + 1), ref, dst_transform=from_origin(west, north, 90, 90), dst_crs="EPSG:32632",
+                 resampling=Resampling.bilinear, src_nodata=src.nodata, dst_nodata=np.nan)
+            got = s["image"]["flatsim"][k, 0]
+            both = ~np.isnan(ref) & ~np.isnan(got)
+            assert both.mean() > 0.9
+            np.testing.assert_allclose(got[both], ref[both], atol=1e-4)

@@ -150,8 +150,12 @@ class ChipDataset:
             items: dict[str, tuple[Entry, ...]] = {}
             roles: dict[str, tuple[str, ...]] = {}
             for m in self.modalities:
-                entries = sorted(colls.get(m, []), key=lambda e: e.datetime)
+                entries = sorted((e for e in colls.get(m, []) if all(k in e.assets for k in self.bands[m])),
+                                 key=lambda e: e.datetime)  # items without the bands (FLATSIM DAUX) left out
                 if self.time == "series":
+                    # a multi-band time-series asset (FLATSIM displacement) gives one step per date
+                    entries = sorted((s for e in entries for s in e.series(self.bands[m][0])),
+                                     key=lambda e: e.datetime)
                     picked = entries[-self.series_length:] if self.series_length else entries
                     items[m] = tuple(picked)
                     roles[m] = tuple(e.temporal_role or "" for e in picked)
@@ -270,12 +274,12 @@ class ChipDataset:
         asset = entry.assets.get(key)
         if asset is None:
             raise InputError(f"no asset {key!r} (has {', '.join(sorted(entry.assets))})", entry.id)
-        src_res = (asset.get("proj:transform") or [grid.res])[0]
-        data, valid = read_on_grid(entry.href(key), grid, 1, resampling_for(asset, abs(src_res), grid.res))
+        data, valid = read_on_grid(entry.href(key), grid, entry.band, resampling_for(asset, grid.res))
         data = data.astype(np.float32)
         if not self.physical:
             return data, valid
-        band = (asset.get("bands") or [{}])[0]
+        bands = asset.get("bands") or [{}]
+        band = bands[min(entry.band, len(bands)) - 1]
         data = data * np.float32(band.get("raster:scale", 1.0)) + np.float32(band.get("raster:offset", 0.0))
         if entry.collection == "sentinel-1" and self.sigma0 == "db":
             data = 10.0 * np.log10(np.maximum(data, SIGMA0_DB_FLOOR), dtype=np.float32)

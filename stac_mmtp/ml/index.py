@@ -10,7 +10,7 @@ from __future__ import annotations
 import tempfile
 import urllib.parse
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,17 @@ class Entry:
     assets: dict[str, dict[str, Any]] = field(repr=False)
     links: tuple[dict[str, Any], ...] = field(repr=False, default=())
     bbox: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+    band: int = 1  # the band read from each asset: >1 for one date of a multi-band time series
+
+    def series(self, key: str) -> list[Entry]:
+        """One entry per band of asset `key` when it is a time series (FLATSIM displacement: one band
+        per date, named YYYYMMDD); else [self]."""
+        bands = self.assets.get(key, {}).get("bands") or []
+        dates = [b.get("name", "") for b in bands]
+        if len(bands) < 2 or not all(len(d) == 8 and d.isdigit() for d in dates):
+            return [self]
+        return [replace(self, band=i + 1, datetime=datetime.strptime(d, "%Y%m%d").replace(tzinfo=UTC))
+                for i, d in enumerate(dates)]
 
     @property
     def event_id(self) -> str | None:

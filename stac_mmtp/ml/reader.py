@@ -129,13 +129,18 @@ def close_all() -> None:
         _env = None
 
 
-def resampling_for(asset: dict[str, Any], src_res: float, dst_res: float) -> str:
-    """nearest for classes and masks; bilinear when upsampling; average when downsampling."""
+def resampling_for(asset: dict[str, Any], dst_res: float) -> str:
+    """nearest for classes and masks; bilinear when upsampling; average when downsampling.
+
+    The source resolution in metres is the band's `raster:spatial_resolution` (also right for a
+    lat/lon grid such as FLATSIM's), else the asset's `gsd`, else its `proj:transform` pixel size."""
     roles = set(asset.get("roles", []))
     bands = asset.get("bands") or [{}]
     if roles & NEAREST_ROLES or "classification:classes" in asset or "classification:classes" in bands[0]:
         return "nearest"
-    return "average" if src_res < dst_res * 0.999 else "bilinear"
+    src_res = bands[0].get("raster:spatial_resolution") or asset.get("gsd") or abs(
+        (asset.get("proj:transform") or [dst_res])[0])
+    return "average" if float(src_res) < dst_res * 0.999 else "bilinear"
 
 
 def read_on_grid(href: str, grid: Grid, band: int = 1, resampling: str = "bilinear") -> tuple[np.ndarray, np.ndarray]:

@@ -94,9 +94,8 @@ class StacMmtpGeoDataset(GeoDataset):
             entry = self.entries[int(pos)]
             for b, key in enumerate(self.bands):
                 asset = entry.assets[key]
-                src_res = abs((asset.get("proj:transform") or [grid.res])[0])
                 data, valid = read_on_grid(entry.href(key), grid, 1,
-                                           resampling_for(asset, src_res, grid.res) if self.is_image else "nearest")
+                                           resampling_for(asset, grid.res) if self.is_image else "nearest")
                 if self.is_image and self.physical:
                     band = (asset.get("bands") or [{}])[0]
                     data = data.astype(np.float32) * np.float32(band.get("raster:scale", 1.0)) \
