@@ -222,6 +222,21 @@ def test_random_sampler_skips_mostly_nodata(release: Path) -> None:
 
 
 # ---------------------------------------------------------------- DataLoader
+def test_dataset_pickles_without_handles(release: Path) -> None:
+    """After reads, the dataset still pickles to plain data (handles live per process, not on it)."""
+    import pickle
+
+    from stac_mmtp.ml import ChipDataset, reader
+
+    ds = ChipDataset(release, split=None, length=2, seed=1)
+    first = ds[0]
+    assert reader._handles  # this process holds open handles...
+    blob = pickle.dumps(ds)
+    assert b"rasterio" not in blob  # ...and none of them went into the pickle
+    again = pickle.loads(blob)[0]
+    np.testing.assert_array_equal(again["image"]["sentinel-2"], first["image"]["sentinel-2"])
+
+
 def _batches(ds, seed: int) -> list:
     loader = torch.utils.data.DataLoader(ds, batch_size=8, num_workers=2, shuffle=True,
                                          generator=torch.Generator().manual_seed(seed))
