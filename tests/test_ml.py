@@ -360,6 +360,11 @@ def test_torchgeo_sampler_same_pixels_as_ours(release: Path) -> None:
         np.testing.assert_array_equal(mine["bounds"], [q[0].start, q[1].start, q[0].stop, q[1].stop])
         np.testing.assert_array_equal(s["image"].numpy(), mine["image"]["sentinel-2"][1])  # post-event S2
         np.testing.assert_array_equal(s["mask"].numpy(), mine["mask"].astype(np.int64))
+    # the whole release (docs/training.md): both events' images meet their masks in space and time,
+    # Veneto (a period event, zone 33) reprojected into the index CRS
+    everywhere = (torchgeo_dataset(release, modality="sentinel-2", temporal_role="first-post-event")
+                  & torchgeo_dataset(release, modality="annotations", source_modality="sentinel-2"))
+    assert sorted(everywhere.index["item_1"].str.split("_").str[0]) == [GJ, VENETO]
 
 
 # ---------------------------------------------------------------- example

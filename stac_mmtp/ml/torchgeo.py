@@ -28,14 +28,18 @@ from .reader import Grid, read_on_grid, resampling_for
 
 
 def _interval(entry: Entry) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """An imagery item's instant; a label's span from its datetime to its source image's (so that
-    `image & mask` intersects in time: the source is `mmtp:days_from_event` after the event)."""
+    """An imagery item's instant; a label's span from its datetime to its source image's, so that
+    `image & mask` intersects in time. The source is `mmtp:days_from_event` from the event (its
+    datetime; for a period, its end when after it, its start when before), a figure rounded to
+    1e-3 day: the span is padded by a day on each side."""
     t = pd.Timestamp(entry.datetime).tz_convert(None)
-    days = entry.properties.get("mmtp:days_from_event")
-    event = entry.properties.get("mmtp:event_datetime")
+    p = entry.properties
+    days = p.get("mmtp:days_from_event")
+    edge = "mmtp:event_end_datetime" if (days or 0) >= 0 else "mmtp:event_start_datetime"
+    event = p.get("mmtp:event_datetime") or p.get(edge) or p.get("mmtp:event_start_datetime")
     if entry.collection == LABELS and days is not None and event:
         src = pd.Timestamp(event).tz_convert(None) + timedelta(days=float(days))
-        return min(t, src) - timedelta(seconds=1), max(t, src) + timedelta(seconds=1)
+        return min(t, src) - timedelta(days=1), max(t, src) + timedelta(days=1)
     return t, t
 
 
