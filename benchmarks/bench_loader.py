@@ -1,0 +1,193 @@
+"""Chip loader throughput: stac_mmtp.ml.ChipDataset vs TorchGeo (RasterDataset + RandomGeoSampler)
+vs rasteret, on the same COGs of the sample release, local disk and HTTP on 127.0.0.1.
+
+A chip: 256 x 256, 4 Sentinel-2 bands (blue, green, red, nir) + 2 Sentinel-1 bands (vv, vh) + the
+mask, first-post-event images of the Gjerdrum event, random positions. Each measurement runs in a
+fresh subprocess (peak RSS = that process + its DataLoader workers, from getrusage); the HTTP server
+runs in its own process (stac_mmtp.preview's range-capable server).
+
+    PYTHONPATH=$PWD python benchmarks/bench_loader.py --chips 96 --workdir /tmp/bench-loader \
+        --rasteret-python /tmp/rasteret-venv/bin/python
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+GJ = "gjerdrum-landslide-2020"
+S2 = f"{GJ}_S2B_MSIL2A_20210102T104441_N0510_R008_T32VPM_20210102T120141"
+S1 = f"{GJ}_S1A_IW_GRDH_1SDV_20210105T164211_20210105T164212_036005_FED444_656C"
+LABEL = f"{GJ}_maintainers-sketch-v1_{S2.split('_', 1)[1]}"
+BATCH = 8
+# TorchGeo's own "rasterio best practices" (torchgeo/main.py, from pangeo-data/cog-best-practices)
+TORCHGEO_GDAL = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", "AWS_NO_SIGN_REQUEST": "YES",
+                 "GDAL_MAX_RAW_BLOCK_CACHE_SIZE": "200000000", "GDAL_SWATH_SIZE": "200000000",
+                 "VSI_CURL_CACHE_SIZE": "200000000"}
+
+
+def peak_rss_mib() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return (own + kids) / 1024
+
+
+# ------------------------------------------------------------------ children
+def run_ours(base: str, workers: int, chips: int, cold: bool = False) -> dict:
+    import torch
+
+    from stac_mmtp.ml import ChipDataset, reader
+
+    if cold:  # a 1 MiB block cache: every chip decodes its tiles again (files bigger than the cache)
+        reader.GDAL_OPTIONS["GDAL_CACHEMAX"] = 1024 * 1024
+
+    t0 = time.perf_counter()
+    ds = ChipDataset(base, modalities=("sentinel-2", "sentinel-1"), time=("first-post-event",), event=GJ,
+                     split=None, size=256, length=chips, seed=0, min_valid=0.0)
+    setup = time.perf_counter() - t0
+    loader = torch.utils.data.DataLoader(ds, batch_size=BATCH, num_workers=workers, shuffle=True)
+    t0, n, checksum = time.perf_counter(), 0, 0.0
+    for b in loader:
+        n += b["mask"].shape[0]
+        checksum += float(b["mask"].float().mean())
+    return {"setup_s": setup, "load_s": time.perf_counter() - t0, "chips": n}
+
+
+def run_torchgeo(base: str, workers: int, chips: int) -> dict:
+    os.environ.update(TORCHGEO_GDAL)
+    import torch
+    from torchgeo.datasets import RasterDataset, stack_samples
+    from torchgeo.samplers import RandomGeoSampler
+
+    class S2Bands(RasterDataset):
+        filename_glob, filename_regex = "blue.tif", r"^(?P<band>blue|green|red|nir)\.tif$"
+        separate_files, all_bands, is_image = True, ("blue", "green", "red", "nir"), True
+
+    class S1Bands(RasterDataset):
+        filename_glob, filename_regex = "vv.tif", r"^(?P<band>vv|vh)\.tif$"
+        separate_files, all_bands, is_image = True, ("vv", "vh"), True
+
+    class Mask(RasterDataset):
+        filename_glob, is_image = "mask.tif", False
+
+    def path(coll: str, item: str, name: str) -> str:
+        return f"/vsicurl/{base}{coll}/{item}/{name}" if base.startswith("http") else f"{base}/{coll}/{item}/{name}"
+
+    t0 = time.perf_counter()
+    ds = (S2Bands(path("sentinel-2", S2, "blue.tif")) & S1Bands(path("sentinel-1", S1, "vv.tif"))
+          & Mask(path("annotations", LABEL, "mask.tif")))
+    sampler = RandomGeoSampler(ds, size=256, length=chips, generator=torch.Generator().manual_seed(0))
+    setup = time.perf_counter() - t0
+    loader = torch.utils.data.DataLoader(ds, batch_size=BATCH, sampler=sampler, num_workers=workers,
+                                         collate_fn=stack_samples)
+    t0, n = time.perf_counter(), 0
+    for b in loader:
+        assert b["image"].shape[1:] == (6, 256, 256), b["image"].shape
+        n += b["mask"].shape[0]
+    return {"setup_s": setup, "load_s": time.perf_counter() - t0, "chips": n}
+
+
+def child(tool: str, base: str, workers: int, chips: int) -> None:
+    import torch
+
+    # one intra-op thread in the main process (DataLoader workers already use one): with two on this
+    # shared 2-core machine, the collate's torch.stack of 8 chips took 14.5 ms instead of 1.2 ms
+    torch.set_num_threads(int(os.environ.get("BENCH_TORCH_THREADS", "1")))
+    runs = {"torchgeo": run_torchgeo, "ours": run_ours,
+            "ours-cold": lambda *a: run_ours(*a, cold=True)}
+    out = runs[tool](base, workers, chips)
+    out["peak_rss_mib"] = peak_rss_mib()
+    print(json.dumps(out))
+
+
+# ------------------------------------------------------------------ parent
+def _serve(root: str, port_queue: multiprocessing.Queue) -> None:
+    from stac_mmtp.preview import make_server
+
+    server = make_server({"/v1/": Path(root)})
+    port_queue.put(server.server_address[1])
+    server.serve_forever()
+
+
+def ensure_release(workdir: Path) -> Path:
+    cat = workdir / "catalog"
+    if not (cat / "catalog.json").exists():
+        for args in (["sample", str(workdir / "products")],
+                     ["build", "--products", str(workdir / "products"), "--out", str(cat)]):
+            subprocess.run([sys.executable, "-m", "stac_mmtp", "-q", *args], cwd=REPO, check=True)
+    return cat
+
+
+def measure(cmd: list[str], env: dict[str, str]) -> dict:
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO)
+    if out.returncode != 0:
+        return {"error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {out.returncode}"}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--workdir", type=Path, default=Path("/tmp/bench-loader"))
+    ap.add_argument("--chips", type=int, default=96)
+    ap.add_argument("--workers", type=int, nargs="+", default=[0, 2])
+    ap.add_argument("--tools", nargs="+", default=["ours", "ours-cold", "torchgeo", "rasteret"])
+    ap.add_argument("--modes", nargs="+", default=["local", "http"])
+    ap.add_argument("--rasteret-python", help="a Python >= 3.12 with rasteret installed (its own venv)")
+    ap.add_argument("--child", nargs=4, metavar=("TOOL", "BASE", "WORKERS", "CHIPS"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        tool, base, workers, chips = args.child
+        child(tool, base, int(workers), int(chips))
+        return
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    cat = ensure_release(args.workdir)
+    queue: multiprocessing.Queue = multiprocessing.Queue()
+    server = multiprocessing.Process(target=_serve, args=(str(cat), queue), daemon=True)
+    server.start()
+    bases = {"local": str(cat), "http": f"http://127.0.0.1:{queue.get(timeout=30)}/v1/"}
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    rows = []
+    try:
+        for mode in args.modes:
+            for workers in args.workers:
+                for tool in args.tools:
+                    if tool == "rasteret":
+                        if not args.rasteret_python:
+                            continue
+                        cmd = [args.rasteret_python, str(HERE / "bench_loader_rasteret.py"), bases[mode],
+                               str(workers), str(args.chips)]
+                    else:
+                        cmd = [sys.executable, str(HERE / "bench_loader.py"), "--child", tool, bases[mode],
+                               str(workers), str(args.chips)]
+                    r = measure(cmd, env)
+                    r.update(tool=tool, mode=mode, workers=workers)
+                    if "load_s" in r:
+                        r["chips_per_s"] = r["chips"] / r["load_s"]
+                    rows.append(r)
+                    print(json.dumps(r), flush=True)
+    finally:
+        server.terminate()
+    print("\n| source | workers | tool | chips/s | vs TorchGeo | setup s | peak RSS MiB |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for r in rows:
+        ref = next((x for x in rows if x["tool"] == "torchgeo" and x["mode"] == r["mode"]
+                    and x["workers"] == r["workers"] and "chips_per_s" in x), None)
+        if "chips_per_s" not in r:
+            print(f"| {r['mode']} | {r['workers']} | {r['tool']} | failed: {r.get('error')} | | | |")
+            continue
+        ratio = f"{r['chips_per_s'] / ref['chips_per_s']:.1f}x" if ref else "-"
+        print(f"| {r['mode']} | {r['workers']} | {r['tool']} | {r['chips_per_s']:.1f} | {ratio} | "
+              f"{r['setup_s']:.2f} | {r['peak_rss_mib']:.0f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,22 @@
+"""Training-ready access to a release: the parquet index, fixed-size chips, a TorchGeo dataset.
+
+Importing this package does not import torch; only `torchgeo_dataset` needs the `[ml]` extra.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .chips import DEFAULT_BANDS, ChipDataset, Scene
+from .index import Entry, Index
+from .reader import GDAL_OPTIONS, Grid, close_all, read_on_grid
+
+__all__ = ["DEFAULT_BANDS", "GDAL_OPTIONS", "ChipDataset", "Entry", "Grid", "Index", "Scene", "close_all",
+           "read_on_grid", "torchgeo_dataset"]
+
+
+def torchgeo_dataset(release: Any, modality: str = "sentinel-2", **kwargs: Any) -> Any:
+    """A `torchgeo.datasets.GeoDataset` over the release's index (needs `pip install stac-mmtp[ml]`)."""
+    from .torchgeo import StacMmtpGeoDataset
+
+    return StacMmtpGeoDataset(release, modality=modality, **kwargs)

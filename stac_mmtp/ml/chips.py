@@ -1,0 +1,302 @@
+"""`ChipDataset`: fixed-size multi-modal, multi-temporal chips with masks, for torch's DataLoader.
+
+One *scene* per event: for each requested modality, the acquisitions picked by `time` (one per
+temporal role, or the whole series), the event's raster label, and one chip grid: the event's UTM
+CRS at `resolution`, over the intersection of the picked items' footprints, snapped to multiples of
+the resolution. Every modality is read onto that grid (window reads where it shares the lattice,
+on-the-fly reprojection otherwise), so `image[m]` is float32 [T, C, size, size] for every modality.
+
+Plain numpy and Python values only (no torch import): the default collate stacks them.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..annotations import CLASSES, IGNORE
+from ..errors import InputError
+from ..geo import utm_epsg
+from .index import LABELS, Entry, Index
+from .reader import Grid, read_on_grid, resampling_for
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BANDS: dict[str, tuple[str, ...]] = {"sentinel-2": ("blue", "green", "red", "nir"), "sentinel-1": ("vv", "vh")}
+ROLES = ("pre-event", "first-post-event", "post-event", "co-event")
+SIGMA0_DB_FLOOR = 1e-6  # linear sigma0 clipped here before 10*log10 (0 after noise removal -> -60 dB)
+
+
+@dataclass(frozen=True)
+class Scene:
+    """One event's picked items and chip grid (plain data: pickled to DataLoader workers)."""
+
+    event_id: str
+    grid: Grid
+    items: dict[str, tuple[Entry, ...]]  # modality -> T entries, in time order
+    roles: dict[str, tuple[str, ...]]  # modality -> the role asked for each time step
+    label: Entry | None
+
+
+def _proj_bbox(entry: Entry, key: str, crs: str) -> tuple[float, float, float, float] | None:
+    from rasterio.warp import transform_bounds
+
+    asset = entry.assets.get(key, {})
+    bbox = asset.get("proj:bbox") or entry.properties.get("proj:bbox")
+    code = asset.get("proj:code") or entry.properties.get("proj:code")
+    if not bbox and asset.get("proj:transform") and asset.get("proj:shape"):
+        a, _, c, _, e, f = asset["proj:transform"][:6]
+        h, w = asset["proj:shape"]
+        bbox = [c, f + e * h, c + a * w, f]
+    if not bbox or not code:
+        return tuple(transform_bounds("EPSG:4326", crs, *entry.bbox))
+    return tuple(bbox) if code == crs else tuple(transform_bounds(code, crs, *bbox))
+
+
+def _utm_crs(entry: Entry) -> str:
+    code = entry.properties.get("proj:code") or ""
+    if code.startswith(("EPSG:326", "EPSG:327")):
+        return code
+    w, s, e, n = entry.bbox
+    return f"EPSG:{utm_epsg((w + e) / 2, (s + n) / 2)}"
+
+
+def _pick(entries: list[Entry], role: str) -> Entry | None:
+    same = [e for e in entries if e.temporal_role == role]
+    if not same:
+        return None
+    return same[-1] if role == "pre-event" else same[0]  # the latest before, the earliest after
+
+
+def _label_for(labels: list[Entry], items: dict[str, tuple[Entry, ...]], modalities: Sequence[str]) -> Entry | None:
+    """The raster label on the grid of the latest picked acquisition of the first modality it can
+    match; else any raster label of the event (reprojected onto the chip grid anyway)."""
+    for m in modalities:
+        for entry in reversed(items.get(m, ())):
+            for lab in labels:
+                if any(lk.get("rel") == "source" and lk.get("href", "").rstrip("/").endswith(f"/{entry.id}.json")
+                       for lk in lab.links):
+                    return lab
+    return labels[0] if labels else None
+
+
+class ChipDataset:
+    """Fixed-size chips of a release: `sample["image"][modality]` float32 [T, C, size, size].
+
+    `release`: a build directory, a catalog.json path or URL, or an `Index`. `modalities`: imagery
+    collections stacked on one grid; `bands`: asset keys per modality (default blue/green/red/nir
+    and vv/vh); `size`: chip side in pixels at `resolution` metres; `sampler`: "random" (`length`
+    chips per epoch, positions drawn from `seed`, the epoch (`set_epoch`) and the index) or "grid"
+    (every `stride`-spaced chip of every scene, the last row/column flush with the edge); `time`:
+    temporal roles (one acquisition each: the latest pre-event, the earliest of the others) or
+    "series" (every acquisition; `series_length` pads with NaN/-1 or keeps the last N, for fixed T);
+    `split`, `phenomenon`, `event`: index filters; `label`: add the raster mask (255 = ignore) on the
+    chip grid and keep only events with one; `physical`: reflectance / sigma0 from `raster:scale` and
+    `raster:offset` with nodata as `fill` (NaN), else the stored values (raw DN) as float32;
+    `sigma0`: "linear" or "db"; `min_valid`: the random sampler redraws (up to `max_tries`) a chip
+    whose fraction of valid pixels is below it.
+    """
+
+    def __init__(self, release: str | Path | Index, modalities: Sequence[str] = ("sentinel-2", "sentinel-1"),
+                 bands: Mapping[str, Sequence[str]] | None = None, size: int = 256, sampler: str = "random",
+                 stride: int | None = None, time: Sequence[str] | str = ("pre-event", "first-post-event"),
+                 split: str | Sequence[str] | None = "train", label: bool = True, seed: int = 0,
+                 length: int | None = None, resolution: float = 10.0, physical: bool = True,
+                 sigma0: str = "linear", fill: float = float("nan"), min_valid: float = 0.5, max_tries: int = 10,
+                 series_length: int | None = None, phenomenon: str | Sequence[str] | None = None,
+                 event: str | Sequence[str] | None = None):
+        if sampler not in ("random", "grid"):
+            raise InputError(f"sampler must be 'random' or 'grid', not {sampler!r}", "ChipDataset")
+        if sigma0 not in ("linear", "db"):
+            raise InputError(f"sigma0 must be 'linear' or 'db', not {sigma0!r}", "ChipDataset")
+        if time != "series" and (isinstance(time, str) or not set(time) <= set(ROLES)):
+            raise InputError(f"time must be 'series' or a sequence of {', '.join(ROLES)}", "ChipDataset")
+        self.modalities = tuple(modalities)
+        self.bands = {m: tuple((bands or {}).get(m) or DEFAULT_BANDS.get(m, ())) for m in self.modalities}
+        for m, b in self.bands.items():
+            if not b:
+                raise InputError(f"no default bands for modality {m!r}: pass bands={{{m!r}: (...)}}", "ChipDataset")
+        self.size, self.sampler, self.stride = int(size), sampler, int(stride or size)
+        self.time, self.label, self.seed, self.resolution = time, label, seed, float(resolution)
+        self.physical, self.sigma0, self.fill = physical, sigma0, float(fill)
+        self.min_valid, self.max_tries, self.series_length = min_valid, max_tries, series_length
+        self.classes = {v: k for k, v in CLASSES.items()} | {IGNORE: "ignore"}
+        self.epoch = 0
+        index = release if isinstance(release, Index) else Index(release, collections=[*self.modalities, LABELS])
+        index = index.filter(split=split, phenomenon=phenomenon, event=event)
+        self.scenes = self._scenes(index)
+        if not self.scenes:
+            raise InputError(f"no event has {'+'.join(self.modalities)} at {time!r}"
+                             f"{' with a raster label' if label else ''} for these filters"
+                             f" (split={split!r}) on a grid of at least {size} px", str(index.release))
+        self._grid_chips = [(s, c, r) for s, scene in enumerate(self.scenes) for c, r in self._positions(scene.grid)]
+        self.length = len(self._grid_chips) if length is None else int(length)
+
+    # ------------------------------------------------------------------ scenes
+    def _scenes(self, index: Index) -> list[Scene]:
+        by_event: dict[str, dict[str, list[Entry]]] = {}
+        for e in index:
+            if e.event_id:
+                by_event.setdefault(e.event_id, {}).setdefault(e.collection, []).append(e)
+        scenes = []
+        for event_id in sorted(by_event):
+            colls = by_event[event_id]
+            items: dict[str, tuple[Entry, ...]] = {}
+            roles: dict[str, tuple[str, ...]] = {}
+            for m in self.modalities:
+                entries = sorted((e for e in colls.get(m, []) if all(k in e.assets for k in self.bands[m])),
+                                 key=lambda e: e.datetime)  # items without the bands (FLATSIM DAUX) left out
+                if self.time == "series":
+                    # a multi-band time-series asset (FLATSIM displacement) gives one step per date
+                    entries = sorted((s for e in entries for s in e.series(self.bands[m][0])),
+                                     key=lambda e: e.datetime)
+                    picked = entries[-self.series_length:] if self.series_length else entries
+                    items[m] = tuple(picked)
+                    roles[m] = tuple(e.temporal_role or "" for e in picked)
+                else:
+                    picked = [_pick(entries, r) for r in self.time]
+                    if any(p is None for p in picked):
+                        break
+                    items[m], roles[m] = tuple(picked), tuple(self.time)
+                if not items[m]:
+                    break
+            else:
+                labels = [e for e in colls.get(LABELS, []) if e.properties.get("label:type") == "raster"
+                          and "mask" in e.assets]
+                lab = _label_for(labels, items, self.modalities) if self.label else None
+                if self.label and lab is None:
+                    log.info("%s: no raster label, skipped", event_id)
+                    continue
+                grid = self._grid(items, lab)
+                if grid.width < self.size or grid.height < self.size:
+                    log.info("%s: common grid %dx%d smaller than the chip, skipped", event_id, grid.width, grid.height)
+                    continue
+                scenes.append(Scene(event_id, grid, items, roles, lab))
+                continue
+            log.info("%s: missing %s for %r, skipped", event_id, m, self.time)
+        return scenes
+
+    def _grid(self, items: dict[str, tuple[Entry, ...]], label: Entry | None) -> Grid:
+        first = items[self.modalities[0]][-1]
+        crs = _utm_crs(first)
+        boxes = [_proj_bbox(e, self.bands[m][0], crs) for m in self.modalities for e in items[m]]
+        if label is not None:
+            boxes.append(_proj_bbox(label, "mask", crs))
+        bounds = (max(b[0] for b in boxes), max(b[1] for b in boxes), min(b[2] for b in boxes),
+                  min(b[3] for b in boxes))
+        return Grid.from_bounds(crs, bounds, self.resolution)
+
+    def _positions(self, grid: Grid) -> list[tuple[int, int]]:
+        def starts(n: int) -> list[int]:
+            out = list(range(0, n - self.size + 1, self.stride))
+            if out[-1] != n - self.size:
+                out.append(n - self.size)
+            return out
+
+        return [(c, r) for r in starts(grid.height) for c in starts(grid.width)]
+
+    # ------------------------------------------------------------------ sampling
+    def __len__(self) -> int:
+        return self.length
+
+    def set_epoch(self, epoch: int) -> None:
+        """New random positions for each epoch (call before iterating; workers get a copy)."""
+        self.epoch = int(epoch)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        if not 0 <= index < self.length:
+            raise IndexError(index)
+        if self.sampler == "grid":
+            s, col, row = self._grid_chips[index]
+            return self.chip(s, col, row)
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        s = index % len(self.scenes)
+        grid = self.scenes[s].grid
+        best: dict[str, Any] | None = None
+        for _ in range(max(1, self.max_tries)):
+            col = int(rng.integers(0, grid.width - self.size + 1))
+            row = int(rng.integers(0, grid.height - self.size + 1))
+            sample = self.chip(s, col, row)
+            if sample["valid_fraction"] >= self.min_valid:
+                return sample
+            if best is None or sample["valid_fraction"] > best["valid_fraction"]:
+                best = sample
+        return best  # type: ignore[return-value]
+
+    def chip_at(self, event_id: str, bounds: Sequence[float]) -> dict[str, Any]:
+        """The chip of `event_id`'s scene whose upper-left corner is at (bounds[0], bounds[3])."""
+        for s, scene in enumerate(self.scenes):
+            if scene.event_id == event_id:
+                a, _, c, _, e, f = scene.grid.transform
+                return self.chip(s, round((bounds[0] - c) / a), round((bounds[3] - f) / e))
+        raise KeyError(event_id)
+
+    # ------------------------------------------------------------------ reading
+    def chip(self, scene_index: int, col: int, row: int) -> dict[str, Any]:
+        """The chip of scene `scene_index` at pixel (col, row) of its grid."""
+        scene = self.scenes[scene_index]
+        grid = scene.grid.window(col, row, self.size, self.size)
+        images, stamps, roles, ids, valid_sum, total = {}, {}, {}, {}, 0, 0
+        for m in self.modalities:
+            steps = []
+            for entry in scene.items[m]:
+                layers = []
+                for key in self.bands[m]:
+                    data, valid = self._band(entry, key, grid)
+                    valid_sum += int(valid.sum())
+                    total += valid.size
+                    layers.append(data)
+                steps.append(np.stack(layers))
+            image = np.stack(steps)
+            ts = np.array([int(e.datetime.timestamp()) for e in scene.items[m]], dtype=np.int64)
+            pad = max(0, (self.series_length or 0) - len(steps))  # a short series, padded in front
+            images[m] = np.concatenate([np.full((pad, *image.shape[1:]), self.fill, np.float32), image])
+            stamps[m] = np.concatenate([np.full(pad, -1, np.int64), ts])
+            roles[m] = [""] * pad + list(scene.roles[m])
+            ids[m] = [""] * pad + [e.id for e in scene.items[m]]
+        sample: dict[str, Any] = {
+            "image": images, "timestamps": stamps, "temporal_roles": roles, "item_ids": ids,
+            "event_id": scene.event_id, "crs": grid.crs, "bounds": np.array(grid.bounds, dtype=np.float64),
+            "valid_fraction": valid_sum / total if total else 0.0,
+        }
+        if scene.label is not None:
+            sample["mask"] = self._mask(scene.label, grid)
+            sample["label"] = self._provenance(scene.label)
+        return sample
+
+    def _band(self, entry: Entry, key: str, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
+        asset = entry.assets.get(key)
+        if asset is None:
+            raise InputError(f"no asset {key!r} (has {', '.join(sorted(entry.assets))})", entry.id)
+        data, valid = read_on_grid(entry.href(key), grid, entry.band, resampling_for(asset, grid.res))
+        data = data.astype(np.float32)
+        if not self.physical:
+            return data, valid
+        bands = asset.get("bands") or [{}]
+        band = bands[min(entry.band, len(bands)) - 1]
+        data = data * np.float32(band.get("raster:scale", 1.0)) + np.float32(band.get("raster:offset", 0.0))
+        if entry.collection == "sentinel-1" and self.sigma0 == "db":
+            data = 10.0 * np.log10(np.maximum(data, SIGMA0_DB_FLOOR), dtype=np.float32)
+        data[~valid] = self.fill
+        return data, valid
+
+    def _mask(self, label: Entry, grid: Grid) -> np.ndarray:
+        data, valid = read_on_grid(label.href("mask"), grid, 1, "nearest")
+        data = data.astype(np.uint8)
+        data[~valid] = IGNORE  # outside the mask file, or its own nodata (ignore)
+        return data
+
+    @staticmethod
+    def _provenance(label: Entry) -> dict[str, Any]:
+        p = label.properties
+        counts = [c for o in p.get("label:overviews", []) for c in o.get("counts", [])]
+        return {"id": label.id, "classes": ",".join(c["name"] for c in counts) or "",
+                "annotator": str(p.get("mmtp:annotator", "")), "expertise": str(p.get("mmtp:annotator_expertise", "")),
+                "method": str(p.get("mmtp:annotation_method", "")), "review_status": str(p.get("mmtp:review_status", "")),
+                "confidence": float(p.get("mmtp:confidence") or math.nan)}

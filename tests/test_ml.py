@@ -1,0 +1,424 @@
+"""Training-ready access (stac_mmtp.ml): the parquet index, chips checked against direct rasterio
+reads, mask alignment, DataLoader determinism, local vs HTTP vs S3, TorchGeo, the example."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio.windows import Window
+
+from stac_mmtp.geo import reproject
+
+REPO = Path(__file__).resolve().parents[1]
+GJ = "gjerdrum-landslide-2020"
+VENETO = "veneto-flash-flood-2018"
+S2_PRE = f"{GJ}_S2A_MSIL2A_20201225T104441_N0510_R008_T32VPM_20201225T120141"
+S2_POST = f"{GJ}_S2B_MSIL2A_20210102T104441_N0510_R008_T32VPM_20210102T120141"
+S1_PRE = f"{GJ}_S1A_IW_GRDH_1SDV_20201224T164211_20201224T164212_035830_E9AEE3_9FC2"
+S1_POST = f"{GJ}_S1A_IW_GRDH_1SDV_20210105T164211_20210105T164212_036005_FED444_656C"
+
+torch = pytest.importorskip("torch") if os.environ.get("CI") != "true" else __import__("torch")
+
+
+@pytest.fixture(scope="session")
+def release(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample release, built once per session with the documented commands."""
+    root = tmp_path_factory.mktemp("ml-release")
+    env = {**os.environ, "STAC_MMTP_SCHEMA_CACHE": os.environ.get("STAC_MMTP_SCHEMA_CACHE", "")}
+    for args in (["sample", str(root / "products")],
+                 ["build", "--products", str(root / "products"), "--out", str(root / "catalog")]):
+        subprocess.run([sys.executable, "-m", "stac_mmtp", "-q", *args], cwd=REPO, env=env, check=True,
+                       capture_output=True)
+    return root / "catalog"
+
+
+def _items(release: Path, collection: str) -> dict[str, dict]:
+    """Item JSON documents read straight from the tree (the expectations' source, not the index)."""
+    return {p.parent.name: json.loads(p.read_text()) for p in (release / collection).glob("*/*.json")
+            if p.stem == p.parent.name}
+
+
+def _dn(path: Path, window: Window) -> np.ndarray:
+    with rasterio.open(path) as src:
+        return src.read(1, window=window)
+
+
+# ---------------------------------------------------------------- no torch in the core
+def test_core_does_not_import_torch() -> None:
+    code = ("import pkgutil, importlib, sys, stac_mmtp\n"
+            "mods = [m.name for m in pkgutil.walk_packages(stac_mmtp.__path__, 'stac_mmtp.')"
+            " if m.name not in ('stac_mmtp.ml.torchgeo', 'stac_mmtp.__main__')]\n"
+            "[importlib.import_module(m) for m in mods]\n"
+            "assert 'stac_mmtp.ml.chips' in mods and 'stac_mmtp.loader' in mods\n"
+            "print(sorted(k for k in sys.modules if k.split('.')[0] in ('torch', 'torchgeo', 'torchvision')))\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, capture_output=True, text=True)
+    assert out.stdout.strip() == "[]"
+
+
+# ---------------------------------------------------------------- index
+def test_index_from_parquet_and_filters(release: Path) -> None:
+    from stac_mmtp.ml import Index
+
+    s2, s1, ann = _items(release, "sentinel-2"), _items(release, "sentinel-1"), _items(release, "annotations")
+    index = Index(release)
+    by_coll = {c: {e.id for e in index if e.collection == c} for c in ("sentinel-2", "sentinel-1", "annotations")}
+    assert by_coll == {"sentinel-2": set(s2), "sentinel-1": set(s1), "annotations": set(ann)}
+    post = {i for i, it in {**s2, **s1}.items() if it["properties"]["mmtp:temporal_role"] == "first-post-event"}
+    assert {e.id for e in index.filter(temporal_role="first-post-event", modality=["sentinel-2", "sentinel-1"])} == post
+    assert {e.id for e in index.filter(event=GJ, modality="sentinel-2")} == {i for i in s2 if i.startswith(GJ)}
+    veneto = {i: it for i, it in s1.items() if i.startswith(VENETO)}
+    kind = {it["properties"]["mmtp:phenomenon"] for it in veneto.values()}
+    assert kind == {"flash-flood"} and {e.id for e in index.filter(phenomenon=kind.pop(), modality="sentinel-1")} == set(veneto)
+    assert {e.id for e in index.filter(split="train", modality="sentinel-2")} == \
+        {i for i, it in s2.items() if it["properties"]["ml-aoi:split"] == "train"}
+    assert {e.id for e in index.filter(modality="sentinel-2", datetime="2020-12-20T00:00:00Z/2021-01-31T00:00:00Z")} \
+        == {S2_PRE, S2_POST}
+    assert {e.id for e in index.filter(modality="sentinel-1", bbox=[11.0, 60.0, 11.1, 60.1])} == {S1_PRE, S1_POST}
+    assert len(index.filter(split="no-such-split")) == 0
+    # hrefs resolved against the parquet's own location
+    assert Path(index[S2_POST].href("red")) == (release / "sentinel-2" / S2_POST / "red.tif").resolve()
+
+
+# ---------------------------------------------------------------- chips
+@pytest.fixture(scope="session")
+def chips(release: Path):
+    from stac_mmtp.ml import ChipDataset
+
+    return ChipDataset(release, split=None, sampler="grid", size=256, stride=172)
+
+
+def test_chip_values_equal_direct_reads(chips, release: Path) -> None:
+    """Every modality and time step of a chip equals rasterio's read of the same window of the COG."""
+    s_index = [s.event_id for s in chips.scenes].index(GJ)
+    scene = chips.scenes[s_index]
+    # the grid is the S2 tile clip (the S1 clip is larger): EPSG:32632, 10 m, origin (610560, 6664200)
+    assert scene.grid.crs == "EPSG:32632" and scene.grid.transform[:6] == (10.0, 0.0, 610560.0, 0.0, -10.0, 6664200.0)
+    assert (scene.grid.width, scene.grid.height) == (600, 600)
+    col, row = 172, 344
+    s = chips.chip(s_index, col, row)
+    assert s["image"]["sentinel-2"].shape == (2, 4, 256, 256) and s["image"]["sentinel-2"].dtype == np.float32
+    assert s["image"]["sentinel-1"].shape == (2, 2, 256, 256) and s["mask"].shape == (256, 256)
+    assert s["mask"].dtype == np.uint8
+    np.testing.assert_array_equal(s["bounds"], [610560 + 1720, 6664200 - 3440 - 2560, 610560 + 1720 + 2560, 6664200 - 3440])
+    for t, item in enumerate((S2_PRE, S2_POST)):
+        for c, band in enumerate(("blue", "green", "red", "nir")):
+            dn = _dn(release / "sentinel-2" / item / f"{band}.tif", Window(col, row, 256, 256)).astype(np.float64)
+            got = s["image"]["sentinel-2"][t, c]
+            valid = dn != 0
+            assert valid.mean() > 0.5
+            np.testing.assert_allclose(got[valid], dn[valid] * 0.0001 - 0.1, rtol=0, atol=1e-6)
+            assert np.isnan(got[~valid]).all()
+    # S1 clips start at x=609520, y=6665310: the same window is 104 columns right and 111 rows down
+    for t, item in enumerate((S1_PRE, S1_POST)):
+        for c, band in enumerate(("vv", "vh")):
+            sigma0 = _dn(release / "sentinel-1" / item / f"{band}.tif", Window(col + 104, row + 111, 256, 256))
+            np.testing.assert_array_equal(s["image"]["sentinel-1"][t, c], sigma0)
+    label = next(i for i, it in _items(release, "annotations").items() if it["properties"].get("label:type") == "raster"
+                 and any(lk["rel"] == "source" and S2_POST in lk["href"] for lk in it["links"]))
+    np.testing.assert_array_equal(s["mask"], _dn(release / "annotations" / label / "mask.tif", Window(col, row, 256, 256)))
+    assert s["label"]["id"] == label and s["label"]["review_status"] == "draft"
+
+
+def test_timestamps_roles_ids(chips, release: Path) -> None:
+    s = chips.chip([sc.event_id for sc in chips.scenes].index(GJ), 0, 0)
+    items = {**_items(release, "sentinel-2"), **_items(release, "sentinel-1")}
+
+    def unix(item: str) -> int:
+        return int(datetime.fromisoformat(items[item]["properties"]["datetime"].replace("Z", "+00:00")).timestamp())
+
+    assert s["item_ids"] == {"sentinel-2": [S2_PRE, S2_POST], "sentinel-1": [S1_PRE, S1_POST]}
+    assert s["temporal_roles"] == {m: ["pre-event", "first-post-event"] for m in ("sentinel-2", "sentinel-1")}
+    assert list(s["timestamps"]["sentinel-2"]) == [unix(S2_PRE), unix(S2_POST)]
+    assert list(s["timestamps"]["sentinel-2"]) == [1608893081, 1609584281]  # 2020-12-25T10:44:41Z, 2021-01-02T10:44:41Z
+    assert [items[i]["properties"]["mmtp:temporal_role"] for i in (S1_PRE, S1_POST)] == ["pre-event", "first-post-event"]
+
+
+def test_reprojected_to_coarser_grid(release: Path) -> None:
+    """At 20 m every band is averaged 2x2 (reflectance and sigma0; within 1e-6), the mask takes one of
+    its four source pixels (nearest)."""
+    from stac_mmtp.ml import ChipDataset
+
+    ds = ChipDataset(release, split=None, event=GJ, sampler="grid", size=128, resolution=20.0)
+    assert ds.scenes[0].grid.transform == (20.0, 0.0, 610560.0, 0.0, -20.0, 6664200.0)
+    s = ds.chip(0, 10, 20)
+    dn = _dn(release / "sentinel-2" / S2_POST / "red.tif", Window(20, 40, 256, 256)).astype(np.float64)
+    refl = np.where(dn == 0, np.nan, dn * 0.0001 - 0.1).reshape(128, 2, 128, 2)
+    ok = ~np.isnan(refl).any(axis=(1, 3))
+    np.testing.assert_allclose(s["image"]["sentinel-2"][1, 2][ok], np.nanmean(refl, axis=(1, 3))[ok], atol=1e-6)
+    vv = _dn(release / "sentinel-1" / S1_POST / "vv.tif", Window(20 + 104, 40 + 111, 256, 256)).astype(np.float64)
+    np.testing.assert_allclose(s["image"]["sentinel-1"][1, 0], vv.reshape(128, 2, 128, 2).mean(axis=(1, 3)),
+                               rtol=1e-5, atol=1e-7)
+    label = s["label"]["id"]
+    m = _dn(release / "annotations" / label / "mask.tif", Window(20, 40, 256, 256)).reshape(128, 2, 128, 2)
+    blocks = m.transpose(0, 2, 1, 3).reshape(128, 128, 4)
+    assert (blocks == s["mask"][..., None]).any(axis=2).all()
+
+
+def test_mask_aligns_with_independently_rasterised_outline(chips, release: Path) -> None:
+    """The repository's outline, rasterised here with rasterio.features on the chip grid, lands on the
+    chip's landslide pixels (class 3) exactly, wherever the mask is not ignore."""
+    from rasterio.features import rasterize
+    from rasterio.transform import from_origin
+    from shapely.geometry import mapping, shape
+
+    doc = json.loads((REPO / "catalog/annotations" / GJ / "maintainers-sketch-v1.geojson").read_text())
+    outline = reproject(shape(doc["features"][0]["geometry"]), 4326, 32632)
+    s_index = [s.event_id for s in chips.scenes].index(GJ)
+    hits = 0
+    for sc, col, row in chips._grid_chips:
+        if sc != s_index:
+            continue
+        s = chips.chip(sc, col, row)
+        west, _, _, north = s["bounds"]
+        ours = rasterize([(mapping(outline), 1)], out_shape=(256, 256), transform=from_origin(west, north, 10, 10),
+                         fill=0, dtype="uint8")
+        examined = s["mask"] != 255
+        np.testing.assert_array_equal((s["mask"] == 3)[examined], (ours == 1)[examined])
+        hits += int((ours == 1).sum())
+    assert hits > 1000  # the ~0.1 km2 outline crossed several chips (overlapping by stride 172)
+
+
+def test_raw_dn_and_db(release: Path) -> None:
+    from stac_mmtp.ml import ChipDataset
+
+    raw = ChipDataset(release, split=None, event=GJ, sampler="grid", physical=False)
+    db = ChipDataset(release, split=None, event=GJ, sampler="grid", sigma0="db")
+    a, b = raw[0], db[0]
+    np.testing.assert_array_equal(a["image"]["sentinel-2"][1, 0],
+                                  _dn(release / "sentinel-2" / S2_POST / "blue.tif", Window(0, 0, 256, 256)))
+    vv = _dn(release / "sentinel-1" / S1_POST / "vv.tif", Window(104, 111, 256, 256)).astype(np.float64)
+    np.testing.assert_allclose(b["image"]["sentinel-1"][1, 0], 10 * np.log10(np.maximum(vv, 1e-6)), atol=1e-4)
+
+
+def test_series_pads_to_fixed_length(release: Path) -> None:
+    from stac_mmtp.ml import ChipDataset
+
+    s2 = sorted(i for i in _items(release, "sentinel-2") if i.startswith(GJ))
+    ds = ChipDataset(release, modalities=("sentinel-2",), split=None, event=GJ, time="series", series_length=4,
+                     label=False, sampler="grid")
+    s = ds[0]
+    assert s["image"]["sentinel-2"].shape == (4, 4, 256, 256)
+    assert s["item_ids"]["sentinel-2"] == [""] * (4 - len(s2)) + s2  # ids sort by date within one tile
+    assert s["timestamps"]["sentinel-2"][0] == -1 and np.isnan(s["image"]["sentinel-2"][0]).all()
+    assert s["temporal_roles"]["sentinel-2"][-1] == "first-post-event" and "mask" not in s
+
+
+def test_random_sampler_skips_mostly_nodata(release: Path) -> None:
+    """min_valid=1.0: of 10 draws each chip keeps the most valid one; with min_valid=0 the first draw."""
+    from stac_mmtp.ml import ChipDataset
+
+    strict = ChipDataset(release, split=None, length=6, seed=3, min_valid=1.0)
+    loose = ChipDataset(release, split=None, length=6, seed=3, min_valid=0.0)
+    fs, fl = [strict[i]["valid_fraction"] for i in range(6)], [loose[i]["valid_fraction"] for i in range(6)]
+    assert all(a >= b for a, b in zip(fs, fl, strict=True)) and min(fs) > 0.9
+
+
+# ---------------------------------------------------------------- DataLoader
+def test_dataset_pickles_without_handles(release: Path) -> None:
+    """After reads, the dataset still pickles to plain data (handles live per process, not on it)."""
+    import pickle
+
+    from stac_mmtp.ml import ChipDataset, reader
+
+    ds = ChipDataset(release, split=None, length=2, seed=1)
+    first = ds[0]
+    assert reader._handles  # this process holds open handles...
+    blob = pickle.dumps(ds)
+    assert b"rasterio" not in blob  # ...and none of them went into the pickle
+    again = pickle.loads(blob)[0]
+    np.testing.assert_array_equal(again["image"]["sentinel-2"], first["image"]["sentinel-2"])
+
+
+def _batches(ds, seed: int) -> list:
+    loader = torch.utils.data.DataLoader(ds, batch_size=8, num_workers=2, shuffle=True,
+                                         generator=torch.Generator().manual_seed(seed))
+    out = []
+    for epoch in range(2):
+        ds.set_epoch(epoch)
+        out.append([(b["image"]["sentinel-2"].clone(), b["image"]["sentinel-1"].clone(), b["mask"].clone(),
+                     list(b["event_id"])) for b in loader])
+    return out
+
+
+def test_dataloader_workers_deterministic(release: Path) -> None:
+    from stac_mmtp.ml import ChipDataset
+
+    ds = ChipDataset(release, split=None, size=128, length=16, seed=7)
+    first, second = _batches(ds, 0), _batches(ds, 0)
+    assert [len(e) for e in first] == [2, 2]
+    b = first[0][0]
+    assert b[0].shape == (8, 2, 4, 128, 128) and b[0].dtype == torch.float32 and b[2].dtype == torch.uint8
+    for e1, e2 in zip(first, second, strict=True):
+        for x, y in zip(e1, e2, strict=True):
+            assert all(torch.equal(p, q) for p, q in zip(x[:3], y[:3], strict=True)) and x[3] == y[3]
+    assert not torch.equal(first[0][0][0], first[1][0][0])  # the epoch changes the positions
+
+
+# ---------------------------------------------------------------- remote
+def test_same_samples_over_http(release: Path) -> None:
+    from stac_mmtp.ml import ChipDataset, close_all
+    from stac_mmtp.preview import serve
+
+    local = ChipDataset(release, split=None, length=4, seed=11)
+    with serve({"/v1/": release}) as base:
+        remote = ChipDataset(f"{base}v1/catalog.json", split=None, length=4, seed=11)
+        assert remote.scenes[0].items["sentinel-2"][0].href("red").startswith(base)
+        for i in range(4):
+            a, b = local[i], remote[i]
+            for m in ("sentinel-2", "sentinel-1"):
+                np.testing.assert_array_equal(a["image"][m], b["image"][m])
+            np.testing.assert_array_equal(a["mask"], b["mask"])
+        close_all()
+
+
+def test_same_samples_from_s3(release: Path) -> None:
+    from helpers import published_to_s3
+
+    from stac_mmtp.ml import ChipDataset, close_all, reader
+
+    local = ChipDataset(release, split=None, length=3, seed=5)
+    # moto's anonymous policy check refuses HEAD (real S3 grants it with s3:GetObject): GDAL sizes the
+    # file with a GET instead
+    reader.GDAL_OPTIONS["CPL_VSIL_CURL_USE_HEAD"] = "NO"
+    close_all()
+    with published_to_s3(release, cors=False) as url:
+        remote = ChipDataset(url, split=None, length=3, seed=5)
+        for i in range(3):
+            a, b = local[i], remote[i]
+            np.testing.assert_array_equal(a["image"]["sentinel-1"], b["image"]["sentinel-1"])
+            np.testing.assert_array_equal(a["image"]["sentinel-2"], b["image"]["sentinel-2"])
+            np.testing.assert_array_equal(a["mask"], b["mask"])
+    del reader.GDAL_OPTIONS["CPL_VSIL_CURL_USE_HEAD"]
+    close_all()
+
+
+def test_remote_chip_costs_range_reads_of_its_tiles(release: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over HTTP, each COG is opened once (HEAD + one header read), a chip then costs at most one
+    (merged) range read per file for tiles not read yet, and re-reading a chip costs no request."""
+    from stac_mmtp import preview
+    from stac_mmtp.ml import ChipDataset, close_all
+
+    log: list[tuple[str, str, str | None]] = []
+    send_head = preview._Handler.send_head
+
+    def recording(self):  # noqa: ANN001, ANN202 - the stdlib handler's signature
+        log.append((self.command, self.path, self.headers.get("Range")))
+        return send_head(self)
+
+    monkeypatch.setattr(preview._Handler, "send_head", recording)
+    close_all()
+    with preview.serve({"/v1/": release}) as base:
+        ds = ChipDataset(f"{base}v1/catalog.json", split=None, event=GJ, time=("first-post-event",),
+                         sampler="grid", stride=172)
+        log.clear()
+        ds[0]
+        cogs = {p for _, p, _ in log}
+        assert len(cogs) == 7  # 4 S2 bands, 2 S1 bands, the mask
+        for cog in cogs:
+            gets = [r for m, p, r in log if p == cog and m == "GET"]
+            assert all(r and r.startswith("bytes=") for r in gets), gets  # never a whole-file GET
+            assert len(gets) <= 2 and gets[0].startswith("bytes=0-")  # the header, then the chip's tiles
+            assert sum(1 for m, p, _ in log if p == cog and m == "HEAD") <= 2
+        log.clear()
+        ds[0]
+        assert log == []
+        for i in range(1, len(ds)):
+            ds[i]
+        assert all(m == "GET" and r for m, _, r in log)
+        tiles = 4 * 4 + 2 * 4 + 4  # 600 x 600 S2 and mask, 820 x 818 S1: 2 x 2 tiles of 512 each
+        assert len(log) <= tiles
+    close_all()
+
+
+# ---------------------------------------------------------------- TorchGeo
+def test_torchgeo_sampler_same_pixels_as_ours(release: Path) -> None:
+    pytest.importorskip("torchgeo") if os.environ.get("CI") != "true" else None
+    from torchgeo.datasets import GeoDataset
+    from torchgeo.samplers import GridGeoSampler, RandomGeoSampler
+
+    from stac_mmtp.ml import ChipDataset, torchgeo_dataset
+
+    image = torchgeo_dataset(release, modality="sentinel-2", event=GJ, temporal_role="first-post-event")
+    mask = torchgeo_dataset(release, modality="annotations", event=GJ, source_modality="sentinel-2")
+    assert isinstance(image, GeoDataset) and image.crs.to_epsg() == 32632 and image.res == (10.0, 10.0)
+    both = image & mask
+    ours = ChipDataset(release, split=None, event=GJ, sampler="grid")
+    queries = list(RandomGeoSampler(both, size=256, length=4)) + list(GridGeoSampler(both, size=256, stride=256))[:2]
+    assert len(queries) == 6
+    for q in queries:
+        s = both[q]
+        assert s["image"].shape == (4, 256, 256) and s["mask"].shape == (256, 256)
+        mine = ours.chip_at(GJ, (q[0].start, q[1].start, q[0].stop, q[1].stop))
+        np.testing.assert_array_equal(mine["bounds"], [q[0].start, q[1].start, q[0].stop, q[1].stop])
+        np.testing.assert_array_equal(s["image"].numpy(), mine["image"]["sentinel-2"][1])  # post-event S2
+        np.testing.assert_array_equal(s["mask"].numpy(), mine["mask"].astype(np.int64))
+    # the whole release (docs/training.md): both events' images meet their masks in space and time,
+    # Veneto (a period event, zone 33) reprojected into the index CRS
+    everywhere = (torchgeo_dataset(release, modality="sentinel-2", temporal_role="first-post-event")
+                  & torchgeo_dataset(release, modality="annotations", source_modality="sentinel-2"))
+    assert sorted(everywhere.index["item_1"].str.split("_").str[0]) == [GJ, VENETO]
+
+
+# ---------------------------------------------------------------- example
+def test_example_trains_one_epoch(release: Path) -> None:
+    out = subprocess.run([sys.executable, str(REPO / "examples" / "train_segmentation.py"), str(release),
+                          "--chips", "8", "--size", "64", "--workers", "0"], cwd=REPO, capture_output=True,
+                         text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert out.returncode == 0, out.stderr
+    assert "epoch 1: 2 batches" in out.stdout and "loss" in out.stdout
+
+
+# ---------------------------------------------------------------- the documented five lines
+def test_docs_snippet_gives_a_batch(release: Path) -> None:
+    """The first Python block of docs/training.md (also in the README), run on the sample release."""
+    text = (REPO / "docs" / "training.md").read_text()
+    code = text.split("```python\n", 1)[1].split("```", 1)[0]
+    readme = (REPO / "README.md").read_text()
+    assert all(line in readme for line in code.splitlines() if line.startswith(("ds = ", "batch = ")))
+    code = code.replace('"build/catalog"', repr(str(release)))
+    scope: dict = {}
+    exec(compile(code, "docs/training.md", "exec"), scope)  # noqa: S102 (our own documentation)
+    batch = scope["batch"]
+    assert batch["image"]["sentinel-2"].shape == (16, 2, 4, 256, 256)
+    assert batch["image"]["sentinel-1"].shape == (16, 2, 2, 256, 256)
+    assert batch["mask"].shape == (16, 256, 256) and batch["mask"].dtype == torch.uint8
+    assert set(batch["event_id"]) <= {GJ, VENETO}
+
+
+def test_flatsim_displacement_series(release: Path) -> None:
+    """time="series" on FLATSIM: the displacement time series as [T, 1, H, W], one step per date of
+    `flatsim:dates`, reprojected from lat/lon to the event's UTM grid; each step equals GDAL's
+    bilinear `rasterio.warp.reproject` of that band onto the chip grid (within 1e-4 mm)."""
+    from rasterio.transform import from_origin
+    from rasterio.warp import Resampling
+    from rasterio.warp import reproject as warp
+
+    from stac_mmtp.ml import ChipDataset
+
+    ts = next(it for i, it in _items(release, "flatsim").items() if "_TS-PKG_" in i)
+    ds = ChipDataset(release, modalities=("flatsim",), bands={"flatsim": ("displacement",)}, time="series",
+                     label=False, split=None, size=64, resolution=90.0, sampler="grid")
+    assert [s.event_id for s in ds.scenes] == [ts["properties"]["mmtp:event_id"]]
+    s = ds[0]
+    dates = ts["properties"]["flatsim:dates"]
+    assert s["image"]["flatsim"].shape == (len(dates), 1, 64, 64) == (9, 1, 64, 64)
+    assert [datetime.fromtimestamp(int(t), tz=UTC).date().isoformat() for t in s["timestamps"]["flatsim"]] == dates
+    assert s["crs"] == "EPSG:32632"  # La Clapiere, 7.1 E: UTM zone 32
+    west, _, _, north = s["bounds"]
+    with rasterio.open(release / "flatsim" / ts["id"] / "displacement.tif") as src:
+        for k in (0, 4, 8):
+            ref = np.full((64, 64), np.nan, np.float32)
+            warp(rasterio.band(src, k + 1), ref, dst_transform=from_origin(west, north, 90, 90), dst_crs="EPSG:32632",
+                 resampling=Resampling.bilinear, src_nodata=src.nodata, dst_nodata=np.nan)
+            got = s["image"]["flatsim"][k, 0]
+            both = ~np.isnan(ref) & ~np.isnan(got)
+            assert both.mean() > 0.9
+            np.testing.assert_allclose(got[both], ref[both], atol=1e-4)
