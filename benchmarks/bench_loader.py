@@ -1,10 +1,10 @@
-"""Chip loader throughput: stac_mmtp.ml.ChipDataset vs TorchGeo (RasterDataset + RandomGeoSampler)
+"""Chip loader throughput: stac_mmtp.access.ml.ChipDataset vs TorchGeo (RasterDataset + RandomGeoSampler)
 vs rasteret, on the same COGs of the sample release, local disk and HTTP on 127.0.0.1.
 
 A chip: 256 x 256, 4 Sentinel-2 bands (blue, green, red, nir) + 2 Sentinel-1 bands (vv, vh) + the
 mask, first-post-event images of the Gjerdrum event, random positions. Each measurement runs in a
 fresh subprocess (peak RSS = that process + its DataLoader workers, from getrusage); the HTTP server
-runs in its own process (stac_mmtp.preview's range-capable server).
+runs in its own process (stac_mmtp.access.preview's range-capable server).
 
     PYTHONPATH=$PWD python benchmarks/bench_loader.py --chips 96 --workdir /tmp/bench-loader \
         --rasteret-python /tmp/rasteret-venv/bin/python
@@ -45,7 +45,7 @@ def peak_rss_mib() -> float:
 def run_ours(base: str, workers: int, chips: int, cold: bool = False) -> dict:
     import torch
 
-    from stac_mmtp.ml import ChipDataset, reader
+    from stac_mmtp.access.ml import ChipDataset, reader
 
     if cold:  # a 1 MiB block cache: every chip decodes its tiles again (files bigger than the cache)
         reader.GDAL_OPTIONS["GDAL_CACHEMAX"] = 1024 * 1024
@@ -111,7 +111,7 @@ def child(tool: str, base: str, workers: int, chips: int) -> None:
 
 # ------------------------------------------------------------------ parent
 def _serve(root: str, port_queue: multiprocessing.Queue) -> None:
-    from stac_mmtp.preview import make_server
+    from stac_mmtp.access.preview import make_server
 
     server = make_server({"/v1/": Path(root)})
     port_queue.put(server.server_address[1])

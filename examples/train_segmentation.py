@@ -14,8 +14,8 @@ import time
 import torch
 from torch import nn
 
-from stac_mmtp.annotations import CLASSES, IGNORE
-from stac_mmtp.ml import ChipDataset
+from stac_mmtp.access.ml import ChipDataset
+from stac_mmtp.dataset.annotations import CLASSES, IGNORE
 
 
 def block(cin: int, cout: int) -> nn.Sequential:

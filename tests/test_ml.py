@@ -1,4 +1,4 @@
-"""Training-ready access (stac_mmtp.ml): the parquet index, chips checked against direct rasterio
+"""Training-ready access (stac_mmtp.access.ml): the parquet index, chips checked against direct rasterio
 reads, mask alignment, DataLoader determinism, local vs HTTP vs S3, TorchGeo, the example."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 import rasterio
 from rasterio.windows import Window
 
-from stac_mmtp.geo import reproject
+from stac_mmtp.raster.geo import reproject
 
 REPO = Path(__file__).resolve().parents[1]
 GJ = "gjerdrum-landslide-2020"
@@ -55,9 +55,9 @@ def _dn(path: Path, window: Window) -> np.ndarray:
 def test_core_does_not_import_torch() -> None:
     code = ("import pkgutil, importlib, sys, stac_mmtp\n"
             "mods = [m.name for m in pkgutil.walk_packages(stac_mmtp.__path__, 'stac_mmtp.')"
-            " if m.name not in ('stac_mmtp.ml.torchgeo', 'stac_mmtp.__main__')]\n"
+            " if m.name not in ('stac_mmtp.access.ml.torchgeo', 'stac_mmtp.__main__')]\n"
             "[importlib.import_module(m) for m in mods]\n"
-            "assert 'stac_mmtp.ml.chips' in mods and 'stac_mmtp.loader' in mods\n"
+            "assert 'stac_mmtp.access.ml.chips' in mods and 'stac_mmtp.access.loader' in mods\n"
             "print(sorted(k for k in sys.modules if k.split('.')[0] in ('torch', 'torchgeo', 'torchvision')))\n")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, capture_output=True, text=True)
     assert out.stdout.strip() == "[]"
@@ -65,7 +65,7 @@ def test_core_does_not_import_torch() -> None:
 
 # ---------------------------------------------------------------- index
 def test_index_from_parquet_and_filters(release: Path) -> None:
-    from stac_mmtp.ml import Index
+    from stac_mmtp.access.ml import Index
 
     s2, s1, ann = _items(release, "sentinel-2"), _items(release, "sentinel-1"), _items(release, "annotations")
     index = Index(release)
@@ -90,7 +90,7 @@ def test_index_from_parquet_and_filters(release: Path) -> None:
 # ---------------------------------------------------------------- chips
 @pytest.fixture(scope="session")
 def chips(release: Path):
-    from stac_mmtp.ml import ChipDataset
+    from stac_mmtp.access.ml import ChipDataset
 
     return ChipDataset(release, split=None, sampler="grid", size=256, stride=172)
 
@@ -144,7 +144,7 @@ def test_timestamps_roles_ids(chips, release: Path) -> None:
 def test_reprojected_to_coarser_grid(release: Path) -> None:
     """At 20 m every band is averaged 2x2 (reflectance and sigma0; within 1e-6), the mask takes one of
     its four source pixels (nearest)."""
-    from stac_mmtp.ml import ChipDataset
+    from stac_mmtp.access.ml import ChipDataset
 
     ds = ChipDataset(release, split=None, event=GJ, sampler="grid", size=128, resolution=20.0)
     assert ds.scenes[0].grid.transform == (20.0, 0.0, 610560.0, 0.0, -20.0, 6664200.0)
@@ -187,7 +187,7 @@ def test_mask_aligns_with_independently_rasterised_outline(chips, release: Path)
 
 
 def test_raw_dn_and_db(release: Path) -> None:
-    from stac_mmtp.ml import ChipDataset
+    from stac_mmtp.access.ml import ChipDataset
 
     raw = ChipDataset(release, split=None, event=GJ, sampler="grid", physical=False)
     db = ChipDataset(release, split=None, event=GJ, sampler="grid", sigma0="db")
@@ -199,7 +199,7 @@ def test_raw_dn_and_db(release: Path) -> None:
 
 
 def test_series_pads_to_fixed_length(release: Path) -> None:
-    from stac_mmtp.ml import ChipDataset
+    from stac_mmtp.access.ml import ChipDataset
 
     s2 = sorted(i for i in _items(release, "sentinel-2") if i.startswith(GJ))
     ds = ChipDataset(release, modalities=("sentinel-2",), split=None, event=GJ, time="series", series_length=4,
@@ -213,7 +213,7 @@ def test_series_pads_to_fixed_length(release: Path) -> None:
 
 def test_random_sampler_skips_mostly_nodata(release: Path) -> None:
     """min_valid=1.0: of 10 draws each chip keeps the most valid one; with min_valid=0 the first draw."""
-    from stac_mmtp.ml import ChipDataset
+    from stac_mmtp.access.ml import ChipDataset
 
     strict = ChipDataset(release, split=None, length=6, seed=3, min_valid=1.0)
     loose = ChipDataset(release, split=None, length=6, seed=3, min_valid=0.0)
@@ -226,7 +226,7 @@ def test_dataset_pickles_without_handles(release: Path) -> None:
     """After reads, the dataset still pickles to plain data (handles live per process, not on it)."""
     import pickle
 
-    from stac_mmtp.ml import ChipDataset, reader
+    from stac_mmtp.access.ml import ChipDataset, reader
 
     ds = ChipDataset(release, split=None, length=2, seed=1)
     first = ds[0]
@@ -249,7 +249,7 @@ def _batches(ds, seed: int) -> list:
 
 
 def test_dataloader_workers_deterministic(release: Path) -> None:
-    from stac_mmtp.ml import ChipDataset
+    from stac_mmtp.access.ml import ChipDataset
 
     ds = ChipDataset(release, split=None, size=128, length=16, seed=7)
     first, second = _batches(ds, 0), _batches(ds, 0)
@@ -264,8 +264,8 @@ def test_dataloader_workers_deterministic(release: Path) -> None:
 
 # ---------------------------------------------------------------- remote
 def test_same_samples_over_http(release: Path) -> None:
-    from stac_mmtp.ml import ChipDataset, close_all
-    from stac_mmtp.preview import serve
+    from stac_mmtp.access.ml import ChipDataset, close_all
+    from stac_mmtp.access.preview import serve
 
     local = ChipDataset(release, split=None, length=4, seed=11)
     with serve({"/v1/": release}) as base:
@@ -282,7 +282,7 @@ def test_same_samples_over_http(release: Path) -> None:
 def test_same_samples_from_s3(release: Path) -> None:
     from helpers import published_to_s3
 
-    from stac_mmtp.ml import ChipDataset, close_all, reader
+    from stac_mmtp.access.ml import ChipDataset, close_all, reader
 
     local = ChipDataset(release, split=None, length=3, seed=5)
     # moto's anonymous policy check refuses HEAD (real S3 grants it with s3:GetObject): GDAL sizes the
@@ -303,8 +303,8 @@ def test_same_samples_from_s3(release: Path) -> None:
 def test_remote_chip_costs_range_reads_of_its_tiles(release: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Over HTTP, each COG is opened once (HEAD + one header read), a chip then costs at most one
     (merged) range read per file for tiles not read yet, and re-reading a chip costs no request."""
-    from stac_mmtp import preview
-    from stac_mmtp.ml import ChipDataset, close_all
+    from stac_mmtp.access import preview
+    from stac_mmtp.access.ml import ChipDataset, close_all
 
     log: list[tuple[str, str, str | None]] = []
     send_head = preview._Handler.send_head
@@ -344,7 +344,7 @@ def test_torchgeo_sampler_same_pixels_as_ours(release: Path) -> None:
     from torchgeo.datasets import GeoDataset
     from torchgeo.samplers import GridGeoSampler, RandomGeoSampler
 
-    from stac_mmtp.ml import ChipDataset, torchgeo_dataset
+    from stac_mmtp.access.ml import ChipDataset, torchgeo_dataset
 
     image = torchgeo_dataset(release, modality="sentinel-2", event=GJ, temporal_role="first-post-event")
     mask = torchgeo_dataset(release, modality="annotations", event=GJ, source_modality="sentinel-2")
@@ -401,7 +401,7 @@ def test_flatsim_displacement_series(release: Path) -> None:
     from rasterio.warp import Resampling
     from rasterio.warp import reproject as warp
 
-    from stac_mmtp.ml import ChipDataset
+    from stac_mmtp.access.ml import ChipDataset
 
     ts = next(it for i, it in _items(release, "flatsim").items() if "_TS-PKG_" in i)
     ds = ChipDataset(release, modalities=("flatsim",), bands={"flatsim": ("displacement",)}, time="series",

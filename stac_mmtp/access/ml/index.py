@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
-from ..geoparquet import absolutize, collection_parquets, local_copy
+from stac_mmtp.errors import InputError
+from stac_mmtp.stac.geoparquet import absolutize, collection_parquets, local_copy
 
 IMAGERY = ("sentinel-2", "sentinel-1", "flatsim")
 LABELS = "annotations"

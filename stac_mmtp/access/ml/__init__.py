@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .chips import DEFAULT_BANDS, ChipDataset, Scene
-from .index import Entry, Index
-from .reader import GDAL_OPTIONS, Grid, close_all, read_on_grid
+from stac_mmtp.access.ml.chips import DEFAULT_BANDS, ChipDataset, Scene
+from stac_mmtp.access.ml.index import Entry, Index
+from stac_mmtp.access.ml.reader import GDAL_OPTIONS, Grid, close_all, read_on_grid
 
 __all__ = ["DEFAULT_BANDS", "GDAL_OPTIONS", "ChipDataset", "Entry", "Grid", "Index", "Scene", "close_all",
            "read_on_grid", "torchgeo_dataset"]
@@ -17,6 +17,6 @@ __all__ = ["DEFAULT_BANDS", "GDAL_OPTIONS", "ChipDataset", "Entry", "Grid", "Ind
 
 def torchgeo_dataset(release: Any, modality: str = "sentinel-2", **kwargs: Any) -> Any:
     """A `torchgeo.datasets.GeoDataset` over the release's index (needs `pip install stac-mmtp[ml]`)."""
-    from .torchgeo import StacMmtpGeoDataset
+    from stac_mmtp.access.ml.torchgeo import StacMmtpGeoDataset
 
     return StacMmtpGeoDataset(release, modality=modality, **kwargs)

@@ -20,11 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from ..annotations import CLASSES, IGNORE
-from ..errors import InputError
-from ..geo import utm_epsg
-from .index import LABELS, Entry, Index
-from .reader import Grid, read_on_grid, resampling_for
+from stac_mmtp.access.ml.index import LABELS, Entry, Index
+from stac_mmtp.access.ml.reader import Grid, read_on_grid, resampling_for
+from stac_mmtp.dataset.annotations import CLASSES, IGNORE
+from stac_mmtp.errors import InputError
+from stac_mmtp.raster.geo import utm_epsg
 
 log = logging.getLogger(__name__)
 

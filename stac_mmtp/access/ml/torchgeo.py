@@ -20,11 +20,11 @@ from geopandas import GeoDataFrame
 from pyproj import CRS
 from torchgeo.datasets import GeoDataset
 
-from ..annotations import IGNORE
-from ..errors import InputError
-from .chips import DEFAULT_BANDS, _proj_bbox, _utm_crs
-from .index import LABELS, Entry, Index
-from .reader import Grid, read_on_grid, resampling_for
+from stac_mmtp.access.ml.chips import DEFAULT_BANDS, _proj_bbox, _utm_crs
+from stac_mmtp.access.ml.index import LABELS, Entry, Index
+from stac_mmtp.access.ml.reader import Grid, read_on_grid, resampling_for
+from stac_mmtp.dataset.annotations import IGNORE
+from stac_mmtp.errors import InputError
 
 
 def _interval(entry: Entry) -> tuple[pd.Timestamp, pd.Timestamp]:

@@ -108,7 +108,7 @@ def open_dataset(href: str) -> Any:
     try:
         src = rasterio.open(href)
     except rasterio.errors.RasterioIOError as exc:
-        from ..errors import InputError
+        from stac_mmtp.errors import InputError
 
         raise InputError(f"cannot open raster: {exc}", href) from exc
     _handles[href] = src
