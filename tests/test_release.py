@@ -181,16 +181,35 @@ def test_release_on_seaweedfs_verified_anonymously_over_s3(built_tree: Path, wee
     code, out = _cli("release", "0.1.0", str(built_tree), "--to", "s3://weed-dataset", "--endpoint-url", weed_url,
                      "--no-changelog-file", "--allow-synthetic")
     assert code == 0, out
-    root = json.loads(store.client.get_object(Bucket="weed-dataset", Key="v0.1.0/catalog.json")["Body"].read())
+    def get(key: str) -> bytes:
+        return store.client.get_object(Bucket="weed-dataset", Key=key)["Body"].read()
+
+    v1_before = get("v0.1.0/catalog.json")
+    root = json.loads(v1_before)
     assert root["version"] == "0.1.0" and root["experimental"] is True  # 0.x: experimental by default
+    code, out = _cli("release", "0.2.0", str(built_tree), "--to", "s3://weed-dataset", "--endpoint-url", weed_url,
+                     "--no-changelog-file", "--allow-synthetic")
+    assert code == 0, out
+    code, out = _cli("release", "0.2.0", str(built_tree), "--to", "s3://weed-dataset", "--endpoint-url", weed_url,
+                     "--no-changelog-file", "--allow-synthetic")
+    assert code == 2 and "immutable" in out
+    old = json.loads(get("v0.1.0/catalog.json"))
+    assert [lk["href"] for lk in old["links"] if lk["rel"] == "successor-version"] == ["../v0.2.0/catalog.json"]
+    new = json.loads(get("v0.2.0/catalog.json"))
+    assert [lk["href"] for lk in new["links"] if lk["rel"] == "predecessor-version"] == ["../v0.1.0/catalog.json"]
+    assert json.loads(get("v0.2.0/changes.json"))["collections"] == {}  # the same build: nothing changed
+    latest = json.loads(get("latest/catalog.json"))
+    assert [lk["href"] for lk in latest["links"] if lk["rel"] == "latest-version"] == ["../v0.2.0/catalog.json"]
     for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.delenv(var)
-    code, out = _cli("verify", "s3://weed-dataset/v0.1.0", "--endpoint-url", weed_url)
-    assert code == 0, out
     from stac_mmtp.release.versions import verify_release
 
-    report = verify_release("s3://weed-dataset/v0.1.0", weed_url)
-    assert report.ok and report.objects > 100 and report.assets > 50, (report.objects, report.assets)
+    for v in ("v0.1.0", "v0.2.0"):  # 0.1.0 with its successor link
+        code, out = _cli("verify", f"s3://weed-dataset/{v}", "--endpoint-url", weed_url)
+        assert code == 0, out
+        report = verify_release(f"s3://weed-dataset/{v}", weed_url)
+        manifest = json.loads(urllib.request.urlopen(f"{weed_url}/weed-dataset/{v}/checksums.json").read())
+        assert report.ok and report.objects == len(manifest["objects"]) and report.assets > 50
 
 
 def test_release_validates_offline_and_croissant_loads(built_tree: Path, tmp_path: Path, no_network: list,
