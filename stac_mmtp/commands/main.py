@@ -26,13 +26,13 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 # Commands that live in their own modules, as name -> "module:attribute". They are imported only when
 # used: importing them all up front pulled in shapely/numpy and cost ~0.1 s on every invocation.
 LAZY_COMMANDS = {
-    "sample": "stac_mmtp.sources.samples:sample_command",
+    "sample": "stac_mmtp.commands.sample:sample_command",
     "publish": "stac_mmtp.release.publish:publish_command",
     "annotations": "stac_mmtp.dataset.annotations:annotations_command",
     "splits": "stac_mmtp.dataset.splits:splits_command",
-    "preview": "stac_mmtp.access.preview:preview_command",
-    "serve": "stac_mmtp.access.serve:serve_command",
-    "search": "stac_mmtp.access.search:search_command",
+    "preview": "stac_mmtp.commands.preview:preview_command",
+    "serve": "stac_mmtp.commands.serve:serve_command",
+    "search": "stac_mmtp.commands.search:search_command",
     "release": "stac_mmtp.commands.release:release_command",
     "verify": "stac_mmtp.commands.release:verify_command",
     "load-pgstac": "stac_mmtp.commands.pgstac:load_pgstac_command",
