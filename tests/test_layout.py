@@ -157,7 +157,7 @@ def test_the_command_layer_is_the_only_one_that_talks_to_the_terminal() -> None:
                 names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
                 if any(n.split(".")[0] == "click" for n in names):
                     offenders.append(f"{mod}: imports click")
-            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
-                if (node.value.id, node.attr) in {("sys", "exit"), ("console", "table")}:
-                    offenders.append(f"{mod}: {node.value.id}.{node.attr}")
+            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                    and (node.value.id, node.attr) in {("sys", "exit"), ("console", "table")}):
+                offenders.append(f"{mod}: {node.value.id}.{node.attr}")
     assert not offenders, "\n".join(offenders)

@@ -30,7 +30,7 @@ def preview_command(build_dir: Path | None, port: int, build_only: bool) -> None
     a few minutes; needs Node.js >= 20 and npm) into ~/.cache/stac-mmtp; later runs reuse it.
     """
     from stac_mmtp import console
-    from stac_mmtp.commands.main import fail
+    from stac_mmtp.commands.common import fail
 
     if not build_only and (build_dir is None or not (build_dir / "catalog.json").is_file()):
         fail(InputError(f"{build_dir}: no catalog.json (give the output directory of `stac-mmtp build`)"))
