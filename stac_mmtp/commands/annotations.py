@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from stac_mmtp import console
-from stac_mmtp.commands.common import fail
+from stac_mmtp.commands.common import fail, json_option
 from stac_mmtp.dataset.annotations import _date, area_m2, load_annotations
 from stac_mmtp.dataset.inventory import load_inventory
 from stac_mmtp.errors import InputError, MmtpError
@@ -24,6 +24,7 @@ def annotations_command() -> None:
 @annotations_command.command("check", context_settings=CONTEXT)
 @click.argument("directory", required=False, type=click.Path(path_type=Path))
 @click.option("--events", "events_dir", type=click.Path(path_type=Path), help="Inventory [default: catalog/events].")
+@json_option
 def check_command(directory: Path | None, events_dir: Path | None) -> None:
     """Check the annotations in DIRECTORY [default: catalog/annotations] against the inventory.
 
@@ -45,7 +46,12 @@ def check_command(directory: Path | None, events_dir: Path | None) -> None:
         f"{len(sets)} annotation sets in {directory}",
         ["event", "annotation", "features", "classes", "observed", "method", "review", "area km2"],
         [[s.event_id, s.id, len(s.outlines), ", ".join(s.classes), f"{s.observed:%Y-%m-%d}", s.method, s.review_status,
-          f"{sum(area_m2(o.shape) for o in s.outlines) / 1e6:.3f}"] for s in sets],
+          f"{sum(area_m2(o.shape) for o in s.outlines) / 1e6:.3f}"] for s in sets]
+        if not console.json_mode() else
+        [[s.event_id, s.id, len(s.outlines), list(s.classes), f"{s.observed:%Y-%m-%d}", s.method, s.review_status,
+          round(sum(area_m2(o.shape) for o in s.outlines) / 1e6, 3)] for s in sets],
+        key="annotations", fields=["event", "annotation", "features", "classes", "observed", "method", "review",
+                                   "area_km2"],
     )
 
 
@@ -65,6 +71,7 @@ def check_command(directory: Path | None, events_dir: Path | None) -> None:
 @click.option("--events", "events_dir", type=click.Path(path_type=Path), help="Inventory [default: catalog/events].")
 @click.option("--confidence", type=click.FloatRange(0, 1), default=0.9, show_default=True,
               help="Confidence to record (EMS products do not state one).")
+@json_option
 def import_ems_command(path: Path, event_id: str | None, new_event: bool, new_id: str | None, countries: tuple[str, ...],
                        observed: str | None, source: str | None, decimals: int, out: Path | None, events_dir: Path | None,
                        confidence: float) -> None:
@@ -87,7 +94,7 @@ def import_ems_command(path: Path, event_id: str | None, new_event: bool, new_id
                              digits=decimals, new_event_dir=events_dir if new_event else None, countries=countries)
     except MmtpError as exc:
         fail(exc)
-    console.table(f"{len(written)} file(s) written", ["file"], [[str(p)] for p in written])
+    console.table(f"{len(written)} file(s) written", ["file"], [[str(p)] for p in written], key="written")
 
 
 def _source(text: str, path: Path) -> dict[str, Any]:

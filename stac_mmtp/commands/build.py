@@ -9,7 +9,7 @@ import click
 from rich.markup import escape
 
 from stac_mmtp import console
-from stac_mmtp.commands.common import CONTEXT, fail
+from stac_mmtp.commands.common import CONTEXT, fail, json_option
 from stac_mmtp.errors import EXIT_FAILED, MmtpError
 from stac_mmtp.paths import default_events_dir
 
@@ -32,6 +32,7 @@ from stac_mmtp.paths import default_events_dir
 @click.option("--split-ratios", default="0.7,0.15,0.15", show_default=True, help="train,validate,test ratios (in events).")
 @click.option("--acquisitions", "acquisitions_dir", type=click.Path(path_type=Path),
               help="Acquisition plans of `discover` [default: catalog/acquisitions when it exists].")
+@json_option
 def build_command(events_dir: Path | None, product_dirs: tuple[Path, ...], allow_empty: bool, out: Path, days_before: int,
           days_after: int, buffer_m: float, jobs: int, annotations_dir: Path | None, split_ratios: str,
           acquisitions_dir: Path | None) -> None:
@@ -63,15 +64,22 @@ def build_command(events_dir: Path | None, product_dirs: tuple[Path, ...], allow
         console.table(
             "items built",
             ["collection", "item", "role", "status", "seconds"],
-            [[r.collection, r.item_id, r.role, "ok" if r.ok else "FAILED", f"{r.seconds:.1f}"] for r in report.results],
+            [[r.collection, r.item_id, r.role, "ok" if r.ok else "FAILED", f"{r.seconds:.1f}"] for r in report.results]
+            if not console.json_mode() else
+            [[r.collection, r.item_id, r.role, "ok" if r.ok else "FAILED", round(r.seconds, 1)] for r in report.results],
+            key="items",
         )
-    console.table("catalog", ["collection", "items"], [[k, v] for k, v in sorted(report.collections.items())])
+    console.table("catalog", ["collection", "items"], [[k, v] for k, v in sorted(report.collections.items())],
+                  key="collections")
+    console.record("catalog", str(out))
+    console.record("events", report.events)
+    console.record("warnings", list(report.warnings))
     for w in report.warnings:
         console.warn(escape(w))
     problems = report.failures + [r.message for r in report.results if not r.ok]
     for p in problems:
         console.error(escape(p))
-    if not console.quiet():
+    if not console.quiet() and not console.json_mode():
         console.err.print(f"catalog written to {out} ({report.events} events, {len(problems)} problem(s))", highlight=False)
     sys.exit(EXIT_FAILED if problems else 0)
 

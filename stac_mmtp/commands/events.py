@@ -10,7 +10,7 @@ import click
 from rich.markup import escape
 
 from stac_mmtp import console
-from stac_mmtp.commands.common import CONTEXT, fail
+from stac_mmtp.commands.common import CONTEXT, fail, json_option
 from stac_mmtp.dataset.importers import SOURCES as IMPORT_SOURCES
 from stac_mmtp.errors import EXIT_FAILED, MmtpError
 from stac_mmtp.paths import default_events_dir
@@ -23,6 +23,7 @@ def events_command() -> None:
 
 @events_command.command("check", context_settings=CONTEXT)
 @click.argument("directory", required=False, type=click.Path(path_type=Path))
+@json_option
 def events_check(directory: Path | None) -> None:
     """Check the inventory in DIRECTORY (default catalog/events) and print a summary.
 
@@ -43,7 +44,9 @@ def events_check(directory: Path | None) -> None:
         candidates = [ev.id for ev in load_inventory(directory, include_candidates=True) if ev.review_status != "curated"]
     except MmtpError as exc:
         fail(exc)
-    if candidates:
+    console.record("directory", str(directory))
+    console.record("candidates", candidates)
+    if candidates and not console.json_mode():
         console.err.print(f"{len(candidates)} candidate event(s), not built until reviewed: {', '.join(candidates)}",
                           highlight=False)
     counts = Counter(ev.phenomenon for ev in evs)
@@ -51,14 +54,19 @@ def events_check(directory: Path | None) -> None:
         f"{len(evs)} events in {directory}",
         ["phenomenon", "events", "examples"],
         [[p, n, ", ".join(ev.id for ev in evs if ev.phenomenon == p)[:90]] for p, n in sorted(counts.items())],
-    )
+    ) if not console.json_mode() else console.record(
+        "phenomena", [{"phenomenon": p, "events": n, "ids": [ev.id for ev in evs if ev.phenomenon == p]}
+                      for p, n in sorted(counts.items())])
+    console.record("events", len(evs))
     pairs = cascades(evs)
-    console.table(f"{len(pairs)} cascades (trigger -> triggered)", ["trigger", "triggered"], [list(p) for p in pairs])
+    console.table(f"{len(pairs)} cascades (trigger -> triggered)", ["trigger", "triggered"], [list(p) for p in pairs],
+                  key="cascades")
 
 
 @events_command.command("summary", context_settings=CONTEXT)
 @click.argument("directory", required=False, type=click.Path(path_type=Path))
 @click.option("--markdown", is_flag=True, help="Print the Markdown table README.md's inventory block holds.")
+@json_option
 def events_summary(directory: Path | None, markdown: bool) -> None:
     """Count the events of DIRECTORY (default catalog/events) per phenomenon and continent."""
     from stac_mmtp.dataset.inventory import load_inventory, summary_markdown, summary_table
@@ -72,8 +80,10 @@ def events_summary(directory: Path | None, markdown: bool) -> None:
         header, rows = summary_table(evs)
     except MmtpError as exc:
         fail(exc)
+    console.record("directory", str(directory))
+    console.record("events", len(evs))
     console.table(f"{len(evs)} events in {directory} per phenomenon and continent", header,
-                  [[c.strip("*") for c in r] for r in rows])
+                  [[c.strip("*") for c in r] for r in rows], key="rows")
 
 
 @events_command.command("import", context_settings=CONTEXT)
@@ -82,6 +92,7 @@ def events_summary(directory: Path | None, markdown: bool) -> None:
 @click.option("--out", type=click.Path(path_type=Path), help="Output directory [default: catalog/candidates/SOURCE].")
 @click.option("--events", "events_dir", type=click.Path(path_type=Path),
               help="Curated inventory the duplicates are looked for in [default: catalog/events].")
+@json_option
 def events_import(source: str, file: Path, out: Path | None, events_dir: Path | None) -> None:
     """Import FILE of a public catalogue as candidate events (review_status: candidate).
 
@@ -102,6 +113,19 @@ def events_import(source: str, file: Path, out: Path | None, events_dir: Path | 
         fail(exc)
     for exc in report.errors:
         console.error(escape(str(exc)))
+    if console.json_mode():
+        console.record("source", source)
+        console.record("file", str(file))
+        console.record("out", str(report.out))
+        console.record("counts", {"rows read": report.rows, "written": len(report.written),
+                                  "already in the output (kept)": len(report.existing),
+                                  "duplicates": len(report.duplicates), "skipped": dict(sorted(report.skipped.items())),
+                                  "errors": len(report.errors)})
+        console.record("written", list(report.written))
+        console.record("duplicates", [{"candidate": d[0], "duplicates": d[1]} for d in report.duplicates])
+        if report.errors:
+            sys.exit(EXIT_FAILED)
+        return
     rows = [["rows read", report.rows], ["written", len(report.written)],
             ["already in the output (kept)", len(report.existing)], ["duplicates", len(report.duplicates)]]
     rows += [[f"skipped: {reason}", n] for reason, n in sorted(report.skipped.items())]

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from stac_mmtp.commands.common import json_option
 from stac_mmtp.dataset.splits import (
     DEFAULT_BUFFER_M,
     DEFAULT_RATIOS,
@@ -42,6 +43,7 @@ def _read_catalog(directory: Path) -> list[tuple[str, dict[str, Any]]]:
               help="The build's clip buffer (metres): events closer than 2 x (buffer + 250 m) share a split.")
 @click.option("--gap", "gap_m", type=click.FloatRange(min=0), default=None,
               help="Override: events whose AOIs are closer than this (metres) share a split.")
+@json_option
 def splits_command(catalog: Path | None, events_dir: Path | None, ratios: str, seed: str, buffer_m: float,
                    gap_m: float | None) -> None:
     """Print the train/validate/test splits: per split x phenomenon x modality (collection) for a
@@ -57,9 +59,13 @@ def splits_command(catalog: Path | None, events_dir: Path | None, ratios: str, s
             counts = Counter((it["properties"].get("ml-aoi:split", "-"), it["properties"].get("mmtp:phenomenon", "-"), coll)
                              for coll, it in items)
             console.table(f"{len(items)} items in {catalog} by split", ["split", "phenomenon", "collection", "items"],
-                          [[*k, n] for k, n in sorted(counts.items())])
+                          [[*k, n] for k, n in sorted(counts.items())], key="items")
+            console.record("catalog", str(catalog))
+            console.record("total", len(items))
             path = catalog / MANIFEST
-            if path.is_file():
+            if path.is_file() and console.json_mode():
+                console.record("manifest_sha256", json.loads(path.read_text())["sha256"])
+            elif path.is_file():
                 console.out.print(f"manifest {MANIFEST}: sha256 {json.loads(path.read_text())['sha256']}", highlight=False)
             return
         events = load_inventory(events_dir or default_events_dir())
@@ -68,8 +74,10 @@ def splits_command(catalog: Path | None, events_dir: Path | None, ratios: str, s
         fail(exc)
     phen = {ev.id: ev.phenomenon for ev in events}
     counts = Counter((assignment[e], phen[e]) for e in assignment)
+    join = (lambda ids: ids) if console.json_mode() else ", ".join
     console.table(f"{len(events)} events by split", ["split", "phenomenon", "events", "ids"],
-                  [[s, p, n, ", ".join(sorted(e for e in assignment if assignment[e] == s and phen[e] == p))]
-                   for (s, p), n in sorted(counts.items(), key=lambda kv: (SPLITS.index(kv[0][0]), kv[0][1]))])
+                  [[s, p, n, join(sorted(e for e in assignment if assignment[e] == s and phen[e] == p))]
+                   for (s, p), n in sorted(counts.items(), key=lambda kv: (SPLITS.index(kv[0][0]), kv[0][1]))],
+                  key="groups")
     totals = Counter(assignment.values())
-    console.table("totals", ["split", "events"], [[s, totals.get(s, 0)] for s in SPLITS])
+    console.table("totals", ["split", "events"], [[s, totals.get(s, 0)] for s in SPLITS], key="totals")
