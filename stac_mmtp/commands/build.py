@@ -60,13 +60,12 @@ def build_command(events_dir: Path | None, product_dirs: tuple[Path, ...], allow
                                acquisitions=acquisitions_dir or _default_acquisitions())
     except MmtpError as exc:
         fail(exc)
-    if report.results:
+    if report.results or console.json_mode():  # --json: the key is there, empty or not
+        secs = (lambda s: round(s, 1)) if console.json_mode() else (lambda s: f"{s:.1f}")
         console.table(
             "items built",
             ["collection", "item", "role", "status", "seconds"],
-            [[r.collection, r.item_id, r.role, "ok" if r.ok else "FAILED", f"{r.seconds:.1f}"] for r in report.results]
-            if not console.json_mode() else
-            [[r.collection, r.item_id, r.role, "ok" if r.ok else "FAILED", round(r.seconds, 1)] for r in report.results],
+            [[r.collection, r.item_id, r.role, "ok" if r.ok else "FAILED", secs(r.seconds)] for r in report.results],
             key="items",
         )
     console.table("catalog", ["collection", "items"], [[k, v] for k, v in sorted(report.collections.items())],

@@ -50,14 +50,13 @@ def events_check(directory: Path | None) -> None:
         console.err.print(f"{len(candidates)} candidate event(s), not built until reviewed: {', '.join(candidates)}",
                           highlight=False)
     counts = Counter(ev.phenomenon for ev in evs)
-    console.table(
-        f"{len(evs)} events in {directory}",
-        ["phenomenon", "events", "examples"],
-        [[p, n, ", ".join(ev.id for ev in evs if ev.phenomenon == p)[:90]] for p, n in sorted(counts.items())],
-    ) if not console.json_mode() else console.record(
-        "phenomena", [{"phenomenon": p, "events": n, "ids": [ev.id for ev in evs if ev.phenomenon == p]}
-                      for p, n in sorted(counts.items())])
+    ids = {p: [ev.id for ev in evs if ev.phenomenon == p] for p in counts}
     console.record("events", len(evs))
+    if console.json_mode():  # every id, where the table shows the first ones
+        console.record("phenomena", [{"phenomenon": p, "events": n, "ids": ids[p]} for p, n in sorted(counts.items())])
+    else:
+        console.table(f"{len(evs)} events in {directory}", ["phenomenon", "events", "examples"],
+                      [[p, n, ", ".join(ids[p])[:90]] for p, n in sorted(counts.items())])
     pairs = cascades(evs)
     console.table(f"{len(pairs)} cascades (trigger -> triggered)", ["trigger", "triggered"], [list(p) for p in pairs],
                   key="cascades")
