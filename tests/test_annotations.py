@@ -227,7 +227,7 @@ def label_build(tmp_path_factory: pytest.TempPathFactory):
     write_product(products, ev, datetime(2021, 1, 2, 10, 44, 41, tzinfo=UTC), "L2A", "S2B", scar=True)
     annotations = root / "annotations"
     _write(annotations, _annotation())
-    from stac_mmtp.dataset.annotations import dataset_hook
+    from stac_mmtp.build.labels import dataset_hook
 
     out = root / "catalog"
     report = build(events, [products], out, extra_bundles=dataset_hook(annotations, events))

@@ -419,3 +419,20 @@ def test_named_providers_and_bad_specs() -> None:
 
     r = CliRunner().invoke(main, ["discover", "--provider", "nope"])
     assert r.exit_code == 2 and "--provider 'nope'" in r.output
+
+
+def test_discover_json_is_one_document_with_the_plans(api: str, events_dir: Path, tmp_path: Path) -> None:
+    from stac_mmtp.commands.main import main
+
+    out = tmp_path / "plans"
+    r = CliRunner().invoke(main, ["discover", "--events", str(events_dir), "--provider", api, "--out", str(out),
+                                  "--modality", "s2", "--json"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)  # stdout holds that document and nothing else
+    assert set(doc) == {"out", "events", "requests"} and doc["out"] == str(out)
+    assert sorted(e["event"] for e in doc["events"]) == sorted([AM, KH, TN])
+    kh = next(e for e in doc["events"] if e["event"] == KH)
+    # the 4 S2 acquisitions test_plan_picks_the_expected_items_per_role expects for this event
+    assert kh["selected"] == {"s2": 4} and kh["missing"] == []
+    assert {e["plan"] for e in doc["events"]} == {"written"}  # a fresh directory: every plan new
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"{e['event']}.json" for e in doc["events"])

@@ -9,6 +9,7 @@ import click
 from rich.markup import escape
 
 from stac_mmtp import console
+from stac_mmtp.commands.common import json_option
 from stac_mmtp.errors import EXIT_FAILED, MmtpError
 
 
@@ -36,6 +37,7 @@ from stac_mmtp.errors import EXIT_FAILED, MmtpError
 @click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds per HTTP request.")
 @click.option("--retries", type=click.IntRange(0), default=5, show_default=True,
               help="Retries of a request answered 429/5xx or cut (exponential backoff, Retry-After honoured).")
+@json_option
 def discover_command(events_dir: Path | None, providers: tuple[str, ...], collections: tuple[str, ...], out: Path | None,
                      event_ids: tuple[str, ...], modalities: tuple[str, ...], update: bool, all_: bool, aoi_cloud: bool,
                      pre_event: int, min_coverage: float, max_cloud: float, days_before: int, days_after: int,
@@ -67,14 +69,22 @@ def discover_command(events_dir: Path | None, providers: tuple[str, ...], collec
         console.error(escape(str(exc)))
         sys.exit(exc.exit_code)
     mods = options.modalities
-    console.table(
-        f"acquisition plans in {out}", ["event", *[f"{m} found/selected" for m in mods], "missing", "plan"],
-        [[e.event_id, *[f"{e.found[m]}/{e.selected[m]}" if m in e.found else "-" for m in mods],
-          ", ".join(m for m in mods if not e.selected.get(m)) or "", e.status] for e in report.events],
-    )
+    if console.json_mode():
+        console.record("out", str(out))
+        console.record("events", [{"event": e.event_id, "found": {m: e.found[m] for m in mods if m in e.found},
+                                   "selected": {m: e.selected[m] for m in mods if m in e.selected},
+                                   "missing": [m for m in mods if not e.selected.get(m)], "plan": e.status}
+                                  for e in report.events])
+        console.record("requests", dict(report.requests))
+    else:
+        console.table(
+            f"acquisition plans in {out}", ["event", *[f"{m} found/selected" for m in mods], "missing", "plan"],
+            [[e.event_id, *[f"{e.found[m]}/{e.selected[m]}" if m in e.found else "-" for m in mods],
+              ", ".join(m for m in mods if not e.selected.get(m)) or "", e.status] for e in report.events],
+        )
     for msg in report.failures:
         console.error(escape(msg))
-    if not console.quiet():
+    if not console.quiet() and not console.json_mode():
         reqs = ", ".join(f"{k}: {v}" for k, v in report.requests.items())
         console.err.print(f"{len(report.events)} event(s), {len(report.failures)} problem(s); requests {reqs}", highlight=False)
     sys.exit(0 if report.ok else EXIT_FAILED)

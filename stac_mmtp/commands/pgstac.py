@@ -8,6 +8,7 @@ import click
 from rich.markup import escape
 
 from stac_mmtp import console
+from stac_mmtp.commands.common import json_option
 from stac_mmtp.errors import MmtpError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -18,6 +19,7 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 @click.option("--dsn", envvar="PGSTAC_DSN", required=True,
               help="PostgreSQL connection string, e.g. postgresql://user@host:5432/db [env PGSTAC_DSN].")
 @click.option("--migrate/--no-migrate", default=True, show_default=True, help="Run pgstac's migrations first.")
+@json_option
 def load_pgstac_command(release: str, dsn: str, migrate: bool) -> None:
     """Load RELEASE (a built tree, or a published version's root URL) into pgstac: every collection and
     item, upserted, with hrefs made absolute against RELEASE (serve it with stac-fastapi-pgstac).
@@ -31,4 +33,5 @@ def load_pgstac_command(release: str, dsn: str, migrate: bool) -> None:
     except MmtpError as exc:
         console.error(escape(str(exc)))
         sys.exit(exc.exit_code)
-    console.table(f"loaded into {report.dsn}", ["collection", "items"], [[c, n] for c, n in report.items.items()])
+    console.table(f"loaded into {report.dsn}", ["collection", "items"], [[c, n] for c, n in report.items.items()],
+                  key="collections")

@@ -9,6 +9,7 @@ import click
 from rich.markup import escape
 
 from stac_mmtp import console
+from stac_mmtp.commands.common import json_option
 from stac_mmtp.errors import EXIT_FAILED, MmtpError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -41,6 +42,7 @@ def _fail(exc: BaseException | str, code: int = EXIT_FAILED) -> None:
 @click.option("--allow-synthetic", is_flag=True,
               help="Release a build of synthetic sample products (a demonstration; it says so everywhere).")
 @click.option("-j", "--jobs", type=click.IntRange(1, 256), default=8, show_default=True, help="Parallel transfers.")
+@json_option
 def release_command(version: str, build_dir: Path, to: str, endpoint_url: str | None, dry_run: bool, doi: str | None,
                     citation: str | None, experimental: bool | None, changelog_file: Path, no_changelog_file: bool,
                     schema_cache: Path | None, fetch_schemas: bool, allow_synthetic: bool, jobs: int) -> None:
@@ -67,10 +69,14 @@ def release_command(version: str, build_dir: Path, to: str, endpoint_url: str | 
     rows = [[kind, v["added"], v["removed"], v["changed"]] for kind, v in sorted(report.diff.get("summary", {}).items())]
     console.table(f"{'would release' if dry_run else 'released'} {report.version} to {report.target}"
                   + (f" (after {report.previous})" if report.previous else " (first version)"),
-                  ["kind", "added", "removed", "changed"], rows or [["(no change)", 0, 0, 0]])
+                  ["kind", "added", "removed", "changed"], rows if console.json_mode() else rows or [["(no change)", 0, 0, 0]],
+                  key="changes")
+    for k, v in {"version": report.version, "target": report.target, "previous": report.previous, "dry_run": dry_run,
+                 "objects": report.objects, "bytes": report.bytes, "uploaded": report.uploaded}.items():
+        console.record(k, v)
     for p in report.problems:
         console.error(escape(p))
-    if not console.quiet() and report.ok:
+    if not console.quiet() and report.ok and not console.json_mode():
         console.err.print(f"{report.objects} object(s), {report.bytes} bytes"
                           + ("" if dry_run else f", {report.uploaded} uploaded"), highlight=False)
     sys.exit(EXIT_FAILED if report.problems else 0)
@@ -80,6 +86,7 @@ def release_command(version: str, build_dir: Path, to: str, endpoint_url: str | 
 @click.argument("url")
 @click.option("--endpoint-url", help="S3 endpoint (S3-compatible stores).")
 @click.option("-j", "--jobs", type=click.IntRange(1, 256), default=8, show_default=True, help="Parallel reads.")
+@json_option
 def verify_command(url: str, endpoint_url: str | None, jobs: int) -> None:
     """Check a published version (URL = s3://.../vX.Y.Z, https://.../vX.Y.Z or file://) anonymously
     against its checksums manifest and every asset against its item's file:checksum.
@@ -94,8 +101,13 @@ def verify_command(url: str, endpoint_url: str | None, jobs: int) -> None:
         _fail(exc)
     except Exception as exc:  # noqa: BLE001
         _fail(f"{type(exc).__name__}: {exc}")
-    console.table(f"verified {report.url}", ["objects", "assets checked", "problems"],
-                  [[report.objects, report.assets, len(report.problems)]])
+    if console.json_mode():
+        for k, v in {"url": report.url, "objects": report.objects, "assets": report.assets,
+                     "problems": len(report.problems)}.items():
+            console.record(k, v)
+    else:
+        console.table(f"verified {report.url}", ["objects", "assets checked", "problems"],
+                      [[report.objects, report.assets, len(report.problems)]])
     for p in report.problems[:200]:
         console.error(escape(p))
     sys.exit(EXIT_FAILED if report.problems else 0)

@@ -15,14 +15,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import click
 import shapely
 from shapely.geometry import shape
 from shapely.validation import explain_validity
 
-from stac_mmtp.dataset.inventory import ID_PATTERN, Event, load_inventory, parse_datetime
+from stac_mmtp.dataset.inventory import ID_PATTERN, Event, parse_datetime
 from stac_mmtp.dataset.vocab import field_enum
-from stac_mmtp.errors import InputError, InputErrors, MmtpError
+from stac_mmtp.errors import InputError, InputErrors
 
 # Class name -> mask value. Fixed for the whole dataset so that a value means the same thing in
 # every mask; append new classes, never renumber. 0 = examined, nothing there; 255 = ignore.
@@ -369,144 +368,3 @@ def area_m2(geom: shapely.Geometry) -> float:
 
     c = geom.centroid
     return reproject(geom, 4326, utm_epsg(c.x, c.y)).area
-
-
-# --------------------------------------------------------------------------- CLI
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-
-
-def _fail(exc: MmtpError) -> None:
-    from stac_mmtp.commands.main import fail
-
-    fail(exc)
-
-
-@click.group("annotations", context_settings=CONTEXT)
-def annotations_command() -> None:
-    """Expert annotations (catalog/annotations/<event-id>/*.geojson): check, import."""
-
-
-@annotations_command.command("check", context_settings=CONTEXT)
-@click.argument("directory", required=False, type=click.Path(path_type=Path))
-@click.option("--events", "events_dir", type=click.Path(path_type=Path), help="Inventory [default: catalog/events].")
-def check_command(directory: Path | None, events_dir: Path | None) -> None:
-    """Check the annotations in DIRECTORY [default: catalog/annotations] against the inventory.
-
-    Checks: valid polygons overlapping the event's AOI, known classes, observation and image dates
-    consistent with the event, the provenance fields (method, annotator, expertise, confidence,
-    review status). Problems are listed with their file and feature; the exit status is then 2.
-    """
-    from stac_mmtp import console
-    from stac_mmtp.paths import default_annotations_dir, default_events_dir
-
-    directory = directory or default_annotations_dir()
-    try:
-        if not directory.is_dir():
-            raise InputError("no such annotations directory", directory)
-        events = load_inventory(events_dir or default_events_dir())
-        sets = load_annotations(directory, events)
-    except MmtpError as exc:
-        _fail(exc)
-    console.table(
-        f"{len(sets)} annotation sets in {directory}",
-        ["event", "annotation", "features", "classes", "observed", "method", "review", "area km2"],
-        [[s.event_id, s.id, len(s.outlines), ", ".join(s.classes), f"{s.observed:%Y-%m-%d}", s.method, s.review_status,
-          f"{sum(area_m2(o.shape) for o in s.outlines) / 1e6:.3f}"] for s in sets],
-    )
-
-
-@annotations_command.command("import-ems", context_settings=CONTEXT)
-@click.argument("path", type=click.Path(path_type=Path, exists=True))
-@click.option("--event", "event_id", help="Inventory event the product maps (required without --new-event).")
-@click.option("--new-event", is_flag=True,
-              help="Create the event (catalog/events/<id>.geojson, review_status candidate) from the product's AOI, "
-                   "image dates and activation code, unless the inventory has it.")
-@click.option("--event-id", "new_id", help="Id of the event --new-event creates [default: <emsr>-<aoi>-<locality>].")
-@click.option("--country", "countries", multiple=True, help="ISO 3166-1 alpha-3 code of the new event (repeatable).")
-@click.option("--observed", help="Observation date (YYYY-MM-DD) when the product lacks its source table.")
-@click.option("--source", "source", help="Where the product copy comes from: OWNER/REPO@COMMIT:PATH (recorded in the provenance).")
-@click.option("--decimals", type=click.IntRange(5, 7), default=7, show_default=True,
-              help="Coordinate decimals (6 = 0.1 m) for very large products.")
-@click.option("--out", type=click.Path(path_type=Path), help="Annotations directory [default: catalog/annotations].")
-@click.option("--events", "events_dir", type=click.Path(path_type=Path), help="Inventory [default: catalog/events].")
-@click.option("--confidence", type=click.FloatRange(0, 1), default=0.9, show_default=True,
-              help="Confidence to record (EMS products do not state one).")
-def import_ems_command(path: Path, event_id: str | None, new_event: bool, new_id: str | None, countries: tuple[str, ...],
-                       observed: str | None, source: str | None, decimals: int, out: Path | None, events_dir: Path | None,
-                       confidence: float) -> None:
-    """Import a Copernicus EMS rapid-mapping delineation/grading product (shapefile set, directory
-    or zip; a GeoJSON or KMZ layer) as annotation GeoJSON with its provenance: EMSR code, AOI,
-    product type and version, detection method and source images (joined through dmg_src_id / or_src_id)."""
-    from stac_mmtp import console
-    from stac_mmtp.dataset.ems import import_ems
-    from stac_mmtp.paths import default_annotations_dir, default_events_dir
-
-    try:
-        if new_event and event_id:
-            raise InputError("give either --event (an existing event) or --new-event [--event-id ID]", path, "--event")
-        if not new_event and not event_id:
-            raise InputError("which event? give --event ID, or --new-event", path, "--event")
-        when = _date(observed, path, "--observed") if observed else None
-        events_dir = events_dir or default_events_dir()
-        events = load_inventory(events_dir)
-        written = import_ems(path, new_id if new_event else event_id, events, out or default_annotations_dir(),
-                             confidence=confidence, observed=when, provenance=_source(source, path) if source else None,
-                             digits=decimals, new_event_dir=events_dir if new_event else None, countries=countries)
-    except MmtpError as exc:
-        _fail(exc)
-    console.table(f"{len(written)} file(s) written", ["file"], [[str(p)] for p in written])
-
-
-def _source(text: str, path: Path) -> dict[str, Any]:
-    import re
-
-    m = re.fullmatch(r"(?P<repo>[\w.-]+/[\w.-]+)@(?P<commit>[0-9a-f]{7,40}):(?P<path>.+)", text)
-    if not m:
-        raise InputError(f"--source {text!r}: expected OWNER/REPO@COMMIT:PATH", path, "--source")
-    return {"source": {"repository": f"https://github.com/{m['repo']}", "commit": m["commit"], "path": m["path"]}}
-
-
-# --------------------------------------------------------------------------- build hook
-def dataset_hook(annotations_dir: Path | None, events_dir: Path, ratios: tuple[float, float, float] | None = None,
-                 seed: str | None = None, gap_m: float | None = None):  # noqa: ANN201 - the build's extra_bundles callable
-    """The `extra_bundles` step of `build.build`: label items + masks, then splits on every item.
-
-    Annotations are loaded and checked now, before any conversion, so that a bad file stops the
-    build with exit status 2 and nothing written.
-    """
-    from stac_mmtp.dataset.splits import (
-        DEFAULT_GAP_M,
-        DEFAULT_RATIOS,
-        DEFAULT_SEED,
-        MANIFEST,
-        apply_splits,
-        assign_splits,
-        clip_footprints,
-        manifest,
-    )
-
-    events = load_inventory(events_dir)
-    sets = load_annotations(annotations_dir, events, only_known_events=True) if annotations_dir else []
-    ratios = ratios or DEFAULT_RATIOS
-    seed = seed or DEFAULT_SEED
-    gap = DEFAULT_GAP_M if gap_m is None else gap_m
-
-    def extra(evs: list[Event], bundles: list, stage: Path) -> list:
-        from stac_mmtp.atomic import write_json
-        from stac_mmtp.stac.labels import annotations_bundle
-
-        extra_bundles = []
-        labels = annotations_bundle(sets, evs, bundles, stage)
-        if labels is not None:
-            extra_bundles.append(labels)
-        everything = [(b.id, it) for b in [*bundles, *extra_bundles] for it in b.items]
-        clips = clip_footprints([it for _, it in everything])  # events whose written clips overlap share a split
-        assignment = assign_splits(evs, ratios, seed, gap, clips)
-        apply_splits([it for _, it in everything], assignment)
-        for b in [*bundles, *extra_bundles]:  # which splits a collection holds, without reading its items
-            if found := sorted({it["properties"]["ml-aoi:split"] for it in b.items if "ml-aoi:split" in it["properties"]}):
-                b.collection.setdefault("summaries", {})["ml-aoi:split"] = found
-        write_json(stage / MANIFEST, manifest(everything, assignment, evs, ratios, seed, gap, clips))
-        return extra_bundles
-
-    return extra

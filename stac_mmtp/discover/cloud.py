@@ -33,7 +33,7 @@ def scl_cloud_percent(item: dict[str, Any], aoi: dict[str, Any], provider: str =
     asset = next((a for k, a in item.get("assets", {}).items() if k.lower() == "scl"), None)
     if asset is None:
         return None
-    from stac_mmtp.sources.remote_s2 import sign
+    from stac_mmtp.discover.providers import sign
 
     href = asset["href"]
     try:

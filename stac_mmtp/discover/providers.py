@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from stac_mmtp.errors import InputError
+from stac_mmtp.discover.redact import redact
+from stac_mmtp.errors import InputError, ProductError
 
 MODALITIES = ("s2", "s1")
 
@@ -72,3 +73,15 @@ def resolve(specs: tuple[str, ...] | list[str], collections: dict[str, str] | No
             page_size if page_size is not None else base.page_size, base.sign, base.licence,
         ))
     return providers
+
+
+def sign(href: str, provider: str) -> str:
+    """A readable href: Planetary Computer blobs need a short-lived SAS token (never stored)."""
+    if provider != "planetary-computer" or ".blob.core.windows.net" not in href:
+        return href
+    try:
+        import planetary_computer
+    except ModuleNotFoundError:
+        raise ProductError("Planetary Computer assets need the `planetary-computer` package to be signed",
+                           redact(href)) from None
+    return planetary_computer.sign_url(href)

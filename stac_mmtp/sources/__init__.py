@@ -14,13 +14,13 @@ A product holding the sample marker (`synthetic.MARKER`, written by `stac-mmtp s
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
 
-from stac_mmtp.dataset.inventory import Event
 from stac_mmtp.errors import InputError, ProductError
+from stac_mmtp.sources.base import _REGISTRY, BuildOptions, ProductMeta, Source, Task, register
+
+__all__ = ["SOURCE_MODULES", "BuildOptions", "ProductMeta", "Source", "Task", "register", "all_sources", "get_source",
+           "detect", "read_product", "discover"]
 
 # Modules that define a source; imported lazily so that `--help` stays fast.
 SOURCE_MODULES: tuple[str, ...] = (
@@ -29,60 +29,6 @@ SOURCE_MODULES: tuple[str, ...] = (
     "stac_mmtp.sources.flatsim",
     "stac_mmtp.sources.remote_s2",
 )
-
-
-@dataclass(frozen=True)
-class ProductMeta:
-    path: Path
-    source: str
-    id: str
-    geometry: dict[str, Any]  # footprint, GeoJSON lon/lat
-    start: datetime
-    end: datetime
-    item: dict[str, Any] = field(compare=False, repr=False)
-    synthetic: bool = False  # a `stac-mmtp sample` product (it holds the marker file), not an observation
-
-
-@dataclass(frozen=True)
-class BuildOptions:
-    days_before: int = 60
-    days_after: int = 90
-    buffer_m: float = 1000.0
-    jobs: int = 0  # 0 = all cores
-
-
-@dataclass(frozen=True)
-class Task:
-    event: Event
-    product: ProductMeta
-    temporal_role: str
-    days_from_event: float
-    options: BuildOptions
-
-    @property
-    def item_id(self) -> str:
-        return f"{self.event.id}_{self.product.id}"
-
-
-class Source(Protocol):
-    name: str
-    collection_id: str
-
-    def detect(self, path: Path) -> bool: ...
-
-    def read(self, path: Path) -> ProductMeta: ...
-
-    def convert(self, task: Task, item_dir: Path) -> dict[str, Any]: ...
-
-    def collection(self, items: list[dict[str, Any]]) -> dict[str, Any]: ...
-
-
-_REGISTRY: dict[str, Source] = {}
-
-
-def register(source: Source) -> Source:
-    _REGISTRY[source.name] = source
-    return source
 
 
 def all_sources() -> dict[str, Source]:

@@ -24,12 +24,13 @@ from shapely.geometry import box, mapping
 from stac_mmtp import __version__
 from stac_mmtp.dataset.inventory import Event
 from stac_mmtp.discover.geometry import to_shape
+from stac_mmtp.discover.providers import sign
 from stac_mmtp.discover.redact import redact, redact_text
 from stac_mmtp.errors import InputError, ProductError
 from stac_mmtp.raster.assets import file_fields
 from stac_mmtp.raster.cog import CogProfile, clip_to_cog
 from stac_mmtp.raster.geo import reproject, round_geometry
-from stac_mmtp.sources import BuildOptions, ProductMeta, Task, register
+from stac_mmtp.sources.base import BuildOptions, ProductMeta, Task, register
 from stac_mmtp.sources.safe_xml import COPERNICUS_LICENSE
 from stac_mmtp.sources.sentinel2 import AUX, BANDS, COMMON_NAME, S2_EXT, SCL_CLASSES, Sentinel2
 from stac_mmtp.stac import (
@@ -95,18 +96,6 @@ def fetch_json(href: str, timeout: float = 30.0) -> dict[str, Any]:
         return resp.json()
     except (requests.RequestException, ValueError) as exc:
         raise ProductError(f"cannot read the source STAC item: {redact_text(str(exc))[:300]}", redact(href)) from None
-
-
-def sign(href: str, provider: str) -> str:
-    """A readable href: Planetary Computer blobs need a short-lived SAS token (never stored)."""
-    if provider != "planetary-computer" or ".blob.core.windows.net" not in href:
-        return href
-    try:
-        import planetary_computer
-    except ModuleNotFoundError:
-        raise ProductError("Planetary Computer assets need the `planetary-computer` package to be signed",
-                           redact(href)) from None
-    return planetary_computer.sign_url(href)
 
 
 def _parse_dt(value: str) -> datetime:

@@ -14,8 +14,6 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import click
-
 from stac_mmtp.dataset.inventory import Event, load_inventory
 from stac_mmtp.paths import default_events_dir
 
@@ -72,16 +70,3 @@ def write_samples(out: Path, events_dir: Path | None = None) -> list[Path]:
         finally:
             shutil.rmtree(stage, ignore_errors=True)
     return written
-
-
-@click.command("sample", context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("directory", type=click.Path(path_type=Path), default=Path("build/samples"))
-@click.option("--events", "events_dir", type=click.Path(path_type=Path), help="Inventory [default: catalog/events].")
-def sample_command(directory: Path, events_dir: Path | None) -> None:
-    """Write small format-faithful sample products (Sentinel-2 SAFE, Sentinel-1 GRD, FLATSIM) for
-    real events of the inventory into DIRECTORY [default: build/samples]. They are synthetic (not
-    observations): each holds a STAC-MMTP-SYNTHETIC.json marker and its items say "Synthetic sample"."""
-    from stac_mmtp import console
-
-    paths = write_samples(directory, events_dir)
-    console.table(f"{len(paths)} sample products in {directory}", ["product"], [[p.name] for p in paths])

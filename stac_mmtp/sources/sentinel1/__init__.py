@@ -45,7 +45,7 @@ from stac_mmtp.raster.geo import (
     utm_epsg,
 )
 from stac_mmtp.raster.geo import reproject as reproject_geom
-from stac_mmtp.sources import ProductMeta, Task, register
+from stac_mmtp.sources.base import ProductMeta, Task, register
 from stac_mmtp.sources.product_fs import ProductFS
 from stac_mmtp.sources.safe_xml import esa_providers, license_link
 from stac_mmtp.sources.safe_xml import iso as _iso
