@@ -157,3 +157,16 @@ def test_no_progress_bar_when_stderr_is_not_a_terminal(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert r.stdout.strip() == "callback True"
     assert r.stderr == ""
+
+
+def test_publish_dry_run_json(built: tuple[Path, dict[str, Any], dict[str, Any]], tmp_path: Path) -> None:
+    """publish --dry-run --json: one document; every visible file of the tree is planned for upload."""
+    root, _, _ = built
+    tree = root / "catalog"
+    files = sorted(p.relative_to(tree).as_posix() for p in tree.rglob("*")
+                   if p.is_file() and not any(part.startswith(".") for part in p.relative_to(tree).parts))
+    doc = _json("publish", str(tree), "--to", (tmp_path / "mirror").as_uri(), "--dry-run", "--json")
+    assert doc["dry_run"] is True and doc["uploads"] == len(files) and doc["problems"] == []
+    assert sorted(r["key"] for r in doc["plan"] if r["action"] == "upload") == files
+    assert {r["phase"] for r in doc["phases"]} == {"assets", "items", "collections", "root"}
+    assert not (tmp_path / "mirror").exists()

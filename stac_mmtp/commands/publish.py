@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from stac_mmtp.commands.common import json_option
 from stac_mmtp.errors import EXIT_FAILED, InputError, MmtpError
 from stac_mmtp.release.publish import (
     CORS_RULES,
@@ -56,6 +57,7 @@ def _quiet_sdk_logs() -> None:
                    "also write.")
 @click.option("--setup-bucket", "setup", is_flag=True,
               help="Create the bucket if needed; set anonymous read-only policy and CORS for STAC Browser and COG range reads.")
+@json_option
 @click.option("--schema-cache", type=click.Path(path_type=Path), envvar="STAC_MMTP_SCHEMA_CACHE",
               help="Schema mirror for the validation that precedes publishing [env STAC_MMTP_SCHEMA_CACHE].")
 def publish_command(build_dir: Path | None, target: str, endpoint_url: str | None, dry_run: bool, delete: bool,
@@ -126,14 +128,23 @@ def _print_report(report: PublishReport, delete: bool) -> None:
         rows: list[list[object]] = [["upload", o.key, o.size] for o in report.uploads]
         rows += [["delete" if delete else "stale (kept without --delete)", k, size] for k, size in report.deletes]
         rows += [["not published by stac-mmtp (kept)", k, size] for k, size in report.foreign]
-        console.table(f"dry run: {report.target}", ["action", "key", "bytes"], rows)
+        console.table(f"dry run: {report.target}", ["action", "key", "bytes"], rows, key="plan")
     console.table(
         f"{'would publish' if report.dry_run else 'published'} to {report.target}",
         ["phase", "objects", "unchanged", "to upload" if report.dry_run else "uploaded", "bytes"],
         [[p, s.objects, s.unchanged, sum(1 for o in report.uploads if o.phase == p) if report.dry_run else s.uploaded,
           sum(o.size for o in report.uploads if o.phase == p) if report.dry_run else s.bytes_uploaded]
          for p, s in report.phases.items()],
+        key="phases",
     )
+    console.record("target", report.target)
+    console.record("dry_run", report.dry_run)
+    console.record("uploads", len(report.uploads))
+    console.record("bytes_to_upload", report.bytes_to_upload)
+    console.record("deletes", len(report.deletes))
+    console.record("deleted", report.deleted)
+    console.record("verified", report.verified)
+    console.record("problems", list(report.problems))
     stale = sum(size for _, size in report.deletes)
     lines = []
     if not report.uploads:
@@ -157,6 +168,6 @@ def _print_report(report: PublishReport, delete: bool) -> None:
         lines.append(f"root catalog readable anonymously at {report.public_check}")
     for p in report.problems:
         console.error(console_escape(p))
-    if not console.quiet():
+    if not console.quiet() and not console.json_mode():
         for line in lines:
             console.err.print(line, highlight=False)
