@@ -1,39 +1,31 @@
-"""Plan (event x product) tasks, run them on all cores, reduce into the catalog tree, atomically."""
+"""Plan (event x product) tasks, run them on all cores, reduce into the catalog tree, atomically.
+
+The stages live in their own modules (`plan`, `tasks`, `executor`); this one is the `build()` entry
+point and the reduce step. Their names are re-exported here for existing callers.
+"""
 
 from __future__ import annotations
 
-import multiprocessing
-import os
-import shutil
-import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from stac_mmtp.atomic import staged_dir
-from stac_mmtp.errors import InputError, MmtpError, OutputError, ProductError
+from stac_mmtp.build.executor import Progress, run_tasks
+from stac_mmtp.build.plan import plan, temporal_role
+from stac_mmtp.build.tasks import ROLE_WORDS, TaskResult, item_title, run_task
 from stac_mmtp.dataset.inventory import Event, load_inventory
-from stac_mmtp.sources import BuildOptions, ProductMeta, Task, discover, get_source
+from stac_mmtp.errors import InputError, OutputError, ProductError
+from stac_mmtp.sources.base import BuildOptions, ProductMeta, Task
+from stac_mmtp.sources.registry import discover, get_source
 from stac_mmtp.stac import MMTP
 from stac_mmtp.stac.events import events_bundle, root_catalog_metadata, sample_collection_metadata
+from stac_mmtp.stac.synthetic import mark_catalog, mark_collection
 from stac_mmtp.stac.tree import CollectionBundle, set_extent, write_tree
-from stac_mmtp.stac.synthetic import PREFIX, mark_catalog, mark_collection
 
-
-@dataclass
-class TaskResult:
-    event_id: str
-    product: str
-    collection: str
-    item_id: str
-    role: str
-    ok: bool
-    seconds: float
-    message: str = ""
-    item: dict[str, Any] | None = field(default=None, repr=False)
+__all__ = ["BUILD_MARKER", "ROLE_WORDS", "BuildReport", "Progress", "TaskResult", "build", "check_out_dir",
+           "item_title", "plan", "run_task", "run_tasks", "temporal_role"]
 
 
 @dataclass
@@ -49,91 +41,6 @@ class BuildReport:
     def ok(self) -> bool:
         return not self.failures and all(r.ok for r in self.results)
 
-
-def temporal_role(event: Event, product: ProductMeta) -> tuple[str, float]:
-    """Role of an acquisition relative to its event, and days from the event (start)."""
-    days = round((product.start - event.start).total_seconds() / 86400, 3)
-    if product.end < event.start:
-        return "pre-event", days
-    if product.start > event.end:
-        return "post-event", round((product.start - event.end).total_seconds() / 86400, 3)
-    return "co-event", days
-
-
-def plan(events: list[Event], products: list[ProductMeta], options: BuildOptions) -> tuple[list[Task], list[ProductMeta]]:
-    """Match each product to the events whose AOI it intersects within the time window.
-
-    The earliest post-event acquisition of each (event, collection) is marked `first-post-event`:
-    for emergency mapping the first available image is the one that matters.
-    """
-    from shapely.geometry import shape
-
-    before, after = timedelta(days=options.days_before), timedelta(days=options.days_after)
-    tasks: list[Task] = []
-    unmatched: list[ProductMeta] = []
-    shapes = {ev.id: ev.shape for ev in events}
-    for prod in products:
-        footprint = shape(prod.geometry)
-        matched = False
-        for ev in events:
-            if prod.end < ev.start - before or prod.start > ev.end + after:
-                continue
-            if not footprint.intersects(shapes[ev.id]):
-                continue
-            role, days = temporal_role(ev, prod)
-            tasks.append(Task(ev, prod, role, days, options))
-            matched = True
-        if not matched:
-            unmatched.append(prod)
-    first: dict[tuple[str, str], Task] = {}
-    for t in tasks:
-        if t.temporal_role == "post-event":
-            key = (t.event.id, t.product.source)
-            if key not in first or t.product.start < first[key].product.start:
-                first[key] = t
-    firsts = {id(t) for t in first.values()}
-    tasks = [Task(t.event, t.product, "first-post-event", t.days_from_event, t.options) if id(t) in firsts else t for t in tasks]
-    return sorted(tasks, key=lambda t: (t.product.source, t.item_id)), unmatched
-
-
-ROLE_WORDS = {"pre-event": "before the event", "first-post-event": "first image after the event",
-              "post-event": "after the event", "co-event": "spanning the event"}
-
-
-def item_title(task: Task, collection_id: str, item: dict[str, Any]) -> str:
-    """A human title for lists (STAC Browser shows it instead of the long id): event, modality, date, role."""
-    level = item["properties"].get("processing:level") or item["properties"].get("product:type") or ""
-    start, end = task.product.start.date().isoformat(), task.product.end.date().isoformat()
-    when = start if start == end else f"{start}/{end}"
-    role = ROLE_WORDS.get(task.temporal_role, task.temporal_role)
-    return f"{task.event.title}: {collection_id} {level} {when}, {role}".replace("  ", " ")
-
-
-def run_task(task: Task, stage: Path) -> TaskResult:
-    """Run one unit of work; its outputs appear in `stage/<collection>/<item-id>/` only on success."""
-    source = get_source(task.product.source)
-    t0 = time.perf_counter()
-    final = stage / source.collection_id / task.item_id
-    part = final.with_name(final.name + ".part")
-    shutil.rmtree(part, ignore_errors=True)
-    part.mkdir(parents=True)
-    try:
-        item = source.convert(task, part)
-        props = item["properties"]
-        props.setdefault("title", item_title(task, source.collection_id, item))
-        if task.product.synthetic and not props["title"].startswith(PREFIX):
-            props["title"] = f"{PREFIX}: {props['title']}"
-        os.replace(part, final)
-        return TaskResult(task.event.id, task.product.id, source.collection_id, task.item_id, task.temporal_role,
-                          True, time.perf_counter() - t0, item=item)
-    except Exception as exc:  # a failed product must not stop the others
-        shutil.rmtree(part, ignore_errors=True)
-        msg = str(exc) if isinstance(exc, MmtpError) else f"{task.product.path}: {type(exc).__name__}: {exc}"
-        return TaskResult(task.event.id, task.product.id, source.collection_id, task.item_id, task.temporal_role,
-                          False, time.perf_counter() - t0, message=msg)
-
-
-Progress = Callable[[str, int, int], None]  # (phase, done, total)
 
 # Written at the root of every build: `build` replaces an existing directory only when it holds this
 # file (or is empty), so `--out catalog` or `--out .` can never wipe what build did not create.
@@ -218,7 +125,7 @@ def _write(out: Path, events: list[Event], tasks: list[Task], report: BuildRepor
            extra_bundles: Callable[[list[Event], list[CollectionBundle], Path], list[CollectionBundle]] | None) -> None:
     with staged_dir(out) as stage:
         (stage / BUILD_MARKER).write_text("written by stac-mmtp build; its directory is replaced by the next build\n")
-        results = _run_all(tasks, stage, options.jobs, progress)
+        results = run_tasks(tasks, stage, options.jobs, progress)
         report.results = sorted(results, key=lambda r: (r.collection, r.item_id))
         for d in stage.iterdir():  # a collection whose every task failed leaves no empty directory
             if d.is_dir() and not any(d.iterdir()):
@@ -242,26 +149,3 @@ def _write(out: Path, events: list[Event], tasks: list[Task], report: BuildRepor
         mark_catalog(catalog, [it for b in bundles for it in b.items], MMTP)
         write_tree(stage, catalog, bundles, geoparquet=True)
         report.collections = {b.id: len(b.items) for b in bundles}
-
-
-def _run_all(tasks: list[Task], stage: Path, jobs: int, progress: Progress | None) -> list[TaskResult]:
-    if not tasks:
-        return []
-    jobs = jobs or os.cpu_count() or 1
-    results: list[TaskResult] = []
-    if jobs == 1 or len(tasks) == 1:
-        for i, t in enumerate(tasks):
-            results.append(run_task(t, stage))
-            if progress:
-                progress("convert", i + 1, len(tasks))
-        return results
-    # "spawn", not fork: a forked child inherits GDAL's worker-thread pool in whatever state the
-    # parent left it (locked mutexes), and GDALRegenerateOverviews then waits forever.
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=ctx) as pool:
-        futures = [pool.submit(run_task, t, stage) for t in tasks]
-        for i, fut in enumerate(as_completed(futures)):
-            results.append(fut.result())
-            if progress:
-                progress("convert", i + 1, len(tasks))
-    return results
