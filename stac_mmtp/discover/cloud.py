@@ -13,6 +13,20 @@ CLOUD_CLASSES = (3, 8, 9, 10)
 NO_DATA = 0
 
 
+def sign(href: str, provider: str) -> str:
+    """A readable href: Planetary Computer blobs need a short-lived SAS token (never stored).
+
+    Here, not in sources/remote_s2 (which imports it), because discover reads the SCL below sources/."""
+    if provider != "planetary-computer" or ".blob.core.windows.net" not in href:
+        return href
+    try:
+        import planetary_computer
+    except ModuleNotFoundError:
+        raise ProductError("Planetary Computer assets need the `planetary-computer` package to be signed",
+                           redact(href)) from None
+    return planetary_computer.sign_url(href)
+
+
 def vsi_path(href: str) -> str:
     if href.startswith(("http://", "https://")):
         return "/vsicurl/" + href
@@ -33,8 +47,6 @@ def scl_cloud_percent(item: dict[str, Any], aoi: dict[str, Any], provider: str =
     asset = next((a for k, a in item.get("assets", {}).items() if k.lower() == "scl"), None)
     if asset is None:
         return None
-    from stac_mmtp.sources.remote_s2 import sign
-
     href = asset["href"]
     try:
         with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR", GDAL_HTTP_MERGE_CONSECUTIVE_RANGES="YES",

@@ -23,6 +23,7 @@ from shapely.geometry import box, mapping
 
 from stac_mmtp import __version__
 from stac_mmtp.dataset.inventory import Event
+from stac_mmtp.discover.cloud import sign
 from stac_mmtp.discover.geometry import to_shape
 from stac_mmtp.discover.redact import redact, redact_text
 from stac_mmtp.errors import InputError, ProductError
@@ -95,18 +96,6 @@ def fetch_json(href: str, timeout: float = 30.0) -> dict[str, Any]:
         return resp.json()
     except (requests.RequestException, ValueError) as exc:
         raise ProductError(f"cannot read the source STAC item: {redact_text(str(exc))[:300]}", redact(href)) from None
-
-
-def sign(href: str, provider: str) -> str:
-    """A readable href: Planetary Computer blobs need a short-lived SAS token (never stored)."""
-    if provider != "planetary-computer" or ".blob.core.windows.net" not in href:
-        return href
-    try:
-        import planetary_computer
-    except ModuleNotFoundError:
-        raise ProductError("Planetary Computer assets need the `planetary-computer` package to be signed",
-                           redact(href)) from None
-    return planetary_computer.sign_url(href)
 
 
 def _parse_dt(value: str) -> datetime:
