@@ -13,7 +13,8 @@ from typing import Any
 
 from stac_mmtp.atomic import staged_dir
 from stac_mmtp.build.executor import Progress, run_tasks
-from stac_mmtp.build.plan import plan, temporal_role
+from stac_mmtp.build.plan import Selection, plan, temporal_role
+from stac_mmtp.build.state import WorkDir, place, task_key
 from stac_mmtp.build.tasks import ROLE_WORDS, TaskResult, item_title, run_task
 from stac_mmtp.dataset.inventory import Event, load_inventory
 from stac_mmtp.errors import InputError, OutputError, ProductError
@@ -25,7 +26,7 @@ from stac_mmtp.stac.synthetic import mark_catalog, mark_collection
 from stac_mmtp.stac.tree import CollectionBundle, set_extent, write_tree
 
 __all__ = ["BUILD_MARKER", "ROLE_WORDS", "BuildReport", "Progress", "TaskResult", "build", "check_out_dir",
-           "item_title", "plan", "run_task", "run_tasks", "temporal_role"]
+           "Selection", "item_title", "plan", "run_task", "run_tasks", "temporal_role"]
 
 
 @dataclass
@@ -36,6 +37,16 @@ class BuildReport:
     failures: list[str] = field(default_factory=list)  # product-level problems, each naming its file
     warnings: list[str] = field(default_factory=list)  # worth saying, not a failure (e.g. an allowed empty input)
     collections: dict[str, int] = field(default_factory=dict)
+    planned: list[tuple[str, str, str]] = field(default_factory=list)  # (collection, item id, "run" | "reuse")
+    dry_run: bool = False
+
+    @property
+    def ran(self) -> int:
+        return sum(1 for r in self.results if not r.reused)
+
+    @property
+    def reused(self) -> int:
+        return sum(1 for r in self.results if r.reused)
 
     @property
     def ok(self) -> bool:
@@ -76,11 +87,18 @@ def build(
     protect: list[Path] | None = None,
     allow_empty: bool = False,
     acquisitions: Path | None = None,
+    work: Path | None = None,
+    select: Selection | None = None,
+    dry_run: bool = False,
 ) -> BuildReport:
     """Build the catalog tree into `out` (replaced atomically). Raises InputError for a bad inventory
     or an `out` that may not be replaced (see `check_out_dir`; `protect` adds inputs it must not hold),
     OutputError when `out` cannot be written. A products directory without any product is a failure
-    unless `allow_empty`."""
+    unless `allow_empty`.
+
+    With `work`, the build is incremental (see build/state.py): a task whose key is unchanged since a
+    previous build with the same work directory is reused, not converted again. `select` runs part of
+    the plan; `dry_run` only fills `report.planned` and writes nothing."""
     options = options or BuildOptions()
     check_out_dir(out, [events_dir, *product_dirs, *(protect or []), *([acquisitions] if acquisitions else [])])
     events = load_inventory(events_dir)  # raises before anything is written
@@ -113,8 +131,18 @@ def build(
     report.failures += [
         f"{p.path}: does not intersect any event within -{options.days_before}/+{options.days_after} days" for p in unmatched
     ]
+    if select is not None:
+        tasks = select.apply(tasks)
+    if dry_run:
+        report.dry_run = True
+        report.planned = _dry_run(tasks, work)
+        return report
     try:
-        _write(out, events, tasks, report, options, progress, extra_bundles)
+        if work is None:
+            _write(out, events, tasks, report, options, progress, extra_bundles, None)
+        else:
+            with WorkDir(work) as wd:
+                _write(out, events, tasks, report, options, progress, extra_bundles, wd)
     except OSError as exc:  # read-only or full disk: one line naming the directory, not a traceback
         raise OutputError(f"cannot write the output directory ({exc.strerror or exc})", out) from None
     return report
@@ -122,10 +150,12 @@ def build(
 
 def _write(out: Path, events: list[Event], tasks: list[Task], report: BuildReport, options: BuildOptions,
            progress: Progress | None,
-           extra_bundles: Callable[[list[Event], list[CollectionBundle], Path], list[CollectionBundle]] | None) -> None:
+           extra_bundles: Callable[[list[Event], list[CollectionBundle], Path], list[CollectionBundle]] | None,
+           work: WorkDir | None) -> None:
     with staged_dir(out) as stage:
         (stage / BUILD_MARKER).write_text("written by stac-mmtp build; its directory is replaced by the next build\n")
-        results = run_tasks(tasks, stage, options.jobs, progress)
+        results = run_tasks(tasks, stage, options.jobs, progress) if work is None else \
+            _run_incremental(tasks, stage, work, options.jobs, progress)
         report.results = sorted(results, key=lambda r: (r.collection, r.item_id))
         for d in stage.iterdir():  # a collection whose every task failed leaves no empty directory
             if d.is_dir() and not any(d.iterdir()):
@@ -149,3 +179,47 @@ def _write(out: Path, events: list[Event], tasks: list[Task], report: BuildRepor
         mark_catalog(catalog, [it for b in bundles for it in b.items], MMTP)
         write_tree(stage, catalog, bundles, geoparquet=True)
         report.collections = {b.id: len(b.items) for b in bundles}
+
+
+def _dry_run(tasks: list[Task], work: Path | None) -> list[tuple[str, str, str]]:
+    from stac_mmtp.build.state import STATE
+
+    out: list[tuple[str, str, str]] = []
+    if work is None or not (Path(work) / STATE).is_file():
+        return [(get_source(t.product.source).collection_id, t.item_id, "run") for t in tasks]
+    cache: dict[Path, str] = {}
+    with WorkDir(work) as wd:
+        for t in tasks:
+            source = get_source(t.product.source)
+            done = wd.finished(task_key(t, source, cache))
+            out.append((source.collection_id, t.item_id, "reuse" if done else "run"))
+    return out
+
+
+def _run_incremental(tasks: list[Task], stage: Path, work: WorkDir, jobs: int,
+                     progress: Progress | None) -> list[TaskResult]:
+    """Reuse every finished task whose key is unchanged; run the others into the work directory,
+    recording each as it finishes; then place all outputs into the stage (hard links)."""
+    work.begin()
+    cache: dict[Path, str] = {}
+    keys = {id(t): task_key(t, get_source(t.product.source), cache) for t in tasks}
+    results: list[TaskResult] = []
+    todo: list[Task] = []
+    for t in tasks:
+        done = work.finished(keys[id(t)])
+        if done is None:
+            todo.append(t)
+            continue
+        place(work.output_dir(done.key) / done.collection / done.item_id, stage / done.collection / done.item_id)
+        results.append(TaskResult(t.event.id, t.product.id, done.collection, t.item_id, t.temporal_role, True,
+                                  0.0, item=done.item, reused=True))
+    for t in todo:
+        work.prepare(keys[id(t)])
+
+    def finished(t: Task, r: TaskResult) -> None:
+        work.record(keys[id(t)], t, r.collection, r.item, r.ok, r.seconds)
+        if r.ok:
+            place(work.output_dir(keys[id(t)]) / r.collection / r.item_id, stage / r.collection / r.item_id)
+
+    results += run_tasks(todo, lambda t: work.output_dir(keys[id(t)]), jobs, progress, on_result=finished)
+    return results
