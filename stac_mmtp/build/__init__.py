@@ -90,6 +90,8 @@ def build(
     work: Path | None = None,
     select: Selection | None = None,
     dry_run: bool = False,
+    executor: str = "local",
+    scheduler: str | None = None,
 ) -> BuildReport:
     """Build the catalog tree into `out` (replaced atomically). Raises InputError for a bad inventory
     or an `out` that may not be replaced (see `check_out_dir`; `protect` adds inputs it must not hold),
@@ -98,7 +100,9 @@ def build(
 
     With `work`, the build is incremental (see build/state.py): a task whose key is unchanged since a
     previous build with the same work directory is reused, not converted again. `select` runs part of
-    the plan; `dry_run` only fills `report.planned` and writes nothing."""
+    the plan; `dry_run` only fills `report.planned` and writes nothing. `executor` is "local" (a process
+    pool of `options.jobs` processes) or "dask" (the cluster at `scheduler`, DASK_SCHEDULER_ADDRESS, or a
+    LocalCluster); the catalog is the same on every executor."""
     options = options or BuildOptions()
     check_out_dir(out, [events_dir, *product_dirs, *(protect or []), *([acquisitions] if acquisitions else [])])
     events = load_inventory(events_dir)  # raises before anything is written
@@ -131,6 +135,8 @@ def build(
     report.failures += [
         f"{p.path}: does not intersect any event within -{options.days_before}/+{options.days_after} days" for p in unmatched
     ]
+    if executor not in EXECUTORS:
+        raise InputError(f"unknown executor {executor!r} (one of {', '.join(EXECUTORS)})", Path(executor))
     if select is not None:
         tasks = select.apply(tasks)
     if dry_run:
@@ -139,10 +145,10 @@ def build(
         return report
     try:
         if work is None:
-            _write(out, events, tasks, report, options, progress, extra_bundles, None)
+            _write(out, events, tasks, report, options, progress, extra_bundles, None, _runner(executor, scheduler))
         else:
             with WorkDir(work) as wd:
-                _write(out, events, tasks, report, options, progress, extra_bundles, wd)
+                _write(out, events, tasks, report, options, progress, extra_bundles, wd, _runner(executor, scheduler))
     except OSError as exc:  # read-only or full disk: one line naming the directory, not a traceback
         raise OutputError(f"cannot write the output directory ({exc.strerror or exc})", out) from None
     return report
@@ -151,11 +157,11 @@ def build(
 def _write(out: Path, events: list[Event], tasks: list[Task], report: BuildReport, options: BuildOptions,
            progress: Progress | None,
            extra_bundles: Callable[[list[Event], list[CollectionBundle], Path], list[CollectionBundle]] | None,
-           work: WorkDir | None) -> None:
+           work: WorkDir | None, runner: Runner) -> None:
     with staged_dir(out) as stage:
         (stage / BUILD_MARKER).write_text("written by stac-mmtp build; its directory is replaced by the next build\n")
-        results = run_tasks(tasks, stage, options.jobs, progress) if work is None else \
-            _run_incremental(tasks, stage, work, options.jobs, progress)
+        results = runner(tasks, stage, options.jobs, progress) if work is None else \
+            _run_incremental(tasks, stage, work, options.jobs, progress, runner)
         report.results = sorted(results, key=lambda r: (r.collection, r.item_id))
         for d in stage.iterdir():  # a collection whose every task failed leaves no empty directory
             if d.is_dir() and not any(d.iterdir()):
@@ -181,6 +187,20 @@ def _write(out: Path, events: list[Event], tasks: list[Task], report: BuildRepor
         report.collections = {b.id: len(b.items) for b in bundles}
 
 
+EXECUTORS = ("local", "dask")
+Runner = Callable[..., list[TaskResult]]  # executor.run_tasks(tasks, stage, jobs, progress, on_result=None)
+
+
+def _runner(executor: str, scheduler: str | None) -> Runner:
+    if executor == "dask":
+        from functools import partial
+
+        from stac_mmtp.build.dask_executor import run_tasks as run_on_dask
+
+        return partial(run_on_dask, scheduler=scheduler)
+    return run_tasks
+
+
 def _dry_run(tasks: list[Task], work: Path | None) -> list[tuple[str, str, str]]:
     from stac_mmtp.build.state import STATE
 
@@ -197,7 +217,7 @@ def _dry_run(tasks: list[Task], work: Path | None) -> list[tuple[str, str, str]]
 
 
 def _run_incremental(tasks: list[Task], stage: Path, work: WorkDir, jobs: int,
-                     progress: Progress | None) -> list[TaskResult]:
+                     progress: Progress | None, runner: Runner) -> list[TaskResult]:
     """Reuse every finished task whose key is unchanged; run the others into the work directory,
     recording each as it finishes; then place all outputs into the stage (hard links)."""
     work.begin()
@@ -221,5 +241,5 @@ def _run_incremental(tasks: list[Task], stage: Path, work: WorkDir, jobs: int,
         if r.ok:
             place(work.output_dir(keys[id(t)]) / r.collection / r.item_id, stage / r.collection / r.item_id)
 
-    results += run_tasks(todo, lambda t: work.output_dir(keys[id(t)]), jobs, progress, on_result=finished)
+    results += runner(todo, lambda t: work.output_dir(keys[id(t)]), jobs, progress, on_result=finished)
     return results
