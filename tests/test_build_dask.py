@@ -93,14 +93,22 @@ def local_build(inputs: tuple[Path, Path], tmp_path_factory: pytest.TempPathFact
     return _files(out)
 
 
-def test_cluster_build_is_the_local_build(inputs, local_build, cluster: Cluster, tmp_path: Path) -> None:  # noqa: F811
+def test_cluster_build_is_the_local_build(inputs, local_build, cluster: Cluster, tmp_path: Path,  # noqa: F811
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
     events, samples = inputs
+    # set after the workers started: only the executor can bring it to them
+    monkeypatch.setenv("GDAL_HTTP_TIMEOUT", "17")
     seen: list[tuple[str, int, int]] = []
     report = build(events, [samples], tmp_path / "catalog", executor="dask", scheduler=cluster.address,
                    progress=lambda phase, done, total: seen.append((phase, done, total)))
     assert report.ok and len(report.results) == 18 and report.ran == 18
     assert [s for s in seen if s[0] == "convert"][-1] == ("convert", 18, 18)  # the same progress as locally
     assert _files(tmp_path / "catalog") == local_build
+    from distributed import Client
+
+    with Client(cluster.address, timeout="10s") as c:
+        seen_env = c.run(lambda: os.environ.get("GDAL_HTTP_TIMEOUT"))
+    assert sorted(seen_env.values()) == ["17", "17"]  # the build's GDAL settings, on both workers
 
 
 def test_a_worker_killed_mid_build(inputs, local_build, cluster: Cluster, tmp_path: Path) -> None:  # noqa: F811
