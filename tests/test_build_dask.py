@@ -103,6 +103,9 @@ def test_cluster_build_is_the_local_build(inputs, local_build, cluster: Cluster,
                    progress=lambda phase, done, total: seen.append((phase, done, total)))
     assert report.ok and len(report.results) == 18 and report.ran == 18
     assert [s for s in seen if s[0] == "convert"][-1] == ("convert", 18, 18)  # the same progress as locally
+    pids = {str(w.pid) for w in cluster.workers}
+    per_worker = report.per_worker()
+    assert {w.rsplit(":", 1)[1] for w in per_worker} <= pids and sum(n for n, _ in per_worker.values()) == 18
     assert _files(tmp_path / "catalog") == local_build
     from distributed import Client
 
@@ -122,5 +125,7 @@ def test_a_worker_killed_mid_build(inputs, local_build, cluster: Cluster, tmp_pa
     report = build(events, [samples], tmp_path / "catalog", executor="dask", scheduler=cluster.address,
                    progress=progress, work=tmp_path / "work")
     assert victim.poll() == -signal.SIGKILL
+    survivor = f"{cluster.workers[1].pid}"
+    assert any(w.endswith(":" + survivor) for w in report.per_worker())
     assert report.ok and report.ran == 18, [r.message for r in report.results if not r.ok]
     assert _files(tmp_path / "catalog") == local_build

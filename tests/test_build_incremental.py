@@ -61,6 +61,7 @@ def test_rebuild_reruns_only_the_edited_event(inputs: tuple[Path, Path], tmp_pat
     work, out = tmp_path / "work", tmp_path / "catalog"
     first = build(events, [samples], out, BuildOptions(jobs=2), work=work)
     assert first.ok and first.ran == 18 and first.reused == 0
+    assert sum(n for n, _ in first.per_worker().values()) == 18 and len(first.per_worker()) <= 2  # 2 processes
     assert first.collections == {"events": 5, "flatsim": 5, "sentinel-1": 6, "sentinel-2": 7}
     before = _files(out)
     runs = _runs(work)

@@ -48,6 +48,15 @@ class BuildReport:
     def reused(self) -> int:
         return sum(1 for r in self.results if r.reused)
 
+    def per_worker(self) -> dict[str, tuple[int, int]]:
+        """host:pid -> (tasks run, tasks failed), for the tasks this build ran."""
+        out: dict[str, tuple[int, int]] = {}
+        for r in self.results:
+            if not r.reused:
+                ran, failed = out.get(r.worker, (0, 0))
+                out[r.worker] = (ran + 1, failed + (not r.ok))
+        return out
+
     @property
     def ok(self) -> bool:
         return not self.failures and all(r.ok for r in self.results)
