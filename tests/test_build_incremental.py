@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import sqlite3
 import subprocess
 import sys
 import textwrap
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -106,6 +108,13 @@ def test_partial_runs_select_tasks(inputs: tuple[Path, Path], tmp_path: Path) ->
     assert plan.planned and {i.split("_")[0] for _, i, _ in plan.planned} == {"veneto-flash-flood-2018"}
     assert {w for *_, w in plan.planned} == {"run"} and not (tmp_path / "c").exists()
     assert len(build(events, [samples], tmp_path / "c", dry_run=True, select=Selection(limit=4)).planned) == 4
+    # acquisitions from 2019 on (a naive date is UTC): the five Gjerdrum products, whose names (ESA's
+    # format: S1 start time, S2 sensing time) carry dates from 2020-12-15 to 2021-01-05
+    recent = build(events, [samples], tmp_path / "c", dry_run=True, select=Selection(since=datetime(2019, 1, 1)))
+    ids = sorted(i for _, i, _ in recent.planned)
+    assert len(ids) == 5 and all(i.startswith("gjerdrum-landslide-2020_S") for i in ids)
+    assert sorted(re.search(r"_(\d{8})T", i).group(1) for i in ids) == [
+        "20201215", "20201224", "20201225", "20210102", "20210105"]
 
 
 KILLER = textwrap.dedent("""
