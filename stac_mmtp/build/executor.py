@@ -17,15 +17,14 @@ Progress = Callable[[str, int, int], None]  # (phase, done, total)
 def _die_with_parent() -> None:
     """Worker initializer: a build killed outright (SIGKILL) must not leave its workers converting for
     nobody; Linux delivers SIGKILL to them when the build process dies (elsewhere this does nothing)."""
+    import contextlib
     import ctypes
     import signal
     import sys
 
     if sys.platform.startswith("linux"):
-        try:
+        with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        except (OSError, AttributeError):
-            pass
 
 
 Done = Callable[[Task, TaskResult], None]  # called in this process as each task finishes
