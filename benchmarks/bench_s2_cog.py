@@ -89,7 +89,7 @@ def run(which: str, src: Path, dst: Path) -> tuple[float, float]:
 CHAIN_RUNNER = r"""
 import json, sys, time
 from pathlib import Path
-import stac_mmtp.sources.sentinel2  # registers the source
+import stac_mmtp.sources.sentinel2  # timed import of the family (get_source would import it on first use)
 from stac_mmtp.build import plan
 from stac_mmtp.dataset.inventory import load_inventory
 from stac_mmtp.sources import BuildOptions, get_source

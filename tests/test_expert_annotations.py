@@ -177,9 +177,8 @@ def test_new_event_needs_country_and_writes_nothing(real_fixtures: Path, tmp_pat
 # ---------------------------------------------------------------- in the built catalog
 @pytest.fixture(scope="module")
 def sample_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from stac_mmtp.build.labels import dataset_hook
-
     from stac_mmtp.build import build
+    from stac_mmtp.build.labels import dataset_hook
     from stac_mmtp.sources.samples import write_samples
 
     root = tmp_path_factory.mktemp("expert")

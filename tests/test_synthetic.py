@@ -19,10 +19,10 @@ import numpy as np
 import pytest
 import rasterio
 from helpers import write_event
-from stac_mmtp.build.labels import dataset_hook
 
 from stac_mmtp import EXTENSION_SCHEMA_URI
 from stac_mmtp.build import build
+from stac_mmtp.build.labels import dataset_hook
 from stac_mmtp.dataset.inventory import load_inventory
 from stac_mmtp.paths import default_annotations_dir, default_events_dir
 from stac_mmtp.release.validate import validate_objects, validate_tree

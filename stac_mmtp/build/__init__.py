@@ -1,39 +1,32 @@
-"""Plan (event x product) tasks, run them on all cores, reduce into the catalog tree, atomically."""
+"""Plan (event x product) tasks, run them on all cores, reduce into the catalog tree, atomically.
+
+The stages live in their own modules (`plan`, `tasks`, `executor`); this one is the `build()` entry
+point and the reduce step. Their names are re-exported here for existing callers.
+"""
 
 from __future__ import annotations
 
-import multiprocessing
-import os
-import shutil
-import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from stac_mmtp.atomic import staged_dir
-from stac_mmtp.errors import InputError, MmtpError, OutputError, ProductError
+from stac_mmtp.build.executor import Progress, run_tasks
+from stac_mmtp.build.plan import Selection, plan, temporal_role
+from stac_mmtp.build.state import WorkDir, place, task_key
+from stac_mmtp.build.tasks import ROLE_WORDS, TaskResult, item_title, run_task
 from stac_mmtp.dataset.inventory import Event, load_inventory
-from stac_mmtp.sources import BuildOptions, ProductMeta, Task, discover, get_source
+from stac_mmtp.errors import InputError, OutputError, ProductError
+from stac_mmtp.sources.base import BuildOptions, ProductMeta, Task
+from stac_mmtp.sources.registry import discover, get_source
 from stac_mmtp.stac import MMTP
 from stac_mmtp.stac.events import events_bundle, root_catalog_metadata, sample_collection_metadata
+from stac_mmtp.stac.synthetic import mark_catalog, mark_collection
 from stac_mmtp.stac.tree import CollectionBundle, set_extent, write_tree
-from stac_mmtp.stac.synthetic import PREFIX, mark_catalog, mark_collection
 
-
-@dataclass
-class TaskResult:
-    event_id: str
-    product: str
-    collection: str
-    item_id: str
-    role: str
-    ok: bool
-    seconds: float
-    message: str = ""
-    item: dict[str, Any] | None = field(default=None, repr=False)
+__all__ = ["BUILD_MARKER", "ROLE_WORDS", "BuildReport", "Progress", "TaskResult", "build", "check_out_dir",
+           "Selection", "item_title", "plan", "run_task", "run_tasks", "temporal_role"]
 
 
 @dataclass
@@ -44,96 +37,30 @@ class BuildReport:
     failures: list[str] = field(default_factory=list)  # product-level problems, each naming its file
     warnings: list[str] = field(default_factory=list)  # worth saying, not a failure (e.g. an allowed empty input)
     collections: dict[str, int] = field(default_factory=dict)
+    planned: list[tuple[str, str, str]] = field(default_factory=list)  # (collection, item id, "run" | "reuse")
+    dry_run: bool = False
+
+    @property
+    def ran(self) -> int:
+        return sum(1 for r in self.results if not r.reused)
+
+    @property
+    def reused(self) -> int:
+        return sum(1 for r in self.results if r.reused)
+
+    def per_worker(self) -> dict[str, tuple[int, int]]:
+        """host:pid -> (tasks run, tasks failed), for the tasks this build ran."""
+        out: dict[str, tuple[int, int]] = {}
+        for r in self.results:
+            if not r.reused:
+                ran, failed = out.get(r.worker, (0, 0))
+                out[r.worker] = (ran + 1, failed + (not r.ok))
+        return out
 
     @property
     def ok(self) -> bool:
         return not self.failures and all(r.ok for r in self.results)
 
-
-def temporal_role(event: Event, product: ProductMeta) -> tuple[str, float]:
-    """Role of an acquisition relative to its event, and days from the event (start)."""
-    days = round((product.start - event.start).total_seconds() / 86400, 3)
-    if product.end < event.start:
-        return "pre-event", days
-    if product.start > event.end:
-        return "post-event", round((product.start - event.end).total_seconds() / 86400, 3)
-    return "co-event", days
-
-
-def plan(events: list[Event], products: list[ProductMeta], options: BuildOptions) -> tuple[list[Task], list[ProductMeta]]:
-    """Match each product to the events whose AOI it intersects within the time window.
-
-    The earliest post-event acquisition of each (event, collection) is marked `first-post-event`:
-    for emergency mapping the first available image is the one that matters.
-    """
-    from shapely.geometry import shape
-
-    before, after = timedelta(days=options.days_before), timedelta(days=options.days_after)
-    tasks: list[Task] = []
-    unmatched: list[ProductMeta] = []
-    shapes = {ev.id: ev.shape for ev in events}
-    for prod in products:
-        footprint = shape(prod.geometry)
-        matched = False
-        for ev in events:
-            if prod.end < ev.start - before or prod.start > ev.end + after:
-                continue
-            if not footprint.intersects(shapes[ev.id]):
-                continue
-            role, days = temporal_role(ev, prod)
-            tasks.append(Task(ev, prod, role, days, options))
-            matched = True
-        if not matched:
-            unmatched.append(prod)
-    first: dict[tuple[str, str], Task] = {}
-    for t in tasks:
-        if t.temporal_role == "post-event":
-            key = (t.event.id, t.product.source)
-            if key not in first or t.product.start < first[key].product.start:
-                first[key] = t
-    firsts = {id(t) for t in first.values()}
-    tasks = [Task(t.event, t.product, "first-post-event", t.days_from_event, t.options) if id(t) in firsts else t for t in tasks]
-    return sorted(tasks, key=lambda t: (t.product.source, t.item_id)), unmatched
-
-
-ROLE_WORDS = {"pre-event": "before the event", "first-post-event": "first image after the event",
-              "post-event": "after the event", "co-event": "spanning the event"}
-
-
-def item_title(task: Task, collection_id: str, item: dict[str, Any]) -> str:
-    """A human title for lists (STAC Browser shows it instead of the long id): event, modality, date, role."""
-    level = item["properties"].get("processing:level") or item["properties"].get("product:type") or ""
-    start, end = task.product.start.date().isoformat(), task.product.end.date().isoformat()
-    when = start if start == end else f"{start}/{end}"
-    role = ROLE_WORDS.get(task.temporal_role, task.temporal_role)
-    return f"{task.event.title}: {collection_id} {level} {when}, {role}".replace("  ", " ")
-
-
-def run_task(task: Task, stage: Path) -> TaskResult:
-    """Run one unit of work; its outputs appear in `stage/<collection>/<item-id>/` only on success."""
-    source = get_source(task.product.source)
-    t0 = time.perf_counter()
-    final = stage / source.collection_id / task.item_id
-    part = final.with_name(final.name + ".part")
-    shutil.rmtree(part, ignore_errors=True)
-    part.mkdir(parents=True)
-    try:
-        item = source.convert(task, part)
-        props = item["properties"]
-        props.setdefault("title", item_title(task, source.collection_id, item))
-        if task.product.synthetic and not props["title"].startswith(PREFIX):
-            props["title"] = f"{PREFIX}: {props['title']}"
-        os.replace(part, final)
-        return TaskResult(task.event.id, task.product.id, source.collection_id, task.item_id, task.temporal_role,
-                          True, time.perf_counter() - t0, item=item)
-    except Exception as exc:  # a failed product must not stop the others
-        shutil.rmtree(part, ignore_errors=True)
-        msg = str(exc) if isinstance(exc, MmtpError) else f"{task.product.path}: {type(exc).__name__}: {exc}"
-        return TaskResult(task.event.id, task.product.id, source.collection_id, task.item_id, task.temporal_role,
-                          False, time.perf_counter() - t0, message=msg)
-
-
-Progress = Callable[[str, int, int], None]  # (phase, done, total)
 
 # Written at the root of every build: `build` replaces an existing directory only when it holds this
 # file (or is empty), so `--out catalog` or `--out .` can never wipe what build did not create.
@@ -169,11 +96,22 @@ def build(
     protect: list[Path] | None = None,
     allow_empty: bool = False,
     acquisitions: Path | None = None,
+    work: Path | None = None,
+    select: Selection | None = None,
+    dry_run: bool = False,
+    executor: str = "local",
+    scheduler: str | None = None,
 ) -> BuildReport:
     """Build the catalog tree into `out` (replaced atomically). Raises InputError for a bad inventory
     or an `out` that may not be replaced (see `check_out_dir`; `protect` adds inputs it must not hold),
     OutputError when `out` cannot be written. A products directory without any product is a failure
-    unless `allow_empty`."""
+    unless `allow_empty`.
+
+    With `work`, the build is incremental (see build/state.py): a task whose key is unchanged since a
+    previous build with the same work directory is reused, not converted again. `select` runs part of
+    the plan; `dry_run` only fills `report.planned` and writes nothing. `executor` is "local" (a process
+    pool of `options.jobs` processes) or "dask" (the cluster at `scheduler`, DASK_SCHEDULER_ADDRESS, or a
+    LocalCluster); the catalog is the same on every executor."""
     options = options or BuildOptions()
     check_out_dir(out, [events_dir, *product_dirs, *(protect or []), *([acquisitions] if acquisitions else [])])
     events = load_inventory(events_dir)  # raises before anything is written
@@ -206,8 +144,20 @@ def build(
     report.failures += [
         f"{p.path}: does not intersect any event within -{options.days_before}/+{options.days_after} days" for p in unmatched
     ]
+    if executor not in EXECUTORS:
+        raise InputError(f"unknown executor {executor!r} (one of {', '.join(EXECUTORS)})", Path(executor))
+    if select is not None:
+        tasks = select.apply(tasks)
+    if dry_run:
+        report.dry_run = True
+        report.planned = _dry_run(tasks, work)
+        return report
     try:
-        _write(out, events, tasks, report, options, progress, extra_bundles)
+        if work is None:
+            _write(out, events, tasks, report, options, progress, extra_bundles, None, _runner(executor, scheduler))
+        else:
+            with WorkDir(work) as wd:
+                _write(out, events, tasks, report, options, progress, extra_bundles, wd, _runner(executor, scheduler))
     except OSError as exc:  # read-only or full disk: one line naming the directory, not a traceback
         raise OutputError(f"cannot write the output directory ({exc.strerror or exc})", out) from None
     return report
@@ -215,10 +165,12 @@ def build(
 
 def _write(out: Path, events: list[Event], tasks: list[Task], report: BuildReport, options: BuildOptions,
            progress: Progress | None,
-           extra_bundles: Callable[[list[Event], list[CollectionBundle], Path], list[CollectionBundle]] | None) -> None:
+           extra_bundles: Callable[[list[Event], list[CollectionBundle], Path], list[CollectionBundle]] | None,
+           work: WorkDir | None, runner: Runner) -> None:
     with staged_dir(out) as stage:
         (stage / BUILD_MARKER).write_text("written by stac-mmtp build; its directory is replaced by the next build\n")
-        results = _run_all(tasks, stage, options.jobs, progress)
+        results = runner(tasks, stage, options.jobs, progress) if work is None else \
+            _run_incremental(tasks, stage, work, options.jobs, progress, runner)
         report.results = sorted(results, key=lambda r: (r.collection, r.item_id))
         for d in stage.iterdir():  # a collection whose every task failed leaves no empty directory
             if d.is_dir() and not any(d.iterdir()):
@@ -244,24 +196,59 @@ def _write(out: Path, events: list[Event], tasks: list[Task], report: BuildRepor
         report.collections = {b.id: len(b.items) for b in bundles}
 
 
-def _run_all(tasks: list[Task], stage: Path, jobs: int, progress: Progress | None) -> list[TaskResult]:
-    if not tasks:
-        return []
-    jobs = jobs or os.cpu_count() or 1
+EXECUTORS = ("local", "dask")
+Runner = Callable[..., list[TaskResult]]  # executor.run_tasks(tasks, stage, jobs, progress, on_result=None)
+
+
+def _runner(executor: str, scheduler: str | None) -> Runner:
+    if executor == "dask":
+        from functools import partial
+
+        from stac_mmtp.build.dask_executor import run_tasks as run_on_dask
+
+        return partial(run_on_dask, scheduler=scheduler)
+    return run_tasks
+
+
+def _dry_run(tasks: list[Task], work: Path | None) -> list[tuple[str, str, str]]:
+    from stac_mmtp.build.state import STATE
+
+    out: list[tuple[str, str, str]] = []
+    if work is None or not (Path(work) / STATE).is_file():
+        return [(get_source(t.product.source).collection_id, t.item_id, "run") for t in tasks]
+    cache: dict[Path, str] = {}
+    with WorkDir(work) as wd:
+        for t in tasks:
+            source = get_source(t.product.source)
+            done = wd.finished(task_key(t, source, cache))
+            out.append((source.collection_id, t.item_id, "reuse" if done else "run"))
+    return out
+
+
+def _run_incremental(tasks: list[Task], stage: Path, work: WorkDir, jobs: int,
+                     progress: Progress | None, runner: Runner) -> list[TaskResult]:
+    """Reuse every finished task whose key is unchanged; run the others into the work directory,
+    recording each as it finishes; then place all outputs into the stage (hard links)."""
+    work.begin()
+    cache: dict[Path, str] = {}
+    keys = {id(t): task_key(t, get_source(t.product.source), cache) for t in tasks}
     results: list[TaskResult] = []
-    if jobs == 1 or len(tasks) == 1:
-        for i, t in enumerate(tasks):
-            results.append(run_task(t, stage))
-            if progress:
-                progress("convert", i + 1, len(tasks))
-        return results
-    # "spawn", not fork: a forked child inherits GDAL's worker-thread pool in whatever state the
-    # parent left it (locked mutexes), and GDALRegenerateOverviews then waits forever.
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=ctx) as pool:
-        futures = [pool.submit(run_task, t, stage) for t in tasks]
-        for i, fut in enumerate(as_completed(futures)):
-            results.append(fut.result())
-            if progress:
-                progress("convert", i + 1, len(tasks))
+    todo: list[Task] = []
+    for t in tasks:
+        done = work.finished(keys[id(t)])
+        if done is None:
+            todo.append(t)
+            continue
+        place(work.output_dir(done.key) / done.collection / done.item_id, stage / done.collection / done.item_id)
+        results.append(TaskResult(t.event.id, t.product.id, done.collection, t.item_id, t.temporal_role, True,
+                                  0.0, item=done.item, reused=True))
+    for t in todo:
+        work.prepare(keys[id(t)])
+
+    def finished(t: Task, r: TaskResult) -> None:
+        work.record(keys[id(t)], t, r.collection, r.item, r.ok, r.seconds)
+        if r.ok:
+            place(work.output_dir(keys[id(t)]) / r.collection / r.item_id, stage / r.collection / r.item_id)
+
+    results += runner(todo, lambda t: work.output_dir(keys[id(t)]), jobs, progress, on_result=finished)
     return results

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from stac_mmtp.discover.providers import sign
 from stac_mmtp.discover.redact import redact
 from stac_mmtp.errors import ProductError
 
@@ -33,8 +34,6 @@ def scl_cloud_percent(item: dict[str, Any], aoi: dict[str, Any], provider: str =
     asset = next((a for k, a in item.get("assets", {}).items() if k.lower() == "scl"), None)
     if asset is None:
         return None
-    from stac_mmtp.discover.providers import sign
-
     href = asset["href"]
     try:
         with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR", GDAL_HTTP_MERGE_CONSECUTIVE_RANGES="YES",

@@ -1,5 +1,15 @@
-"""What a product family implements and registers (see the package docstring): the family modules import
-this module, never the package, so that the package can list them without an import cycle."""
+"""What every product family shares. Each family module exposes one `Source` (as `SOURCE`) with the same small shape:
+
+- `detect(path)`: is this a product of my family (directory or .zip)? Cheap, no parsing.
+- `read(path)`: parse metadata only -> `ProductMeta` (id, lon/lat footprint, times, and the
+  metadata-only STAC item that `stac-mmtp inspect` prints). Raise `ProductError` naming the file.
+- `convert(task, item_dir)`: the unit of work, a pure function of (event, product): write the
+  clipped COGs/thumbnail into `item_dir` and return the item dict (asset hrefs `./name.tif`).
+- `collection(items)`: the collection dict (no links or extent: the tree writer adds those).
+
+A product holding the sample marker (`synthetic.MARKER`, written by `stac-mmtp sample`) is read with
+`ProductMeta.synthetic` set, and every item made from it is marked (`synthetic.mark_item`).
+"""
 
 from __future__ import annotations
 
@@ -55,11 +65,3 @@ class Source(Protocol):
     def convert(self, task: Task, item_dir: Path) -> dict[str, Any]: ...
 
     def collection(self, items: list[dict[str, Any]]) -> dict[str, Any]: ...
-
-
-_REGISTRY: dict[str, Source] = {}
-
-
-def register(source: Source) -> Source:
-    _REGISTRY[source.name] = source
-    return source

@@ -30,7 +30,7 @@ from stac_mmtp.errors import InputError, ProductError
 from stac_mmtp.raster.assets import file_fields
 from stac_mmtp.raster.cog import CogProfile, clip_to_cog
 from stac_mmtp.raster.geo import reproject, round_geometry
-from stac_mmtp.sources.base import BuildOptions, ProductMeta, Task, register
+from stac_mmtp.sources.base import BuildOptions, ProductMeta, Task
 from stac_mmtp.sources.safe_xml import COPERNICUS_LICENSE
 from stac_mmtp.sources.sentinel2 import AUX, BANDS, COMMON_NAME, S2_EXT, SCL_CLASSES, Sentinel2
 from stac_mmtp.stac import (
@@ -314,4 +314,4 @@ def _item(task: Task, rec: dict[str, Any], src_item: dict[str, Any], epsg: int, 
     }
 
 
-register(RemoteSentinel2())
+SOURCE = RemoteSentinel2()  # listed in sources/registry.py

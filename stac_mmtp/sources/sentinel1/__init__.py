@@ -45,7 +45,7 @@ from stac_mmtp.raster.geo import (
     utm_epsg,
 )
 from stac_mmtp.raster.geo import reproject as reproject_geom
-from stac_mmtp.sources.base import ProductMeta, Task, register
+from stac_mmtp.sources.base import ProductMeta, Task
 from stac_mmtp.sources.product_fs import ProductFS
 from stac_mmtp.sources.safe_xml import esa_providers, license_link
 from stac_mmtp.sources.safe_xml import iso as _iso
@@ -985,4 +985,4 @@ def _source_link(prod: S1Product) -> dict[str, Any]:
             "title": f"Source product {prod.id}.SAFE (Copernicus Data Space Ecosystem)"}
 
 
-register(Sentinel1())
+SOURCE = Sentinel1()  # listed in sources/registry.py

@@ -28,7 +28,7 @@ from stac_mmtp.errors import ProductError, UnsupportedProduct
 from stac_mmtp.raster.assets import file_fields, write_png
 from stac_mmtp.raster.cog import CogProfile, clip_to_cog
 from stac_mmtp.raster.geo import footprint_polygon, geometry_bbox, reproject, reproject_lonlat, round_geometry
-from stac_mmtp.sources.base import ProductMeta, Task, register
+from stac_mmtp.sources.base import ProductMeta, Task
 from stac_mmtp.sources.product_fs import ProductFS
 from stac_mmtp.sources.safe_xml import esa_providers, license_link
 from stac_mmtp.sources.safe_xml import iso as _iso
@@ -579,4 +579,4 @@ def _source_link(prod: S2Product) -> dict[str, Any]:
             "type": "application/json", "title": f"Source product {name} (Copernicus Data Space Ecosystem)"}
 
 
-register(Sentinel2())
+SOURCE = Sentinel2()  # listed in sources/registry.py

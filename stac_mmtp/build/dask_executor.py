@@ -1,0 +1,109 @@
+"""Run the tasks on a dask.distributed cluster: the same signature and callbacks as `executor.run_tasks`.
+
+dask.distributed is used as it is: `Client.submit` per task, `as_completed`, `retries=`, and, when the
+workers advertise a `MEMORY` resource (`dask worker --resources MEMORY=4e9`), each task's memory
+estimate so that a worker is never given more than fits. A worker lost mid-task is the scheduler's
+business: it runs the task again elsewhere (run_task starts from an empty directory each time).
+The workers must see the stage (or work) directory at the same path: a shared disk.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from stac_mmtp.build.executor import Done, Progress
+from stac_mmtp.build.tasks import TaskResult, run_task
+from stac_mmtp.errors import InputError
+from stac_mmtp.sources.base import Task
+
+MEMORY = "MEMORY"  # the resource name the workers declare
+DEFAULT_TASK_MEMORY = 1 << 30  # bytes; a family may say better with a `memory_bytes` attribute
+
+
+GDAL_PREFIXES = ("GDAL_", "CPL_", "VSI_")  # GDAL's cache and HTTP options; never credentials
+
+
+def gdal_settings() -> dict[str, str]:
+    """This process's GDAL settings, to apply on every worker (a remote worker has its own environment)."""
+    return {k: v for k, v in os.environ.items() if k.startswith(GDAL_PREFIXES)}
+
+
+try:
+    from distributed.diagnostics.plugin import WorkerPlugin
+except ModuleNotFoundError:  # run_tasks says what to install
+    WorkerPlugin = object  # type: ignore[assignment,misc]
+
+
+class GdalSettings(WorkerPlugin):
+    """Applies the build's GDAL settings on each worker (also on one that joins the cluster later)."""
+
+    name = "stac-mmtp-gdal-settings"
+
+    def __init__(self, settings: dict[str, str]) -> None:
+        self.settings = settings
+
+    def setup(self, worker: object) -> None:
+        os.environ.update(self.settings)
+
+
+def task_memory(task: Task) -> int:
+    from stac_mmtp.sources.registry import get_source
+
+    return int(getattr(get_source(task.product.source), "memory_bytes", DEFAULT_TASK_MEMORY))
+
+
+def scheduler_address(scheduler: str | None) -> str | None:
+    return scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS") or None
+
+
+def run_tasks(tasks: list[Task], stage: Path | Callable[[Task], Path], jobs: int, progress: Progress | None,
+              on_result: Done | None = None, scheduler: str | None = None) -> list[TaskResult]:
+    """Run every task on the cluster at `scheduler` (or DASK_SCHEDULER_ADDRESS); without an address, on a
+    LocalCluster of `jobs` single-threaded worker processes (0 = all cores). Results in completion order."""
+    if not tasks:
+        return []
+    try:
+        from distributed import Client, LocalCluster, as_completed
+    except ModuleNotFoundError:
+        raise InputError("--executor dask needs the `distributed` package (pip install 'stac-mmtp[dask]')",
+                         Path("distributed")) from None
+    where = stage if callable(stage) else (lambda t: stage)
+    address = scheduler_address(scheduler)
+    cluster = None
+    try:
+        if address:
+            client = Client(address, timeout="30s")
+        else:
+            n = min(jobs or os.cpu_count() or 1, len(tasks))
+            cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
+            client = Client(cluster)
+    except OSError as exc:  # no scheduler there: one line, not a traceback
+        raise InputError(f"cannot reach the dask scheduler ({exc})", Path(address or "LocalCluster")) from None
+    results: list[TaskResult] = []
+    try:
+        client.register_plugin(GdalSettings(gdal_settings()), name=GdalSettings.name)
+        workers = client.scheduler_info().get("workers", {}).values()
+        with_memory = any(MEMORY in w.get("resources", {}) for w in workers)
+        run = uuid.uuid4().hex[:8]  # keys unique to this build on a long-lived cluster
+        futures = {}
+        for t in tasks:
+            extra = {"resources": {MEMORY: task_memory(t)}} if with_memory else {}
+            fut = client.submit(run_task, t, where(t), pure=False, retries=2, key=f"convert-{t.item_id}-{run}",
+                                **extra)
+            futures[fut] = t
+        for fut in as_completed(futures):
+            r = fut.result()
+            results.append(r)
+            if on_result:
+                on_result(futures[fut], r)
+            if progress:
+                progress("convert", len(results), len(tasks))
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    return results
+

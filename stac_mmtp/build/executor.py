@@ -1,0 +1,65 @@
+"""Run the tasks on all cores (a process pool), reporting progress as each one finishes."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+from stac_mmtp.build.tasks import TaskResult, run_task
+from stac_mmtp.sources.base import Task
+
+Progress = Callable[[str, int, int], None]  # (phase, done, total)
+
+
+def _die_with_parent() -> None:
+    """Worker initializer: a build killed outright (SIGKILL) must not leave its workers converting for
+    nobody; Linux delivers SIGKILL to them when the build process dies (elsewhere this does nothing)."""
+    import contextlib
+    import ctypes
+    import signal
+    import sys
+
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+Done = Callable[[Task, TaskResult], None]  # called in this process as each task finishes
+
+
+def run_tasks(tasks: list[Task], stage: Path | Callable[[Task], Path], jobs: int, progress: Progress | None,
+              on_result: Done | None = None) -> list[TaskResult]:
+    """Run every task, in `jobs` processes (0 = all cores); results in completion order.
+
+    `stage` is the directory the outputs go to, or a function giving each task its own (the work
+    directory of an incremental build); `on_result` sees each result as it arrives (to record it).
+    """
+    if not tasks:
+        return []
+    jobs = jobs or os.cpu_count() or 1
+    where = stage if callable(stage) else (lambda t: stage)
+    results: list[TaskResult] = []
+
+    def done(t: Task, r: TaskResult) -> None:
+        results.append(r)
+        if on_result:
+            on_result(t, r)
+        if progress:
+            progress("convert", len(results), len(tasks))
+
+    if jobs == 1 or len(tasks) == 1:
+        for t in tasks:
+            done(t, run_task(t, where(t)))
+        return results
+    # "spawn", not fork: a forked child inherits GDAL's worker-thread pool in whatever state the
+    # parent left it (locked mutexes), and GDALRegenerateOverviews then waits forever.
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=ctx,
+                             initializer=_die_with_parent) as pool:
+        futures = {pool.submit(run_task, t, where(t)): t for t in tasks}
+        for fut in as_completed(futures):
+            done(futures[fut], fut.result())
+    return results
