@@ -153,3 +153,32 @@ def test_killed_build_resumes(inputs: tuple[Path, Path], tmp_path: Path) -> None
     # the resumed tree holds the same bytes as one built in one go
     fresh = build(events, [samples], tmp_path / "fresh", BuildOptions(jobs=2))
     assert fresh.ok and _files(out) == _files(tmp_path / "fresh")
+
+
+def test_cli_build_is_incremental_by_default(inputs: tuple[Path, Path], tmp_path: Path) -> None:
+    """`stac-mmtp build` keeps its work directory beside --out: a second build reruns nothing, and
+    --dry-run lists every task as reused; --event narrows a run to one event's tasks."""
+    from click.testing import CliRunner
+
+    from stac_mmtp.commands.main import main
+
+    events, samples = inputs
+    out = tmp_path / "catalog"
+    args = ["build", "--events", str(events), "--products", str(samples), "--out", str(out), "--annotations",
+            str(tmp_path), "--json"]
+
+    def run(*extra: str) -> dict:
+        r = CliRunner().invoke(main, [*args, *extra], catch_exceptions=False)
+        assert r.exit_code == 0, r.output
+        return json.loads(r.stdout)
+
+    first = run()
+    n = len(first["items"])
+    assert first["ran"] == n and first["reused"] == 0 and (tmp_path / "work" / "state.sqlite").is_file()
+    dry = run("--dry-run")
+    assert dry["dry_run"] is True and len(dry["planned"]) == n and {p["action"] for p in dry["planned"]} == {"reuse"}
+    second = run()
+    assert second["ran"] == 0 and second["reused"] == n
+    assert [i["item"] for i in second["items"]] == [i["item"] for i in first["items"]]
+    only = run("--event", EDITED, "--dry-run")
+    assert {p["item"].split("_")[0] for p in only["planned"]} == {EDITED}

@@ -6,6 +6,7 @@ point and the reduce step. Their names are re-exported here for existing callers
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -153,6 +154,10 @@ def build(
         report.planned = _dry_run(tasks, work)
         return report
     try:
+        # the output's directory first: a read-only location is named as the output, not as the work
+        # directory that usually sits beside it
+        out.resolve().parent.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryDirectory(dir=out.resolve().parent, prefix=f".{out.name}.probe.").cleanup()
         if work is None:
             _write(out, events, tasks, report, options, progress, extra_bundles, None, _runner(executor, scheduler))
         else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -32,10 +33,24 @@ from stac_mmtp.paths import default_events_dir
 @click.option("--split-ratios", default="0.7,0.15,0.15", show_default=True, help="train,validate,test ratios (in events).")
 @click.option("--acquisitions", "acquisitions_dir", type=click.Path(path_type=Path),
               help="Acquisition plans of `discover` [default: catalog/acquisitions when it exists].")
+@click.option("--work", type=click.Path(path_type=Path, file_okay=False),
+              help="Work directory that outlives one build: finished tasks are recorded there and reused when "
+                   "their inputs are unchanged [default: `work` beside --out, e.g. build/work].")
+@click.option("--no-work", is_flag=True, help="Not incremental: convert every task, keep no work directory.")
+@click.option("--dry-run", is_flag=True, help="Print which tasks would run and which would be reused; write nothing.")
+@click.option("--event", "event_ids", multiple=True, help="Only the tasks of this event (repeatable).")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
+              help="Only acquisitions starting at or after this date (UTC).")
+@click.option("--limit", type=click.IntRange(min=1), help="At most N tasks.")
+@click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True,
+              help="Where tasks run: this machine's process pool, or a Dask cluster.")
+@click.option("--scheduler", envvar="DASK_SCHEDULER_ADDRESS", metavar="tcp://HOST:PORT",
+              help="Dask scheduler [env DASK_SCHEDULER_ADDRESS; default: a LocalCluster on this machine].")
 @json_option
 def build_command(events_dir: Path | None, product_dirs: tuple[Path, ...], allow_empty: bool, out: Path, days_before: int,
           days_after: int, buffer_m: float, jobs: int, annotations_dir: Path | None, split_ratios: str,
-          acquisitions_dir: Path | None) -> None:
+          acquisitions_dir: Path | None, work: Path | None, no_work: bool, dry_run: bool, event_ids: tuple[str, ...],
+          since: datetime | None, limit: int | None, executor: str, scheduler: str | None) -> None:
     """Build the STAC catalog: events collection plus one item per (event, product).
 
     Each product is matched to the events whose AOI it intersects within the time window;
@@ -43,6 +58,7 @@ def build_command(events_dir: Path | None, product_dirs: tuple[Path, ...], allow
     temporary directory and moved into place; failed products are listed and the exit
     status is 1, a bad inventory stops everything with exit status 2.
     """
+    from stac_mmtp.build import Selection
     from stac_mmtp.build import build as run_build
     from stac_mmtp.build.labels import dataset_hook
     from stac_mmtp.dataset.splits import parse_ratios, split_gap_m
@@ -57,9 +73,18 @@ def build_command(events_dir: Path | None, product_dirs: tuple[Path, ...], allow
         with console.progress_bar() as progress:
             report = run_build(events_dir, list(product_dirs), out, options, progress, extra_bundles=hook,
                                protect=[annotations_dir], allow_empty=allow_empty,
-                               acquisitions=acquisitions_dir or _default_acquisitions())
+                               acquisitions=acquisitions_dir or _default_acquisitions(),
+                               work=None if no_work else (work or out.parent / "work"),
+                               select=Selection(tuple(event_ids), since, limit) if (event_ids or since or limit) else None,
+                               dry_run=dry_run, executor=executor, scheduler=scheduler)
     except MmtpError as exc:
         fail(exc)
+    if dry_run:
+        console.table(f"dry run: {sum(1 for p in report.planned if p[2] == 'run')} task(s) to run, "
+                      f"{sum(1 for p in report.planned if p[2] == 'reuse')} to reuse",
+                      ["collection", "item", "action"], [list(p) for p in report.planned], key="planned")
+        console.record("dry_run", True)
+        return
     if report.results or console.json_mode():  # --json: the key is there, empty or not
         secs = (lambda s: round(s, 1)) if console.json_mode() else (lambda s: f"{s:.1f}")
         console.table(
@@ -73,6 +98,11 @@ def build_command(events_dir: Path | None, product_dirs: tuple[Path, ...], allow
     console.record("catalog", str(out))
     console.record("events", report.events)
     console.record("warnings", list(report.warnings))
+    console.record("ran", report.ran)
+    console.record("reused", report.reused)
+    if report.results and not console.json_mode():
+        console.table("tasks per worker", ["worker", "ran", "failed"],
+                      [[w, n, f] for w, (n, f) in sorted(report.per_worker().items())] + [["(reused)", report.reused, 0]])
     for w in report.warnings:
         console.warn(escape(w))
     problems = report.failures + [r.message for r in report.results if not r.ok]
