@@ -22,7 +22,7 @@ from rasterio.transform import Affine
 from shapely.geometry import mapping, shape
 
 from stac_mmtp.atomic import write_json
-from stac_mmtp.dataset.annotations import CLASS_DESCRIPTIONS, CLASSES, IGNORE, AnnotationSet
+from stac_mmtp.dataset.annotations import CLASS_COLOURS, CLASS_DESCRIPTIONS, CLASSES, IGNORE, AnnotationSet
 from stac_mmtp.dataset.inventory import Event
 from stac_mmtp.raster.assets import file_fields
 from stac_mmtp.raster.cog import CogProfile, array_to_cog
@@ -136,7 +136,8 @@ def rasterise(aset: AnnotationSet, event: Event, crs: str, transform: Affine, sh
 
 
 def class_table(counts: dict[int, int] | None = None) -> list[dict[str, Any]]:
-    rows = [{"value": v, "name": n, "description": CLASS_DESCRIPTIONS[n]} for n, v in CLASSES.items()]
+    rows = [{"value": v, "name": n, "description": CLASS_DESCRIPTIONS[n],
+             **({"color_hint": CLASS_COLOURS[n]} if n in CLASS_COLOURS else {})} for n, v in CLASSES.items()]
     rows.append({"value": IGNORE, "name": "ignore", "description": "not examined, or no image data", "nodata": True})
     if counts is not None:
         for r in rows:
