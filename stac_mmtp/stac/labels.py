@@ -210,8 +210,8 @@ def vector_item(aset: AnnotationSet, event: Event, sources: list[tuple[str, dict
         "properties": props,
         "links": links,
         "assets": {
-            "labels": {"href": "./labels.geojson", "type": GEOJSON_MEDIA_TYPE, "title": "Outlines (GeoJSON)",
-                       "roles": ["labels", "labels-vector"], **file_fields(item_dir / "labels.geojson")},
+            "vector_labels": {"href": "./labels.geojson", "type": GEOJSON_MEDIA_TYPE, "title": "Outlines (GeoJSON)",
+                              "roles": ["labels", "labels-vector"], **file_fields(item_dir / "labels.geojson")},
         },
     }
 
@@ -335,7 +335,7 @@ def annotations_bundle(sets: list[AnnotationSet], events: list[Event], bundles: 
         **summarise(items, ["mmtp:phenomenon", "mmtp:event_id", "mmtp:annotation_method", "mmtp:review_status"]),
     }
     coll["item_assets"] = {
-        "labels": {"type": GEOJSON_MEDIA_TYPE, "roles": ["labels", "labels-vector"], "title": "Outlines (GeoJSON)"},
+        "vector_labels": {"type": GEOJSON_MEDIA_TYPE, "roles": ["labels", "labels-vector"], "title": "Outlines (GeoJSON)"},
         "mask": {"type": COG_MEDIA_TYPE, "roles": ["data", "labels", "labels-raster"], "title": "Class mask",
                  "bands": [{"name": "class", "nodata": IGNORE, "data_type": "uint8"}], "classification:classes": class_table()},
     }
