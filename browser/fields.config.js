@@ -15,7 +15,3 @@ for (const [field, spec] of Object.entries(mmtp.metadata)) {
   Registry.addMetadataField(field, spec.mapping ? { ...spec, formatter: mapped(spec) } : spec);
 }
 
-// Link relations of event items (cascades, acquisitions grouped by temporal role, annotations): STAC Browser
-// groups links by rel under the rel's label, and sorts the groups by label.
-const rels = Registry.getSpecification('rel', 'links');
-Object.assign(rels.mapping, mmtp.links);

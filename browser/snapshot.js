@@ -78,8 +78,18 @@ async function snapshot(context, spec, timeoutMs) {
   const shots = typeof spec.screenshot === 'string' ? [{ path: spec.screenshot }] : (spec.screenshot || []);
   for (const shot of shots) {
     fs.mkdirSync(path.dirname(shot.path), { recursive: true });
-    if (shot.selector) await page.locator(shot.selector).first().screenshot({ path: shot.path });
-    else await page.screenshot({ path: shot.path, fullPage: true, clip: shot.clip });
+    let clip = shot.clip;
+    if (shot.selector) { // the element's box (a locator screenshot waits for a map that never stops rendering)
+      clip = await page.evaluate((sel) => {
+        const el = document.querySelector(sel);
+        if (!el) return null;
+        el.scrollIntoView({ block: 'center' });
+        const r = el.getBoundingClientRect();
+        return { x: r.x + window.scrollX, y: r.y + window.scrollY, width: r.width, height: r.height };
+      }, shot.selector);
+      if (!clip) { result.missing.push(`element ${shot.selector}`); result.ready = false; continue; }
+    }
+    await page.screenshot({ path: shot.path, fullPage: true, clip });
   }
   result.screenshots = shots.map((shot) => shot.path);
   await page.close();
