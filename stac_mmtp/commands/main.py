@@ -37,6 +37,7 @@ LAZY_COMMANDS = {
     "verify": "stac_mmtp.commands.release:verify_command",
     "load-pgstac": "stac_mmtp.commands.pgstac:load_pgstac_command",
     "discover": "stac_mmtp.commands.discover:discover_command",
+    "overview": "stac_mmtp.commands.overview:overview_command",
 }
 
 
@@ -247,6 +248,13 @@ def build(events_dir: Path | None, product_dirs: tuple[Path, ...], allow_empty: 
                                acquisitions=acquisitions_dir or _default_acquisitions())
     except MmtpError as exc:
         fail(exc)
+    if (out / "catalog.json").is_file():  # the dataset at a glance, linked from the root catalog
+        from stac_mmtp.release.overview import link_from_root, write_overview
+
+        try:
+            link_from_root(out, write_overview(out, events_dir=events_dir))
+        except MmtpError as exc:
+            fail(exc)
     if report.results:
         console.table(
             "items built",
