@@ -14,13 +14,18 @@ from pathlib import Path
 from typing import Any
 
 from stac_mmtp.atomic import staged_dir
-from stac_mmtp.errors import InputError, MmtpError, OutputError, ProductError
 from stac_mmtp.dataset.inventory import Event, load_inventory
+from stac_mmtp.errors import InputError, MmtpError, OutputError, ProductError
 from stac_mmtp.sources import BuildOptions, ProductMeta, Task, discover, get_source
 from stac_mmtp.stac import MMTP
-from stac_mmtp.stac.events import events_bundle, link_acquisitions, root_catalog_metadata, sample_collection_metadata
-from stac_mmtp.stac.tree import CollectionBundle, set_extent, write_tree
+from stac_mmtp.stac.events import (
+    events_bundle,
+    link_acquisitions,
+    root_catalog_metadata,
+    sample_collection_metadata,
+)
 from stac_mmtp.stac.synthetic import PREFIX, mark_catalog, mark_collection
+from stac_mmtp.stac.tree import CollectionBundle, set_extent, write_tree
 
 
 @dataclass
