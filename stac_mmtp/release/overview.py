@@ -3,8 +3,8 @@
 One figure (matplotlib): a world map of the events coloured by phenomenon over Natural Earth's 1:110m land
 (public domain, shipped as `stac_mmtp/data/ne_110m_land.geojson`), a timeline of the events and of the
 acquisitions per modality (with each event's delay to its first post-event image), the counts per phenomenon
-x continent x split, and the cascade graph. The HTML page inlines the same figure as SVG (hover an event dot
-for its name) and the counts as tables and JSON: no script, style or font is fetched from anywhere.
+x continent x split, and the cascade graph. The HTML page inlines the same figure as SVG (it scales
+without loss) and the counts as tables and JSON: no script, style or font is fetched from anywhere.
 """
 
 from __future__ import annotations
