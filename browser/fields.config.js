@@ -14,3 +14,4 @@ Registry.addExtension('mmtp', mmtp.extension);
 for (const [field, spec] of Object.entries(mmtp.metadata)) {
   Registry.addMetadataField(field, spec.mapping ? { ...spec, formatter: mapped(spec) } : spec);
 }
+

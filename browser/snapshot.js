@@ -7,7 +7,8 @@
 //   {"chromium": "/usr/bin/chromium", "timeout_ms": 30000,
 //    "pages": [{"name": "root", "url": "http://127.0.0.1:8000/browser/#/...", "expect": ["text"],
 //               "screenshot": "out/root.png", "scroll": false}]}
-// ("screenshot" may also be a list of {"path", "clip": {"x", "y", "width", "height"}}.)
+// ("screenshot" may also be a list of {"path", "clip": {"x", "y", "width", "height"}} or {"path", "selector"}: the
+// first element matching a CSS selector, e.g. ".map" for the map; "settle_ms" waits that long after the text shows.)
 // Only 127.0.0.1/localhost requests are let through, so runs are offline and do not wait on map tiles.
 'use strict';
 
@@ -73,11 +74,22 @@ async function snapshot(context, spec, timeoutMs) {
   result.final_url = page.url();
   result.title = await page.title();
   result.seconds = (Date.now() - started) / 1000;
-  // "screenshot": a path (the full page) or a list of {"path", "clip": {x, y, width, height}}.
+  // "screenshot": a path (the full page) or a list of {"path", "clip": {x, y, width, height}} / {"path", "selector"}.
   const shots = typeof spec.screenshot === 'string' ? [{ path: spec.screenshot }] : (spec.screenshot || []);
   for (const shot of shots) {
     fs.mkdirSync(path.dirname(shot.path), { recursive: true });
-    await page.screenshot({ path: shot.path, fullPage: true, clip: shot.clip });
+    let clip = shot.clip;
+    if (shot.selector) { // the element's box (a locator screenshot waits for a map that never stops rendering)
+      clip = await page.evaluate((sel) => {
+        const el = document.querySelector(sel);
+        if (!el) return null;
+        el.scrollIntoView({ block: 'center' });
+        const r = el.getBoundingClientRect();
+        return { x: r.x + window.scrollX, y: r.y + window.scrollY, width: r.width, height: r.height };
+      }, shot.selector);
+      if (!clip) { result.missing.push(`element ${shot.selector}`); result.ready = false; continue; }
+    }
+    await page.screenshot({ path: shot.path, fullPage: true, clip });
   }
   result.screenshots = shots.map((shot) => shot.path);
   await page.close();

@@ -38,8 +38,9 @@ from stac_mmtp.access.preview import (
     serve,
 )
 from stac_mmtp.build import build
+from stac_mmtp.dataset.annotations import dataset_hook
 from stac_mmtp.dataset.vocab import extension_schema, field_enum
-from stac_mmtp.paths import default_events_dir
+from stac_mmtp.paths import default_annotations_dir, default_events_dir
 from stac_mmtp.sources.samples import write_samples
 
 REPO = Path(__file__).resolve().parents[1]
@@ -104,11 +105,13 @@ def stac_browser(tools: dict[str, str]) -> Path:
 
 @pytest.fixture(scope="module")
 def sample_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo catalog: sample products of real events, built against the real inventory."""
+    """The demo catalog: sample products of real events, built against the real inventory and annotations."""
     root = tmp_path_factory.mktemp("browser")
     write_samples(root / "samples")
     out = root / "catalog"
-    report = build(default_events_dir(), [root / "samples"], out)
+    # with the annotations, as `stac-mmtp build` makes it: label items and masks are on the maps too
+    report = build(default_events_dir(), [root / "samples"], out,
+                   extra_bundles=dataset_hook(default_annotations_dir(), default_events_dir()))
     assert report.ok, report.failures + [r.message for r in report.results]
     return out
 
@@ -344,3 +347,88 @@ def test_cross_origin_without_cors(tools, browser_site: str, sample_catalog: Pat
     # and Chromium says why: the response lacks Access-Control-Allow-Origin
     assert any(f"Access to XMLHttpRequest at '{root}'" in line and "blocked by CORS policy" in line
                for line in result["console"]), result["console"]
+
+
+# --------------------------------------------------------------------------- pixels on the map
+
+S1_ITEM = "gjerdrum-landslide-2020_S1A_IW_GRDH_1SDV_20210105T164211_20210105T164212_036005_FED444_656C"
+MASK_ITEM = "gjerdrum-landslide-2020_maintainers-sketch-v1_S2B_MSIL2A_20210102T104441_N0510_R008_T32VPM_20210102T120141"
+LANDSLIDE_RGB = (0xE3, 0x1A, 0x1C)  # the landslide class colour of docs/annotations.md ("E31A1C")
+CASCADE_EVENT = "birch-glacier-collapse-2025"  # triggered by the Nesthorn rockfall, triggered the Lonza flood
+
+
+def _map_pixels(path: Path) -> tuple[int, int, int]:
+    """(all pixels, imagery pixels, landslide-coloured pixels) of a screenshot of the map.
+
+    The base map is blocked (offline), so the map is white where nothing is drawn; the footprint outline is
+    a thin blue line. Imagery pixels are those neither near white nor of the outline's blue."""
+    from PIL import Image
+
+    img = Image.open(path).convert("RGB")
+    px = list(img.getdata())
+    outline = (0x33, 0x99, 0xCC)
+
+    def near(p: tuple[int, ...], q: tuple[int, ...], tol: int) -> bool:
+        return all(abs(a - b) <= tol for a, b in zip(p, q, strict=True))
+
+    drawn = sum(1 for p in px if min(p) < 235 and not near(p, outline, 40))
+    landslide = sum(1 for p in px if near(p, LANDSLIDE_RGB, 30))
+    return len(px), drawn, landslide
+
+
+@pytest.mark.browser
+def test_map_draws_imagery_and_masks(tools, stac_browser, sample_catalog, tmp_path: Path) -> None:
+    """The map of an S2, an S1, an InSAR and a label item draws pixels (COGs read in the browser by range requests)."""
+    pages = []
+    with serve({"/catalog/": sample_catalog, "/browser/": stac_browser}) as base:
+        for name, coll, item in [("s2", "sentinel-2", S2_ITEM), ("s1", "sentinel-1", S1_ITEM),
+                                 ("insar", "flatsim", INSAR_ITEM), ("mask", "annotations", MASK_ITEM)]:
+            url = browser_url(base + "browser/", f"{base}catalog/{coll}/{item}/{item}.json")
+            expect = ["Class mask"] if name == "mask" else ["Map", "Assets"]  # the page's map and assets are laid out
+            pages.append({"name": name, "url": url, "expect": expect, "settle_ms": 6000,
+                          "screenshot": [{"path": str(ARTIFACTS / f"map-{name}.png"), "selector": ".maps-preview .map-container"}]})
+        result = snapshot(tools, pages, tmp_path, "maps")
+    for name, page in result.items():
+        assert page["ready"] and not page["page_errors"], (name, page["page_errors"], page["console"][:5])
+        assert not [c for c in page["console"] if "TypeError" in c], page["console"]
+    shares = {}
+    for name in result:
+        total, drawn, landslide = _map_pixels(ARTIFACTS / f"map-{name}.png")
+        shares[name] = (drawn / total, landslide)
+    # the footprint fills about a third of the map: imagery covers a good part of it
+    for name in ("s2", "s1", "insar"):
+        assert shares[name][0] > 0.15, shares
+    # the mask: only its landslide class is coloured (background and ignore are transparent)
+    assert shares["mask"][1] > 30, shares
+    assert shares["s2"][1] < shares["mask"][1], shares
+
+
+@pytest.mark.browser
+def test_event_page_lists_acquisitions_annotations_and_cascade(tools, stac_browser, sample_catalog,
+                                                                tmp_path: Path) -> None:
+    """An event page groups its acquisitions by temporal role, lists its annotations, and names its cascade."""
+    with serve({"/catalog/": sample_catalog, "/browser/": stac_browser}) as base:
+        def url(ev: str) -> str:
+            return browser_url(base + "browser/", f"{base}catalog/events/{ev}/{ev}.json")
+
+        pages = [
+            {"name": "event", "url": url("gjerdrum-landslide-2020"), "screenshot": str(ARTIFACTS / "event-roles.png"),
+             "expect": ["Pre Event", "First Post Event", "Annotation",
+                        "Thumbnails",
+                        "Synthetic sample: Gjerdrum quick-clay landslide: sentinel-2 L2A 2021-01-02, first image after "
+                        "the event",
+                        "Gjerdrum landslide: approximate outline (draft sketch)"]},
+            {"name": "cascade", "url": url(CASCADE_EVENT), "screenshot": str(ARTIFACTS / "event-cascade.png"),
+             "expect": ["Triggered By Hazard", "Triggers Hazard"]},
+        ]
+        result = snapshot(tools, pages, tmp_path, "events")
+    for page in result.values():
+        assert_shown(page)
+    text = result["cascade"]["text"]
+    events = {json.loads(p.read_text())["id"]: json.loads(p.read_text())["properties"]["title"]
+              for p in (sample_catalog / "events").glob("*/*.json")}
+    assert events["nesthorn-rockfall-2025"] in text and events["lonza-dam-flood-2025"] in text
+    # each group lists its acquisitions by title: the first image after the event under "First Post Event"
+    ev = result["event"]["text"]
+    group = ev[ev.index("First Post Event"):ev.index("Pre Event")]
+    assert "sentinel-2 L2A 2021-01-02, first image after the event" in group and "before the event" not in group

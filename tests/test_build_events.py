@@ -45,7 +45,8 @@ def test_build_events_tree(inventory: Path, tmp_path: Path, schema_store, no_net
     assert coll["license"] == "CC-BY-4.0" and "sci:citation" in coll
     quake = json.loads((out / "events/quake-2015/quake-2015.json").read_text())
     slide = json.loads((out / "events/slide-2015/slide-2015.json").read_text())
-    assert {"rel": "triggers-hazard", "href": "../../events/slide-2015/slide-2015.json", "type": "application/geo+json"} in quake["links"]
+    assert {"rel": "triggers-hazard", "href": "../../events/slide-2015/slide-2015.json", "type": "application/geo+json",
+            "title": slide["properties"]["title"]} in quake["links"]
     assert any(lk["rel"] == "triggered-by-hazard" and lk["href"].endswith("quake-2015.json") for lk in slide["links"])
     assert quake["properties"]["mmtp:triggers"] == ["slide-2015"] and quake["properties"]["sci:doi"] == "10.1126/science.aac8353"
     glacier = json.loads((out / "events/glacier-2016/glacier-2016.json").read_text())

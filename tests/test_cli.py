@@ -16,8 +16,8 @@ from helpers import write_event
 from stac_mmtp.commands.main import LazyGroup, main
 
 REPO = Path(__file__).resolve().parents[1]
-ALL_COMMANDS = ["annotations", "build", "discover", "events", "inspect", "load-pgstac", "preview", "publish", "release",
-                "sample", "search", "serve", "splits", "validate", "verify"]
+ALL_COMMANDS = ["annotations", "build", "discover", "events", "inspect", "load-pgstac", "overview", "preview", "publish",
+                "release", "sample", "search", "serve", "splits", "validate", "verify"]
 
 
 def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:

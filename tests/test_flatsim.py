@@ -192,7 +192,8 @@ def test_interferogram_item(flatsim_build) -> None:
     assert p["mmtp:temporal_role"] == "co-event"
     assert "cite-as" not in {lk["rel"] for lk in item["links"]}
     a = item["assets"]
-    assert set(a) == {"wrapped_phase", "filtered_wrapped_phase", "unwrapped_phase", "coherence", "thumbnail"}
+    assert set(a) == {"wrapped_phase", "filtered_wrapped_phase", "unwrapped_phase", "coherence", "thumbnail",
+                      "overview"}
     assert "phase" in a["wrapped_phase"]["roles"] and "unwrapped_phase" in a["unwrapped_phase"]["roles"]
     assert "coherence" in a["coherence"]["roles"]
     assert a["unwrapped_phase"]["bands"][0]["unit"] == "rad" and a["unwrapped_phase"]["bands"][0]["nodata"] == 0
@@ -355,7 +356,8 @@ def test_unknown_product_code_warned_and_skipped(tmp_path: Path, caplog: pytest.
     assert any("unknown FLATSIM product code(s), skipped: CNES_Foo_geo_20150705_20150717_8rlks.tiff" in m
                for m in caplog.messages)
     item = json.loads(next((tmp_path / "catalog" / "flatsim").glob("*/*.json")).read_text())
-    assert set(item["assets"]) == {"wrapped_phase", "filtered_wrapped_phase", "unwrapped_phase", "coherence", "thumbnail"}
+    assert set(item["assets"]) == {"wrapped_phase", "filtered_wrapped_phase", "unwrapped_phase", "coherence", "thumbnail",
+                      "overview"}
 
 
 def test_inspect_each_package_kind(flatsim_build) -> None:
@@ -380,6 +382,7 @@ def test_build_deterministic(flatsim_build, tmp_path: Path) -> None:
     again = tmp_path / "again"
     build(events, [products], again, BuildOptions(buffer_m=6000, jobs=1))
     files = sorted(p for p in out.rglob("*") if p.is_file())
-    assert len(files) == 33  # root, build marker, 2 collections (+ their items.parquet), 7 items, 16 COGs, 3 thumbnails, our schema
+    assert len(files) == 36  # root, build marker, 2 collections (+ their items.parquet), 7 items, 16 COGs, 3 thumbnails,
+    # 3 overview COGs (one per item with a thumbnail), our schema
     for p in files:
         assert (again / p.relative_to(out)).read_bytes() == p.read_bytes(), p

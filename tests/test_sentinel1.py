@@ -230,7 +230,7 @@ def test_sample_items_valid_offline(sample_build, schema_store, no_network) -> N
     assert report.ok, [str(p) for p in report.problems]
     assert report.by_type["Feature"] == 1 + 2 and no_network == []
     coll = json.loads((out / "sentinel-1" / "collection.json").read_text())
-    assert set(coll["item_assets"]) == {"vv", "vh", "thumbnail"}
+    assert set(coll["item_assets"]) == {"vv", "vh", "thumbnail", "overview"}
     assert coll["summaries"]["sar:polarizations"] == ["VH", "VV"]
     assert coll["summaries"]["mmtp:temporal_role"] == ["first-post-event", "pre-event"]
 

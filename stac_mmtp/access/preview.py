@@ -31,11 +31,13 @@ from stac_mmtp.stac import COG_MEDIA_TYPE, GEOJSON_MEDIA_TYPE, JSON_MEDIA_TYPE
 STAC_BROWSER_VERSION = "4.0.1"
 BROWSER_SRC = Path(__file__).resolve().parents[2] / "browser"
 # Build-time options (SB_* environment variables read by STAC Browser's vue.config.js).
-BUILD_OPTIONS = {"historyMode": "hash", "pathPrefix": "./", "catalogTitle": "stac-mmtp"}
+# displayPreview off: ol-stac would stretch a PNG thumbnail over the item's bbox (misplaced); the map shows
+# only georeferenced COGs (each imagery item's `overview`/`visual` COG, a label item's class mask).
+BUILD_OPTIONS = {"historyMode": "hash", "pathPrefix": "./", "catalogTitle": "stac-mmtp", "displayPreview": "false"}
 # Files of browser/ that change what the build produces: they key the cache directory.
 BUILD_INPUTS = ("package-lock.json", "fields.config.js", "mmtp-fields.json")
 # Packages whose installed version must match the lock file before a build (ol-stac is pinned to 1.2.0).
-CHECKED_PACKAGES = ("@radiantearth/stac-browser", "ol-stac", "ol", "@radiantearth/stac-fields")
+CHECKED_PACKAGES = ("@radiantearth/stac-browser", "ol-stac", "ol", "@radiantearth/stac-fields", "ol-stac/node_modules/stac-js")
 
 
 class BrowserBuildError(MmtpError):

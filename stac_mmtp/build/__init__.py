@@ -22,7 +22,12 @@ from stac_mmtp.errors import InputError, OutputError, ProductError
 from stac_mmtp.sources.base import BuildOptions, ProductMeta, Task
 from stac_mmtp.sources.registry import discover, get_source
 from stac_mmtp.stac import MMTP
-from stac_mmtp.stac.events import events_bundle, root_catalog_metadata, sample_collection_metadata
+from stac_mmtp.stac.events import (
+    events_bundle,
+    link_acquisitions,
+    root_catalog_metadata,
+    sample_collection_metadata,
+)
 from stac_mmtp.stac.synthetic import mark_catalog, mark_collection
 from stac_mmtp.stac.tree import CollectionBundle, set_extent, write_tree
 
@@ -195,6 +200,7 @@ def _write(out: Path, events: list[Event], tasks: list[Task], report: BuildRepor
                 bundles.append(CollectionBundle(coll, items))
         if extra_bundles:
             bundles += extra_bundles(events, bundles, stage)
+        link_acquisitions(bundles[0], bundles)
         catalog = root_catalog_metadata()
         mark_catalog(catalog, [it for b in bundles for it in b.items], MMTP)
         write_tree(stage, catalog, bundles, geoparquet=True)

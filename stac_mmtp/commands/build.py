@@ -79,6 +79,13 @@ def build_command(events_dir: Path | None, product_dirs: tuple[Path, ...], allow
                                dry_run=dry_run, executor=executor, scheduler=scheduler)
     except MmtpError as exc:
         fail(exc)
+    if not dry_run and (out / "catalog.json").is_file():  # the dataset at a glance, linked from the root catalog
+        from stac_mmtp.release.overview import link_from_root, write_overview
+
+        try:
+            link_from_root(out, write_overview(out, events_dir=events_dir))
+        except MmtpError as exc:
+            fail(exc)
     if dry_run:
         console.table(f"dry run: {sum(1 for p in report.planned if p[2] == 'run')} task(s) to run, "
                       f"{sum(1 for p in report.planned if p[2] == 'reuse')} to reuse",

@@ -34,6 +34,7 @@ LAZY_COMMANDS = {
     "verify": "stac_mmtp.commands.release:verify_command",
     "load-pgstac": "stac_mmtp.commands.pgstac:load_pgstac_command",
     "discover": "stac_mmtp.commands.discover:discover_command",
+    "overview": "stac_mmtp.commands.overview:overview_command",
 }
 
 

@@ -70,6 +70,16 @@ CLASS_DESCRIPTIONS: dict[str, str] = {
     "building-destroyed": "building graded 'destroyed'",
     "landslide-dam": "landslide that dams a river (a point on the dam)",
 }
+# Display colour of each class on a map (`color_hint` of classification:classes, RRGGBB): STAC Browser draws
+# a mask in these colours. Background and ignore have none, so they stay transparent over the imagery.
+CLASS_COLOURS: dict[str, str] = {
+    "flood": "1F78B4", "flash-flood": "00C0F0", "landslide": "E31A1C", "landslide-source": "B10026",
+    "landslide-deposit": "FD8D3C", "debris-flow": "8C510A", "rock-avalanche": "6A3D9A", "rockfall": "B15928",
+    "lava-flow": "FF7F00", "deforming-area": "FFD700", "glacier-collapse": "A6CEE3", "rock-ice-avalanche": "CAB2D6",
+    "rock-glacier": "7570B3", "subsidence": "E7298A", "building-no-visible-damage": "1A9850",
+    "building-possibly-damaged": "FEE08B", "building-damaged": "F46D43", "building-destroyed": "A50026",
+    "landslide-dam": "01665E",
+}
 IGNORE = 255  # mask value for pixels nobody examined or without image data
 ROLES = ("pre-event", "post-event", "co-event", "reference")
 DEFAULT_VALID_DAYS = 30

@@ -57,3 +57,29 @@ def write_png(rgb: np.ndarray, path: Path, max_size: int = 256) -> Path:
         aux = Path(str(tmp) + ".aux.xml")
         aux.unlink(missing_ok=True)
     return path
+
+
+def write_overview_cog(rgb: np.ndarray, dst: Path, crs: Any, transform: Any, title: str,
+                       description: str) -> dict[str, Any]:
+    """Write a rendered (3, rows, cols) uint8 picture (0 = no data) as an 8-bit RGB COG; return its asset
+    (without `type`: the caller adds the COG media type).
+
+    STAC Browser (ol-stac) draws an item's COG with role `overview` on its map, in the browser, by range
+    reads: float32 sigma0 or phase would show as a flat grey, a rendered 8-bit picture shows what the data is.
+    """
+    from rasterio.enums import ColorInterp
+
+    from stac_mmtp.raster.cog import CogProfile, array_to_cog
+
+    array_to_cog(np.ascontiguousarray(rgb, dtype=np.uint8), dst, crs, transform, nodata=0,
+                 profile=CogProfile(overview_resampling="nearest"), descriptions=["red", "green", "blue"],
+                 colorinterp=[ColorInterp.red, ColorInterp.green, ColorInterp.blue])
+    t = transform
+    return {
+        "href": f"./{dst.name}", "title": title, "description": description, "roles": ["overview", "visual"],
+        "proj:code": crs.to_string() if hasattr(crs, "to_string") else str(crs),
+        "proj:shape": [int(rgb.shape[1]), int(rgb.shape[2])],
+        "proj:transform": [t.a, t.b, t.c, t.d, t.e, t.f],
+        "bands": [{"name": c, "nodata": 0, "data_type": "uint8"} for c in ("red", "green", "blue")],
+        **file_fields(dst),
+    }

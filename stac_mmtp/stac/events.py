@@ -8,7 +8,7 @@ from typing import Any
 
 from stac_mmtp.dataset.inventory import Event
 from stac_mmtp.paths import catalog_source_dir
-from stac_mmtp.stac import MMTP, SCIENTIFIC
+from stac_mmtp.stac import FILE, MMTP, SCIENTIFIC
 from stac_mmtp.stac.tree import STAC_VERSION, CollectionBundle, bbox_of, item_href, set_extent, summarise
 
 EVENTS_COLLECTION = "events"
@@ -49,7 +49,9 @@ def event_fields(ev: Event) -> dict[str, Any]:
     return fields
 
 
-def event_item(ev: Event) -> dict[str, Any]:
+def event_item(ev: Event, titles: dict[str, str] | None = None) -> dict[str, Any]:
+    """The item of one event; `titles` (event id -> title) titles its cascade links, as STAC Browser lists them."""
+    titles = titles or {}
     props: dict[str, Any] = {"title": ev.title, "description": ev.description}
     if ev.instant:
         props["datetime"] = rfc3339(ev.start)
@@ -74,8 +76,10 @@ def event_item(ev: Event) -> dict[str, Any]:
         if len(dois) > 1:
             props["sci:publications"] = [{"doi": r.doi, "citation": r.title} for r in dois[1:]]
     links = [
-        *[{"rel": REL_TRIGGERED_BY, "href": item_href(EVENTS_COLLECTION, t), "type": "application/geo+json"} for t in ev.triggered_by],
-        *[{"rel": REL_TRIGGERS, "href": item_href(EVENTS_COLLECTION, t), "type": "application/geo+json"} for t in ev.triggers],
+        *[{"rel": REL_TRIGGERED_BY, "href": item_href(EVENTS_COLLECTION, t), "type": "application/geo+json",
+           **({"title": titles[t]} if t in titles else {})} for t in ev.triggered_by],
+        *[{"rel": REL_TRIGGERS, "href": item_href(EVENTS_COLLECTION, t), "type": "application/geo+json",
+           **({"title": titles[t]} if t in titles else {})} for t in ev.triggers],
         *[
             {"rel": "cite-as" if r.doi else "about", "href": r.url, "title": r.title, "type": "text/html"}
             for r in ev.references
@@ -95,7 +99,8 @@ def event_item(ev: Event) -> dict[str, Any]:
 
 
 def events_bundle(events: list[Event], source: Path | None = None) -> CollectionBundle:
-    items = [event_item(ev) for ev in events]
+    titles = {ev.id: ev.title for ev in events}
+    items = [event_item(ev, titles) for ev in events]
     coll: dict[str, Any] = {
         "type": "Collection",
         "stac_version": STAC_VERSION,
@@ -108,3 +113,45 @@ def events_bundle(events: list[Event], source: Path | None = None) -> Collection
     coll.setdefault("links", [])
     coll["links"] = [*coll["links"], {"rel": "license", "href": "https://spdx.org/licenses/CC-BY-4.0.html", "type": "text/html"}]
     return CollectionBundle(coll, items)
+
+
+# The order in which an event page lists its acquisitions (each temporal role is a link relation).
+TEMPORAL_ROLES = ("pre-event", "co-event", "first-post-event", "post-event")
+REL_ANNOTATION = "annotation"
+
+
+def link_acquisitions(events: CollectionBundle, bundles: list[CollectionBundle]) -> None:
+    """Link each event item to what the build made of it, so that its page lists them by name: the acquisitions
+    under one link relation per temporal role (with their thumbnails as assets), and the annotations (label items).
+    """
+    by_event: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for b in bundles:
+        if b.id == EVENTS_COLLECTION:
+            continue
+        for it in b.items:
+            if (eid := it["properties"].get("mmtp:event_id")) is not None:
+                by_event.setdefault(eid, []).append((b.id, it))
+    for ev in events.items:
+        found = sorted(by_event.get(ev["id"], []), key=lambda ci: (ci[1]["properties"].get("datetime")
+                                                                     or ci[1]["properties"].get("start_datetime") or "",
+                                                                     ci[1]["id"]))
+        links, thumbs = [], {}
+        for coll, it in found:
+            props = it["properties"]
+            title = props.get("title") or it["id"]
+            if "label:type" in props:
+                rel = REL_ANNOTATION
+            elif (rel := props.get("mmtp:temporal_role")) not in TEMPORAL_ROLES:
+                continue
+            links.append({"rel": rel, "href": item_href(coll, it["id"]), "type": "application/geo+json", "title": title})
+            thumb = (it.get("assets") or {}).get("thumbnail")
+            if rel != REL_ANNOTATION and thumb and "://" not in thumb["href"]:
+                thumbs[f"thumbnail-{coll}-{it['id']}"] = {
+                    **thumb, "href": f"../../{coll}/{it['id']}/{thumb['href'].removeprefix('./')}",
+                    "title": f"{rel}: {title}", "roles": ["thumbnail"]}
+        links.sort(key=lambda lk: (TEMPORAL_ROLES + (REL_ANNOTATION,)).index(lk["rel"]))
+        ev["links"] = [*ev["links"], *links]
+        if thumbs:
+            ev["assets"] = {**ev.get("assets", {}), **thumbs}
+            if any("file:checksum" in a for a in thumbs.values()) and FILE not in ev["stac_extensions"]:
+                ev["stac_extensions"] = [*ev["stac_extensions"], FILE]

@@ -22,7 +22,7 @@ from rasterio.transform import Affine
 from shapely.geometry import mapping, shape
 
 from stac_mmtp.atomic import write_json
-from stac_mmtp.dataset.annotations import CLASS_DESCRIPTIONS, CLASSES, IGNORE, AnnotationSet
+from stac_mmtp.dataset.annotations import CLASS_COLOURS, CLASS_DESCRIPTIONS, CLASSES, IGNORE, AnnotationSet
 from stac_mmtp.dataset.inventory import Event
 from stac_mmtp.raster.assets import file_fields
 from stac_mmtp.raster.cog import CogProfile, array_to_cog
@@ -136,7 +136,8 @@ def rasterise(aset: AnnotationSet, event: Event, crs: str, transform: Affine, sh
 
 
 def class_table(counts: dict[int, int] | None = None) -> list[dict[str, Any]]:
-    rows = [{"value": v, "name": n, "description": CLASS_DESCRIPTIONS[n]} for n, v in CLASSES.items()]
+    rows = [{"value": v, "name": n, "description": CLASS_DESCRIPTIONS[n],
+             **({"color_hint": CLASS_COLOURS[n]} if n in CLASS_COLOURS else {})} for n, v in CLASSES.items()]
     rows.append({"value": IGNORE, "name": "ignore", "description": "not examined, or no image data", "nodata": True})
     if counts is not None:
         for r in rows:
@@ -209,8 +210,8 @@ def vector_item(aset: AnnotationSet, event: Event, sources: list[tuple[str, dict
         "properties": props,
         "links": links,
         "assets": {
-            "labels": {"href": "./labels.geojson", "type": GEOJSON_MEDIA_TYPE, "title": "Outlines (GeoJSON)",
-                       "roles": ["labels", "labels-vector"], **file_fields(item_dir / "labels.geojson")},
+            "vector_labels": {"href": "./labels.geojson", "type": GEOJSON_MEDIA_TYPE, "title": "Outlines (GeoJSON)",
+                              "roles": ["labels", "labels-vector"], **file_fields(item_dir / "labels.geojson")},
         },
     }
 
@@ -334,7 +335,7 @@ def annotations_bundle(sets: list[AnnotationSet], events: list[Event], bundles: 
         **summarise(items, ["mmtp:phenomenon", "mmtp:event_id", "mmtp:annotation_method", "mmtp:review_status"]),
     }
     coll["item_assets"] = {
-        "labels": {"type": GEOJSON_MEDIA_TYPE, "roles": ["labels", "labels-vector"], "title": "Outlines (GeoJSON)"},
+        "vector_labels": {"type": GEOJSON_MEDIA_TYPE, "roles": ["labels", "labels-vector"], "title": "Outlines (GeoJSON)"},
         "mask": {"type": COG_MEDIA_TYPE, "roles": ["data", "labels", "labels-raster"], "title": "Class mask",
                  "bands": [{"name": "class", "nodata": IGNORE, "data_type": "uint8"}], "classification:classes": class_table()},
     }

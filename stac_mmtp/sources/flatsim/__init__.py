@@ -30,7 +30,7 @@ from shapely.geometry import box, mapping
 
 from stac_mmtp import __version__
 from stac_mmtp.errors import ProductError
-from stac_mmtp.raster.assets import file_fields, write_png
+from stac_mmtp.raster.assets import file_fields, write_overview_cog, write_png
 from stac_mmtp.raster.cog import CogProfile, clip_to_cog
 from stac_mmtp.raster.geo import reproject, utm_epsg
 from stac_mmtp.sources.base import ProductMeta, Task
@@ -560,7 +560,7 @@ class Flatsim:
         else:
             return None
         with rasterio.open(item_dir / f"{key}.tif") as ds:
-            data = ds.read(1)
+            data, crs, transform = ds.read(1), ds.crs, ds.transform
         valid = (data != 0) & np.isfinite(data)
         png = item_dir / "thumbnail.png"
         if "wrapped" in key and "unwrapped" not in key:
@@ -576,6 +576,9 @@ class Flatsim:
                     f"white 0, red +{vmax:.3g} {unit} (away from the satellite); black = no data")
             scale = {"min": -round(vmax, 4), "max": round(vmax, 4)}
         write_png(rgb, png)
+        assets["overview"] = {**write_overview_cog(rgb, item_dir / "overview.tif", crs, transform, f"Overview: {key}",
+                                                   f"8-bit rendering for display, not for analysis: {desc}"),
+                              "type": COG_MEDIA_TYPE}
         return {"href": "./thumbnail.png", "type": PNG_MEDIA_TYPE, "roles": ["thumbnail"], "title": f"Preview of {key}",
                 "description": desc, "flatsim:colour_scale": {**scale, "asset": key}, **file_fields(png)}
 

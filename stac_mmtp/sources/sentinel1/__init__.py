@@ -35,7 +35,7 @@ from shapely.geometry import Polygon, box, mapping
 
 from stac_mmtp import __version__
 from stac_mmtp.errors import ProductError, UnsupportedProduct
-from stac_mmtp.raster.assets import file_fields, stretch_to_uint8, write_png
+from stac_mmtp.raster.assets import file_fields, stretch_to_uint8, write_overview_cog, write_png
 from stac_mmtp.raster.cog import CogProfile, array_to_cog
 from stac_mmtp.raster.geo import (
     footprint_from_geojson,
@@ -814,6 +814,11 @@ class Sentinel1:
                 if ann is not None:
                     incidence = _incidence_in(ann, win)
         assert grid is not None
+        rgb, what = self._false_colour(planes, 1)
+        assets["overview"] = {**write_overview_cog(rgb, item_dir / "overview.tif", grid.crs, grid.transform,
+                                                   f"Overview: {what}", "8-bit rendering for display (percentile "
+                                                   "stretch of each channel), not for analysis; 0 = no data"),
+                              "type": COG_MEDIA_TYPE}
         self._thumbnail(planes, item_dir / "thumbnail.png")
         assets["thumbnail"] = {"href": "./thumbnail.png", "type": PNG_MEDIA_TYPE, "roles": ["thumbnail"],
                                "title": "sigma0 in dB (R: VV, G: VH, B: VV/VH)" if {"VV", "VH"} <= set(planes)
@@ -884,27 +889,26 @@ class Sentinel1:
         }
 
     @staticmethod
-    def _thumbnail(planes: dict[str, np.ndarray], png: Path) -> None:
-        step = max(1, math.ceil(max(next(iter(planes.values())).shape) / 256))
-
+    def _false_colour(planes: dict[str, np.ndarray], step: int) -> tuple[np.ndarray, str]:
+        """sigma0 in dB as a (3, rows, cols) uint8 picture (0 = no data), every `step`-th pixel; what it shows."""
         def db(a: np.ndarray) -> np.ndarray:
             small = a[::step, ::step]
             with np.errstate(divide="ignore", invalid="ignore"):
                 return 10 * np.log10(np.where(small > 0, small, np.nan))
 
-        if "VV" in planes and "VH" in planes:
-            vv, vh = db(planes["VV"]), db(planes["VH"])
-            valid = np.isfinite(vv) & np.isfinite(vh)
-            rgb = np.stack([stretch_to_uint8(vv, valid), stretch_to_uint8(vh, valid), stretch_to_uint8(vv - vh, valid)])
-        elif "HH" in planes and "HV" in planes:
-            hh, hv = db(planes["HH"]), db(planes["HV"])
-            valid = np.isfinite(hh) & np.isfinite(hv)
-            rgb = np.stack([stretch_to_uint8(hh, valid), stretch_to_uint8(hv, valid), stretch_to_uint8(hh - hv, valid)])
-        else:
-            one = db(next(iter(planes.values())))
-            g = stretch_to_uint8(one)
-            rgb = np.stack([g, g, g])
-        write_png(rgb, png)
+        for co, cross in (("VV", "VH"), ("HH", "HV")):
+            if co in planes and cross in planes:
+                a, b = db(planes[co]), db(planes[cross])
+                valid = np.isfinite(a) & np.isfinite(b)
+                return (np.stack([stretch_to_uint8(a, valid), stretch_to_uint8(b, valid), stretch_to_uint8(a - b, valid)]),
+                        f"sigma0 in dB (R: {co}, G: {cross}, B: {co}/{cross})")
+        g = stretch_to_uint8(db(next(iter(planes.values()))))
+        return np.stack([g, g, g]), "sigma0 in dB"
+
+    @classmethod
+    def _thumbnail(cls, planes: dict[str, np.ndarray], png: Path) -> None:
+        step = max(1, math.ceil(max(next(iter(planes.values())).shape) / 256))
+        write_png(cls._false_colour(planes, step)[0], png)
 
     def collection(self, items: list[dict[str, Any]]) -> dict[str, Any]:
         from stac_mmtp.stac.tree import item_assets as derive_item_assets

@@ -1,0 +1,89 @@
+"""`stac-mmtp overview`: the dataset at a glance, from a build of the sample products against the real inventory."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from stac_mmtp.build import build
+from stac_mmtp.commands.main import main
+from stac_mmtp.dataset.annotations import dataset_hook
+from stac_mmtp.dataset.inventory import continent, load_inventory
+from stac_mmtp.paths import default_annotations_dir, default_events_dir
+from stac_mmtp.sources.samples import write_samples
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("overview")
+    write_samples(root / "samples")
+    report = build(default_events_dir(), [root / "samples"], root / "catalog",
+                   extra_bundles=dataset_hook(default_annotations_dir(), default_events_dir()))
+    assert report.ok, report.failures
+    return root / "catalog"
+
+
+def test_overview_files(built: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["overview", str(built), "--out", str(tmp_path / "ov")])
+    assert result.exit_code == 0, result.output
+    names = [Path(line).name for line in result.output.split()]
+    assert names == ["overview.png", "overview.html", "overview.json"]
+    png = Image.open(tmp_path / "ov" / "overview.png")
+    assert png.format == "PNG" and png.size == (1600, 1100)
+    # the README's picture is this command's output: regenerated, it has the same size
+    assert Image.open(REPO / "docs" / "img" / "overview.png").size == png.size
+    page = (tmp_path / "ov" / "overview.html").read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and "<svg" in page
+    # offline: no script, style sheet, image or font from anywhere else
+    assert not re.search(r"<(script|link|img|iframe)\b[^>]*\b(src|href)\s*=\s*[\"']?(https?:)?//", page, re.I)
+    assert not re.search(r"@import|url\(\s*[\"']?(https?:)?//", page, re.I)
+
+    # the numbers are the inventory's: every event of it, per phenomenon x continent, and the splits of the build
+    numbers = json.loads((tmp_path / "ov" / "overview.json").read_text())
+    embedded = json.loads(re.search(r'<script type="application/json" id="overview-data">(.*?)</script>', page,
+                                    re.S).group(1))
+    assert embedded == numbers
+    inventory = load_inventory(default_events_dir())
+    assert numbers["events"] == len(inventory)
+    expected = Counter((ev.phenomenon, continent(ev)) for ev in inventory)
+    got = Counter({(ph, c): sum(ss.values()) for ph, cs in numbers["counts"].items() for c, ss in cs.items()})
+    assert got == expected
+    splits = Counter(json.loads(p.read_text())["properties"]["ml-aoi:split"] for p in (built / "events").glob("*/*.json"))
+    got_splits = Counter()
+    for cs in numbers["counts"].values():
+        for ss in cs.values():
+            got_splits.update(ss)
+    assert got_splits == splits
+    cascades = sum(len(ev.triggers) for ev in inventory)
+    assert len(numbers["cascades"]) == cascades
+    items = Counter(p.parent.parent.name for c in ("sentinel-1", "sentinel-2", "flatsim") for p in (built / c).glob("*/*.json"))
+    assert numbers["acquisitions"] == dict(items)
+
+
+def test_overview_linked_from_the_root_catalog(built: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from stac_mmtp.release.overview import link_from_root, write_overview
+
+    tree = tmp_path / "catalog"
+    shutil.copytree(built, tree)
+    link_from_root(tree, write_overview(tree))
+    cat = json.loads((tree / "catalog.json").read_text())
+    assets = cat["assets"]
+    assert assets["overview"]["href"] == "./overview/overview.png" and assets["overview"]["type"] == "image/png"
+    assert assets["overview-html"]["type"] == "text/html" and assets["overview-html"]["title"]
+    assert (tree / "overview" / "overview.html").stat().st_size == assets["overview-html"]["file:size"]
+
+
+def test_overview_of_a_directory_without_a_build(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["overview", str(tmp_path)])
+    assert result.exit_code == 2 and "no catalog.json" in result.output
+    assert not (tmp_path / "overview").exists()
