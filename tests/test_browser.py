@@ -38,7 +38,7 @@ from stac_mmtp.access.preview import (
     serve,
 )
 from stac_mmtp.build import build
-from stac_mmtp.dataset.annotations import dataset_hook
+from stac_mmtp.build.labels import dataset_hook
 from stac_mmtp.dataset.vocab import extension_schema, field_enum
 from stac_mmtp.paths import default_annotations_dir, default_events_dir
 from stac_mmtp.sources.samples import write_samples

@@ -12,8 +12,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from stac_mmtp.build import build
+from stac_mmtp.build.labels import dataset_hook
 from stac_mmtp.commands.main import main
-from stac_mmtp.dataset.annotations import dataset_hook
 from stac_mmtp.dataset.inventory import continent, load_inventory
 from stac_mmtp.paths import default_annotations_dir, default_events_dir
 from stac_mmtp.sources.samples import write_samples
