@@ -152,6 +152,21 @@ def read_text(path: Path) -> str:
     return data.decode("latin-1")
 
 
+def parse_csv(path: Path, required: Iterable[str], what: str,
+              candidate: Callable[[Path, int, dict[str, str]], Candidate],
+              ) -> Iterator[tuple[int, Candidate | RowError | Skipped]]:
+    """(line, candidate or the row's error or skip reason) for each record of a CSV source: one bad row
+    never stops the others."""
+    for line, row in csv_rows(path, required, what):
+        if isinstance(row, RowError):
+            yield line, row
+            continue
+        try:
+            yield line, candidate(path, line, row)
+        except (RowError, Skipped) as exc:
+            yield line, exc
+
+
 def csv_rows(path: Path, required: Iterable[str], what: str,
              header_rows: int = 2) -> Iterator[tuple[int, dict[str, str] | RowError]]:
     """(first line number, row) of each record of a CSV file, with its header found in the first `header_rows`

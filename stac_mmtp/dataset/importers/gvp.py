@@ -12,9 +12,9 @@ from stac_mmtp.dataset.importers.common import (
     RowError,
     Skipped,
     coordinates,
-    csv_rows,
     date_from_parts,
     is_null,
+    parse_csv,
     pick_phenomenon,
     precision_span,
 )
@@ -28,14 +28,7 @@ _COARSER = ("second", "minute", "hour", "day", "month", "year")
 
 
 def parse(path: Path) -> Iterator[tuple[int, Candidate | RowError | Skipped]]:
-    for line, row in csv_rows(path, REQUIRED, "GVP eruption list"):
-        if isinstance(row, RowError):
-            yield line, row
-            continue
-        try:
-            yield line, _candidate(path, line, row)
-        except (RowError, Skipped) as exc:
-            yield line, exc
+    return parse_csv(path, REQUIRED, "GVP eruption list", _candidate)
 
 
 def _candidate(path: Path, line: int, row: dict[str, str]) -> Candidate:

@@ -12,11 +12,11 @@ from stac_mmtp.dataset.importers.common import (
     RowError,
     Skipped,
     coordinates,
-    csv_rows,
     date_from_parts,
     dois,
     is_null,
     iso3,
+    parse_csv,
     pick_phenomenon,
 )
 
@@ -30,14 +30,7 @@ DATABASE_REF = {"title": "Steiner et al. (2023), A database of glacial lake outb
 
 
 def parse(path: Path) -> Iterator[tuple[int, Candidate | RowError | Skipped]]:
-    for line, row in csv_rows(path, REQUIRED, "HMA GLOF database"):
-        if isinstance(row, RowError):
-            yield line, row
-            continue
-        try:
-            yield line, _candidate(path, line, row)
-        except (RowError, Skipped) as exc:
-            yield line, exc
+    return parse_csv(path, REQUIRED, "HMA GLOF database", _candidate)
 
 
 def _candidate(path: Path, line: int, row: dict[str, str]) -> Candidate:

@@ -10,9 +10,9 @@ from stac_mmtp.dataset.importers.common import (
     RowError,
     Skipped,
     coordinates,
-    csv_rows,
     is_null,
     iso3,
+    parse_csv,
     parse_date,
     pick_phenomenon,
 )
@@ -53,14 +53,7 @@ REFERENCES = [
 
 
 def parse(path: Path) -> Iterator[tuple[int, Candidate | RowError | Skipped]]:
-    for line, row in csv_rows(path, REQUIRED, "NASA Global Landslide Catalog export"):
-        if isinstance(row, RowError):
-            yield line, row
-            continue
-        try:
-            yield line, _candidate(path, line, row)
-        except (RowError, Skipped) as exc:
-            yield line, exc
+    return parse_csv(path, REQUIRED, "NASA Global Landslide Catalog export", _candidate)
 
 
 def _candidate(path: Path, line: int, row: dict[str, str]) -> Candidate:
