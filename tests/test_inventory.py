@@ -390,3 +390,17 @@ def test_far_future_date_refused_by_the_check_not_an_overflow_in_build(tmp_path:
     write_event(tmp_path / "ev2", "first-2020", datetime="0001-01-01T00:00:00Z")
     with pytest.raises(InputError, match="first-2020.geojson \\[datetime\\]: 0001-01-01 is outside"):
         build(tmp_path / "ev2", [], tmp_path / "out")
+
+
+def test_every_inhabited_country_has_a_continent() -> None:
+    """Any ISO 3166-1 alpha-3 code an event may carry maps to one of the six continents (pycountry's list;
+    only the uninhabited Antarctic and sub-Antarctic territories have none)."""
+    import pycountry
+
+    from stac_mmtp.dataset.inventory import CONTINENTS, continent_of_countries
+
+    for c in pycountry.countries:
+        if c.alpha_3 in ("ATA", "ATF", "BVT", "HMD"):
+            continue
+        assert continent_of_countries([c.alpha_3]) in CONTINENTS, c.alpha_3
+    assert continent_of_countries(["ESH"]) == "Africa" and continent_of_countries(["TTO"]) == "South and Central America"

@@ -422,12 +422,14 @@ def check_inventory(directory: Path, now: datetime | None = None) -> list[Event]
 # (see `continent`).
 _COUNTRIES: dict[str, tuple[str, ...]] = {
     "Europe": (
+        "ALA", "FRO", "GGY", "GIB", "IMN", "JEY", "MCO", "SMR", "VAT",
         "ALB", "AND", "AUT", "BEL", "BGR", "BIH", "BLR", "CHE", "CZE", "DEU", "DNK", "ESP", "EST",
         "FIN", "FRA", "GBR", "GRC", "HRV", "HUN", "IRL", "ISL", "ITA", "LIE", "LTU", "LUX", "LVA",
         "MDA", "MKD", "MLT", "MNE", "NLD", "NOR", "POL", "PRT", "ROU", "SRB", "RUS", "SJM", "SVK",
         "SVN", "SWE", "UKR",
     ),
     "Asia": (
+        "ARE", "BHR", "BRN", "CCK", "CXR", "HKG", "IOT", "KHM", "KWT", "MAC", "MDV", "OMN", "PSE", "QAT", "SGP",
         "AFG", "ARM", "AZE", "BGD", "BTN", "CHN", "CYP", "GEO", "IDN", "IND", "IRN", "IRQ", "ISR",
         "JOR", "JPN", "KAZ", "KGZ", "KOR", "LAO", "LBN", "MMR", "MNG", "MYS", "NPL", "PAK", "PHL",
         "PRK", "SAU", "SYR", "THA", "TJK", "TKM", "TLS", "TUR", "TWN", "UZB", "VNM", "YEM", "LKA",
@@ -436,16 +438,21 @@ _COUNTRIES: dict[str, tuple[str, ...]] = {
         "AGO", "BDI", "BEN", "CMR", "COD", "COG", "CPV", "DZA", "EGY", "ETH", "GHA", "GIN", "KEN",
         "LBR", "LBY", "MAR", "MDG", "MOZ", "MWI", "NER", "NGA", "REU", "RWA", "SDN", "SLE", "SOM",
         "SSD", "TUN", "TZA", "UGA", "ZAF", "ZMB", "ZWE", "COM",
+        "BFA", "BWA", "CAF", "CIV", "DJI", "ERI", "ESH", "GAB", "GMB", "GNB", "GNQ", "LSO", "MLI", "MRT",
+        "MUS", "MYT", "NAM", "SEN", "SHN", "STP", "SWZ", "SYC", "TCD", "TGO",
     ),
     "North America": (
+        "BMU", "SPM",
         "CAN", "USA", "GRL", "MEX",
     ),
     "South and Central America": (
+        "ABW", "AIA", "ATG", "BES", "BHS", "BLM", "BLZ", "BRB", "CUW", "CYM", "FLK", "GRD", "GUF", "KNA", "LCA", "MAF", "SGS", "SXM", "TCA", "TTO", "VGB", "VIR",
         "GTM", "HND", "SLV", "NIC", "CRI", "PAN", "CUB", "HTI", "DOM", "JAM", "PRI", "MTQ", "GLP",
         "DMA", "VCT", "MSR", "ARG", "BOL", "BRA", "CHL", "COL", "ECU", "PER", "PRY", "URY", "VEN",
         "GUY", "SUR",
     ),
     "Oceania/Pacific": (
+        "COK", "FSM", "MHL", "MNP", "NFK", "NIU", "NRU", "PCN", "PLW", "TKL", "TUV", "UMI", "WLF",
         "AUS", "NZL", "PNG", "FJI", "TON", "WSM", "VUT", "SLB", "NCL", "PYF", "ASM", "GUM", "KIR",
     ),
 }
