@@ -131,6 +131,23 @@ def test_search_without_server(release: Path) -> None:
     assert [it["id"][: len(VE_POST_PREFIX)] for it in floods] == [VE_POST_PREFIX]
 
 
+def test_items_without_assets_in_a_parquet_with_assets(tmp_path: Path) -> None:
+    """Event items with acquisitions carry thumbnails, the others no asset at all: in the collection's
+    parquet their `assets` column is null, which the search answers as an empty mapping."""
+    from stac_mmtp.stac.geoparquet import absolutize, duckdb_client, export_items
+
+    def item(eid: str, assets: dict) -> dict:
+        return {"type": "Feature", "stac_version": "1.1.0", "id": eid, "collection": "events",
+                "geometry": {"type": "Point", "coordinates": [11.04, 60.07]}, "bbox": [11.04, 60.07, 11.04, 60.07],
+                "properties": {"datetime": "2020-12-30T02:57:00Z"}, "links": [], "assets": assets}
+
+    thumb = {"thumbnail": {"href": "./thumb.png", "type": "image/png", "roles": ["thumbnail"]}}
+    path = export_items([item("with", thumb), item("without", {})], tmp_path)
+    found = {it["id"]: absolutize(it, str(path)) for it in duckdb_client().search(str(path))}
+    assert found["without"]["assets"] == {}
+    assert found["with"]["assets"]["thumbnail"]["href"] == (tmp_path / "with" / "thumb.png").as_uri()
+
+
 @pytest.mark.parametrize("where", ["static", "s3"])
 def test_pystac_client_browses_published_release(where: str, request: pytest.FixtureRequest) -> None:
     from pystac_client import Client

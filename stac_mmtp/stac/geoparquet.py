@@ -83,9 +83,12 @@ def absolutize(item: dict[str, Any], base: str) -> dict[str, Any]:
     """Resolve an item's relative hrefs against `base`, the URL (or path) of its parquet file."""
     if not _is_url(base):
         base = Path(base).resolve().as_uri()
-    for asset in item.get("assets", {}).values():
+    # a parquet column is null where an item has none (events without thumbnails): no assets, not None
+    item["assets"] = item.get("assets") or {}
+    item["links"] = item.get("links") or []
+    for asset in item["assets"].values():
         asset["href"] = urllib.parse.urljoin(base, asset["href"])
-    for lk in item.get("links", []):
+    for lk in item["links"]:
         lk["href"] = urllib.parse.urljoin(base, lk["href"])
     return item
 
