@@ -47,24 +47,45 @@ def _all(url: str, bucket: str, prefix: str) -> dict[str, bytes]:
     return out
 
 
-def _second_build(tree: Path, dst: Path) -> tuple[str, str]:
-    """The next version's tree: one event's description edited, one Sentinel-1 item removed (what the test
-    expects the changelog to list, chosen here, outside the code under test)."""
+def _second_build(tree: Path, dst: Path) -> tuple[str, str, dict[str, dict[str, list[str]]]]:
+    """The next version's tree: one event's description edited, one Sentinel-1 item removed together with
+    every link and asset that pointed into it (as a rebuild without that product would), and the changes
+    the test expects the changelog to list: recorded here, from these edits, outside the code under test."""
     shutil.copytree(tree, dst)
+    s1 = json.loads((dst / "sentinel-1" / "collection.json").read_text())
+    victim = next(lk for lk in s1["links"] if lk["rel"] == "item")
+    s1["links"].remove(victim)
+    (dst / "sentinel-1" / "collection.json").write_text(json.dumps(s1, indent=2) + "\n")
+    victim_dir = (dst / "sentinel-1" / victim["href"]).resolve().parent
+    item_id = json.loads((victim_dir / f"{victim_dir.name}.json").read_text())["id"]
+    shutil.rmtree(victim_dir)
+    expected: dict[str, dict[str, list[str]]] = {"sentinel-1": {"added": [], "removed": [item_id], "changed": []}}
+
+    def into_victim(base: Path, href: str) -> bool:
+        return "://" not in href and (base / href).resolve().is_relative_to(victim_dir)
+
+    for path in sorted(dst.rglob("*.json")):
+        obj = json.loads(path.read_text())
+        if obj.get("type") != "Feature":
+            continue
+        links = [lk for lk in obj["links"] if not into_victim(path.parent, lk["href"])]
+        assets = {k: a for k, a in obj["assets"].items() if not into_victim(path.parent, a["href"])}
+        if links != obj["links"] or assets != obj["assets"]:
+            obj["links"], obj["assets"] = links, assets
+            path.write_text(json.dumps(obj, indent=2) + "\n")
+            expected.setdefault(obj["collection"], {"added": [], "removed": [], "changed": []})["changed"].append(obj["id"])
     events = json.loads((dst / "events" / "collection.json").read_text())
     ev_href = next(lk["href"] for lk in events["links"] if lk["rel"] == "item" and "gjerdrum" in lk["href"])
     ev_path = (dst / "events" / ev_href).resolve()
     ev = json.loads(ev_path.read_text())
     ev["properties"]["description"] += " (Reviewed against the expert committee's report.)"
     ev_path.write_text(json.dumps(ev, indent=2) + "\n")
-    s1 = json.loads((dst / "sentinel-1" / "collection.json").read_text())
-    victim = next(lk for lk in s1["links"] if lk["rel"] == "item")
-    s1["links"].remove(victim)
-    (dst / "sentinel-1" / "collection.json").write_text(json.dumps(s1, indent=2) + "\n")
-    victim_path = (dst / "sentinel-1" / victim["href"]).resolve()
-    item_id = json.loads(victim_path.read_text())["id"]
-    shutil.rmtree(victim_path.parent)
-    return ev["id"], item_id
+    changed_events = expected.setdefault("events", {"added": [], "removed": [], "changed": []})["changed"]
+    if ev["id"] not in changed_events:
+        changed_events.append(ev["id"])
+    for entry in expected.values():
+        entry["changed"].sort()
+    return ev["id"], item_id, dict(sorted(expected.items()))
 
 
 def _resolve(key: str, href: str) -> str:
@@ -111,7 +132,7 @@ def test_release_two_versions_on_moto(built_tree: Path, moto_url: str, tmp_path:
                      "--no-changelog-file", "--allow-synthetic")
     assert code == 2 and "older" in out
 
-    changed_event, removed_item = _second_build(built_tree, tmp_path / "next")
+    changed_event, removed_item, expected_changes = _second_build(built_tree, tmp_path / "next")
     code, out = _cli("release", "1.1.0", str(tmp_path / "next"), "--to", to, "--endpoint-url", moto_url,
                      "--changelog-file", str(changelog), "--allow-synthetic")
     assert code == 0, out
@@ -148,12 +169,11 @@ def test_release_two_versions_on_moto(built_tree: Path, moto_url: str, tmp_path:
     # the changelog lists exactly what the test changed
     changes = json.loads(v2["changes.json"])
     assert changes["previous"] == "1.0.0"
-    assert changes["collections"] == {
-        "events": {"added": [], "removed": [], "changed": [changed_event]},
-        "sentinel-1": {"added": [], "removed": [removed_item], "changed": []},
-    }
-    assert changes["summary"] == {"events": {"added": 0, "removed": 0, "changed": 1},
-                                  "acquisitions": {"added": 0, "removed": 1, "changed": 0}}
+    assert changes["collections"] == expected_changes
+    assert changed_event in changes["collections"]["events"]["changed"]
+    assert changes["collections"]["sentinel-1"]["removed"] == [removed_item]
+    assert changes["summary"]["acquisitions"] == {"added": 0, "removed": 1, "changed": 0}
+    assert changes["summary"]["events"]["changed"] == len(expected_changes["events"]["changed"])
     text = changelog.read_text()
     assert text.index("## 1.1.0") < text.index("## 1.0.0") and f"`{changed_event}`" in text
     with urllib.request.urlopen(f"{base}/CHANGELOG-dataset.md") as r:

@@ -164,9 +164,14 @@ def versions_in(objects: Objects) -> list[tuple[int, int, int]]:
 
 
 # --------------------------------------------------------------------------- digests and the changelog
+STRUCTURAL_RELS = ("self", "root", "parent", "collection")
+
+
 def item_digest(item: dict[str, Any]) -> str:
-    """The content of an item for the changelog: everything but its links (relative, structural)."""
+    """The content of an item for the changelog: everything but its structural links (where it sits in
+    the tree); the links that say something (source, via, acquisitions, pre-event pairs) count."""
     body = {k: v for k, v in item.items() if k != "links"}
+    body["links"] = [lk for lk in item.get("links", []) if lk.get("rel") not in STRUCTURAL_RELS]
     return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
