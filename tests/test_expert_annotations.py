@@ -7,6 +7,7 @@ event AOI; `outside_event_aoi` records the others), classes.
 
 from __future__ import annotations
 
+import gzip
 import json
 import shutil
 from collections import Counter
@@ -69,12 +70,21 @@ EXPECTED: dict[str, tuple[int, int, dict[str, int], str | None, int, str]] = {
 EXPERT_EVENTS = sorted({k.split("/")[0] for k in EXPECTED})
 
 
+def _files() -> dict[str, Path]:
+    """`<event>/<id>` -> file: a set is `<id>.geojson`, or `<id>.geojson.gz` when over 5 MiB."""
+    found = {f"{p.parent.name}/{p.name.removesuffix('.geojson')}": p for p in ANNOTATIONS.glob("*/*.geojson")}
+    found |= {f"{p.parent.name}/{p.name.removesuffix('.geojson.gz')}": p for p in ANNOTATIONS.glob("*/*.geojson.gz")}
+    return found
+
+
 def _doc(key: str) -> dict:
-    return json.loads((ANNOTATIONS / f"{key}.geojson").read_text(encoding="utf-8"))
+    path = _files()[key]
+    data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    return json.loads(data.decode("utf-8"))
 
 
 def test_every_expert_file_is_listed() -> None:
-    found = {f"{p.parent.name}/{p.stem}" for p in ANNOTATIONS.glob("*/*.geojson") if not p.stem.startswith("maintainers-")}
+    found = {k for k in _files() if not k.split("/")[1].startswith("maintainers-")}
     assert found == set(EXPECTED)
     assert len(EXPERT_EVENTS) == 12
 
@@ -225,3 +235,20 @@ def test_hephaestus_interferogram_labels(event: str) -> None:
     assert len(doc["labels"]) == n and sum("Deformation" in a["label"] for a in doc["labels"]) == deformation
     lo, hi = (s.replace("-", "") for s in doc["provenance"]["window"])
     assert all(a["frameID"] in frames and a["primary_date"] <= hi and a["secondary_date"] >= lo for a in doc["labels"])
+
+
+def test_large_set_is_stored_gzipped_and_read_like_the_others(tmp_path: Path) -> None:
+    """A set over 5 MiB is written as <id>.geojson.gz (the repository keeps no file over 5 MiB); the loader
+    reads it like a plain file, and the committed EMSR664 file is such a set (1,073 outlines)."""
+    from stac_mmtp.dataset.annotations import GZIP_FROM_BYTES, annotation_path, load_annotations
+    from stac_mmtp.dataset.inventory import load_inventory
+
+    assert annotation_path(tmp_path, "a", "x" * GZIP_FROM_BYTES).name == "a.geojson.gz"
+    assert annotation_path(tmp_path, "a", "x" * (GZIP_FROM_BYTES - 1)).name == "a.geojson"
+    emilia = ANNOTATIONS / "emilia-romagna-flood-2023" / "emsr664-01-del-v1.geojson.gz"
+    assert emilia.is_file() and emilia.stat().st_size < GZIP_FROM_BYTES < len(gzip.decompress(emilia.read_bytes()))
+    copy = tmp_path / "annotations" / "emilia-romagna-flood-2023"
+    copy.mkdir(parents=True)
+    shutil.copy(emilia, copy)
+    (aset,) = load_annotations(tmp_path / "annotations", load_inventory(EVENTS))
+    assert aset.id == "emsr664-01-del-v1" and len(aset.outlines) == 1073 and aset.classes == ["flood"]

@@ -75,7 +75,8 @@ def test_a_bad_input_still_yields_one_document(tmp_path: Path) -> None:
 
 def test_annotations_check() -> None:
     doc = _json("annotations", "check", str(ANNOTATIONS), "--events", str(EVENTS), "--json")
-    on_disk = sorted(p.stem for p in ANNOTATIONS.glob("*/*.geojson"))
+    on_disk = sorted([p.name.removesuffix(".geojson") for p in ANNOTATIONS.glob("*/*.geojson")]
+                     + [p.name.removesuffix(".geojson.gz") for p in ANNOTATIONS.glob("*/*.geojson.gz")])
     assert sorted(a["annotation"] for a in doc["annotations"]) == on_disk
     assert set(doc["annotations"][0]) == {"event", "annotation", "features", "classes", "observed", "method", "review",
                                           "area_km2"}

@@ -9,6 +9,7 @@ carries its own provenance (see docs/annotations.md for the field list).
 
 from __future__ import annotations
 
+import gzip
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -281,18 +282,46 @@ def _outline(feat: Any, index: int, ev: Event, aoi: shapely.Geometry, path: Path
                    props["annotator_expertise"], float(conf), props["review_status"], imagery, tuple(artefacts))
 
 
+# An annotation set is `<id>.geojson`, or `<id>.geojson.gz` when it is large: the repository keeps no file
+# over 5 MiB, and a delineation of a thousand flood polygons (EMSR664) is 8 MiB of coordinates.
+SUFFIXES = (".geojson", ".geojson.gz")
+GZIP_FROM_BYTES = 5 * 1024 * 1024
+
+
+def annotation_files(directory: Path) -> list[Path]:
+    """Every annotation file under `directory` (`<event-id>/<id>.geojson[.gz]`), sorted."""
+    return sorted(p for suffix in SUFFIXES for p in Path(directory).glob(f"*/*{suffix}"))
+
+
+def annotation_id(path: Path) -> str:
+    """The set id a file name carries (its name without .geojson / .geojson.gz)."""
+    return next(path.name[: -len(s)] for s in reversed(SUFFIXES) if path.name.endswith(s))
+
+
+def annotation_path(directory: Path, annotation: str, text: str) -> Path:
+    """Where a set of this size is written: gzipped from GZIP_FROM_BYTES on."""
+    return directory / (f"{annotation}.geojson.gz" if len(text.encode()) >= GZIP_FROM_BYTES else f"{annotation}.geojson")
+
+
+def read_annotation(path: Path) -> str:
+    if path.name.endswith(".gz"):
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            return f.read()
+    return path.read_text(encoding="utf-8")
+
+
 def parse_annotation(path: Path, events: dict[str, Event]) -> AnnotationSet:
     """Parse and check one annotation file against the inventory; raise InputError naming file and feature."""
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        doc = json.loads(read_annotation(path))
+    except (json.JSONDecodeError, UnicodeDecodeError, gzip.BadGzipFile, EOFError) as exc:
         raise InputError(f"not valid JSON ({exc})", path) from None
     if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection":
         raise InputError("expected a GeoJSON FeatureCollection", path, "type")
     aid = doc.get("id")
     if not isinstance(aid, str) or not ID_PATTERN.match(aid):
         raise InputError(f"id {aid!r} is not URL-safe (lowercase letters, digits and single '-')", path, "id")
-    if path.stem != aid:
+    if annotation_id(path) != aid:
         raise InputError(f"id {aid!r} differs from the file name {path.name!r}", path, "id")
     eid = doc.get("event_id")
     if eid not in events:
@@ -324,7 +353,7 @@ def parse_annotation(path: Path, events: dict[str, Event]) -> AnnotationSet:
 
 
 def load_annotations(directory: Path, events: list[Event], only_known_events: bool = False) -> list[AnnotationSet]:
-    """Every `<event-id>/*.geojson` under `directory`, sorted; raise AnnotationErrors listing every problem.
+    """Every `<event-id>/*.geojson[.gz]` under `directory`, sorted; raise AnnotationErrors listing every problem.
 
     `only_known_events` skips event folders absent from `events` (a build on part of the inventory).
     """
@@ -334,7 +363,7 @@ def load_annotations(directory: Path, events: list[Event], only_known_events: bo
     by_id = {ev.id: ev for ev in events}
     errors: list[InputError] = []
     sets: list[AnnotationSet] = []
-    for path in sorted(directory.glob("*/*.geojson")):
+    for path in annotation_files(directory):
         if only_known_events and path.parent.name not in by_id:
             continue
         try:

@@ -9,6 +9,7 @@ time (`17:49 UTC`), or ISO (`2018-11-02`, `2018-11-02T05:18:00Z`, time field `T1
 
 from __future__ import annotations
 
+import gzip
 import re
 import tempfile
 import zipfile
@@ -20,8 +21,10 @@ from typing import Any
 import shapely
 from shapely import wkb
 
-from stac_mmtp.atomic import write_text
+from stac_mmtp.atomic import staged_file, write_text
+from stac_mmtp.dataset.annotations import SUFFIXES as ANNOTATION_SUFFIXES
 from stac_mmtp.dataset.annotations import (
+    annotation_path,
     dumps_annotation,
     feature_collection,
     parse_annotation,
@@ -547,7 +550,14 @@ def import_ems(path: Path, event_id: str | None, events: list[Event], out: Path,
         write_text(created[0], dumps_event(created[1]))
         targets.append(created[0])
     for aid, doc in docs:
-        target = out / event_id / f"{aid}.geojson"
-        write_text(target, dumps_annotation(doc))
+        text = dumps_annotation(doc)
+        # a set already there keeps its file (re-importing never leaves a .geojson and a .geojson.gz of one id)
+        existing = [out / event_id / f"{aid}{suffix}" for suffix in ANNOTATION_SUFFIXES if (out / event_id / f"{aid}{suffix}").exists()]
+        target = existing[0] if existing else annotation_path(out / event_id, aid, text)
+        if target.name.endswith(".gz"):
+            with staged_file(target) as tmp, gzip.open(tmp, "wt", encoding="utf-8", compresslevel=9) as f:
+                f.write(text)
+        else:
+            write_text(target, text)
         targets.append(target)
     return targets

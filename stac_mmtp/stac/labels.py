@@ -22,7 +22,14 @@ from rasterio.transform import Affine
 from shapely.geometry import mapping, shape
 
 from stac_mmtp.atomic import write_json
-from stac_mmtp.dataset.annotations import CLASS_COLOURS, CLASS_DESCRIPTIONS, CLASSES, IGNORE, AnnotationSet
+from stac_mmtp.dataset.annotations import (
+    CLASS_COLOURS,
+    CLASS_DESCRIPTIONS,
+    CLASSES,
+    IGNORE,
+    AnnotationSet,
+    read_annotation,
+)
 from stac_mmtp.dataset.inventory import Event
 from stac_mmtp.raster.assets import file_fields
 from stac_mmtp.raster.cog import CogProfile, array_to_cog
@@ -227,7 +234,7 @@ def _license_href(license_text: str) -> str:
 def _asset_doc(aset: AnnotationSet) -> dict[str, Any]:
     import json
 
-    return json.loads(aset.path.read_text(encoding="utf-8"))
+    return json.loads(read_annotation(aset.path))
 
 
 def mask_item(aset: AnnotationSet, event: Event, vector_id: str, coll: str, imagery: dict[str, Any], imagery_dir: Path,
