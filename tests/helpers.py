@@ -83,3 +83,21 @@ def published_to_s3(catalog: Path, cors: bool) -> Iterator[str]:
         server.stop()
         os.environ.clear()
         os.environ.update(saved)
+
+
+@contextmanager
+def read_only(directory: Path) -> Iterator[Path]:
+    """`directory`, created, that nothing may be written into while the block runs (as root, which
+    ignores permissions, it is made immutable with chattr instead)."""
+    import subprocess
+
+    directory.mkdir(parents=True, exist_ok=True)
+    root = os.geteuid() == 0
+    if root:
+        subprocess.run(["chattr", "+i", str(directory)], check=True)
+    else:
+        directory.chmod(0o555)
+    try:
+        yield directory
+    finally:
+        subprocess.run(["chattr", "-i", str(directory)], check=True) if root else directory.chmod(0o755)

@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 import referencing
 import referencing.jsonschema
-from helpers import write_event
+from helpers import read_only, write_event
 
 from stac_mmtp.build import build
 from stac_mmtp.errors import InputError
@@ -223,23 +223,10 @@ def test_default_inventory_is_the_package_checkout_not_the_cwd(tmp_path: Path, m
 
 
 def test_read_only_output_is_an_output_error(inventory: Path, tmp_path: Path) -> None:
-    import os
-    import subprocess
-
     from stac_mmtp.errors import OutputError
 
-    parent = tmp_path / "ro"
-    parent.mkdir()
-    root = os.geteuid() == 0  # root ignores permissions: make the directory immutable instead
-    if root:
-        subprocess.run(["chattr", "+i", str(parent)], check=True)
-    else:
-        parent.chmod(0o555)
-    try:
-        with pytest.raises(OutputError) as info:
-            build(inventory, [], parent / "catalog")
-    finally:
-        subprocess.run(["chattr", "-i", str(parent)], check=True) if root else parent.chmod(0o755)
+    with read_only(tmp_path / "ro") as parent, pytest.raises(OutputError) as info:
+        build(inventory, [], parent / "catalog")
     assert str(parent) in str(info.value) and "cannot write" in str(info.value)
     assert "\n" not in str(info.value) and list(parent.iterdir()) == []
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 import pytest
 from click.testing import CliRunner
-from helpers import write_event
+from helpers import read_only, write_event
 
 from stac_mmtp.commands.main import LazyGroup, main
 
@@ -240,21 +240,10 @@ def test_build_interrupted_safe_download_is_a_problem(tmp_path: Path) -> None:
 
 
 def test_build_read_only_output_exit_1(tmp_path: Path) -> None:
-    import os
-
     events = tmp_path / "events"
     write_event(events, "x-2020")
-    parent = tmp_path / "ro"
-    parent.mkdir()
-    root = os.geteuid() == 0  # root ignores permissions: make the directory immutable instead
-    if root:
-        subprocess.run(["chattr", "+i", str(parent)], check=True)
-    else:
-        parent.chmod(0o555)
-    try:
+    with read_only(tmp_path / "ro") as parent:
         r = CliRunner().invoke(main, ["-q", "build", "--events", str(events), "--out", str(parent / "catalog")])
-    finally:
-        subprocess.run(["chattr", "-i", str(parent)], check=True) if root else parent.chmod(0o755)
     assert r.exit_code == 1 and "Traceback" not in r.output
     assert f"{parent / 'catalog'}: cannot write the output directory (" in r.output.replace("\n", "")
 
