@@ -175,20 +175,12 @@ def item_digest(item: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
-def synthetic_items(tree: Path) -> int:
-    """How many items of a built tree are synthetic samples (`mmtp:synthetic: true`)."""
-    n = 0
-    for path in tree.rglob("*.json"):
-        if b'"mmtp:synthetic"' not in (data := path.read_bytes()):
-            continue
-        obj = json.loads(data)
-        n += bool(obj.get("type") == "Feature" and obj.get("properties", {}).get("mmtp:synthetic"))
-    return n
-
-
-def tree_items(tree: Path) -> dict[str, dict[str, str]]:
-    """collection id -> item id -> content digest, for every item of a built tree."""
+def tree_items(tree: Path) -> tuple[dict[str, dict[str, str]], int]:
+    """collection id -> item id -> content digest for every item of a built tree, and how many items are
+    synthetic samples (`mmtp:synthetic: true`): one read of each JSON file. Staging changes only the
+    root and the collections, so the build's items are the release's."""
     out: dict[str, dict[str, str]] = {}
+    synthetic = 0
     for path in sorted(tree.rglob("*.json")):
         if any(part.startswith(".") for part in path.relative_to(tree).parts):
             continue
@@ -198,7 +190,8 @@ def tree_items(tree: Path) -> dict[str, dict[str, str]]:
             continue
         if isinstance(obj, dict) and obj.get("type") == "Feature" and "stac_version" in obj:
             out.setdefault(obj.get("collection") or "", {})[obj["id"]] = item_digest(obj)
-    return out
+            synthetic += bool((obj.get("properties") or {}).get("mmtp:synthetic"))
+    return out, synthetic
 
 
 def kind_of(collection: str) -> str:
@@ -436,7 +429,8 @@ def release(version: str, build_dir: Path, to: str, *, endpoint_url: str | None 
             raise ReleaseError(f"{objects.display}/{previous} has no {RELEASE} / {MANIFEST}: not a stac-mmtp release")
         old_items = json.loads(rel_doc)["items"]
         old_keys = set(json.loads(man_doc)["objects"])
-    if (n := synthetic_items(build_dir)) and not allow_synthetic:
+    new_items, n = tree_items(build_dir)
+    if n and not allow_synthetic:
         raise InputError(f"the build holds {n} synthetic sample item(s) (mmtp:synthetic): a release of the dataset holds "
                          "real data only (--allow-synthetic for a demonstration release, which says it is synthetic)",
                          build_dir)
@@ -450,7 +444,6 @@ def release(version: str, build_dir: Path, to: str, *, endpoint_url: str | None 
     with tempfile.TemporaryDirectory(prefix=".release-", dir=build_dir.parent) as tmp:
         stage = Path(tmp) / vname
         versioned = stage_version(build_dir, stage, version, previous, old_keys, exp, doi, citation)
-        new_items = tree_items(stage)
         report.diff = changes(old_items, new_items)
         report.changelog = changelog_markdown(version, previous and previous[1:], released_at, report.diff)
         write_text(stage / "CHANGELOG.md", "# stac-mmtp dataset changelog\n\n" + report.changelog)
