@@ -270,3 +270,55 @@ def test_item_shape_provenance_synthetic_marking_and_validation(built: dict[str,
     assert [pr["name"] for pr in p["providers"]] == ["stac-mmtp contributors"]
     report = validate_tree(built["out"], schema_store)
     assert [str(x) for x in report.problems] == []
+
+
+def test_real_planetary_computer_item_maps_to_the_local_item_shape(real_fixtures: Path, tmp_path: Path) -> None:
+    """The real PC item's metadata (no pixels): ids, times with PC's space, orbits; a real source keeps
+    its provenance (via/derived_from to the source item, ESA + host + processor, Copernicus licence)."""
+    from rasterio.transform import from_origin
+    from shapely.geometry import box as shapely_box
+
+    from stac_mmtp.sources.remote_s1 import _item, _product
+    from stac_mmtp.sources.sentinel1 import Grid
+
+    pc = json.loads((real_fixtures / PC_ITEM).read_text())
+    prod = _product(pc, pc["assets"]["vv"]["href"], ["VV", "VH"], "test")
+    assert prod.id == "S1A_IW_GRDH_1SDV_20250312T052236_20250312T052301_058267_073394_B8B7"  # the folder's name
+    assert (prod.start.isoformat(), prod.stop.isoformat()) == ("2025-03-12T05:22:36.604436+00:00",
+                                                               "2025-03-12T05:23:01.601759+00:00")
+    assert (prod.absolute_orbit, prod.relative_orbit, prod.orbit_state) == (58267, 95, "descending")
+    assert (prod.datatake, prod.slice_number, prod.total_slices, prod.timeliness) == (471956, 28, 30, "NRT-3h")
+    events = tmp_path / "events"
+    write_event(events, "tunisia-test-2025", geometry=box(9.5, 33.6, 0.02), site=[9.5, 33.6], countries=["TUN"],
+                datetime="2025-03-10T00:00:00Z", datetime_precision="day")
+    from stac_mmtp.sources.base import ProductMeta, Task
+
+    ev = load_inventory(events)[0]
+    rec = {"provider": "planetary-computer", "collection": "sentinel-1-grd", "item_id": pc["id"],
+           "self_href": pc["links"][3]["href"]}
+    meta = ProductMeta(tmp_path, "remote-sentinel-1", pc["id"], ev.geometry, prod.start, prod.stop, rec)
+    task = Task(ev, meta, "first-post-event", 2.2, BuildOptions(buffer_m=500))
+    grid = Grid(CRS.from_epsg(32632), from_origin(540000, 3720000, 10, 10), (100, 100))
+    item = _item(task, rec, prod, grid, shapely_box(9.48, 33.58, 9.52, 33.62), {}, True, False)
+    p = item["properties"]
+    assert p["s1:product_identifier"] == prod.id and p["platform"] == "sentinel-1a"
+    assert p["start_datetime"] == "2025-03-12T05:22:36.604436Z" and p["sat:relative_orbit"] == 95
+    assert p["license"] == "other" and "mmtp:synthetic" not in p
+    assert [pr["name"] for pr in p["providers"]] == ["ESA", "Microsoft Planetary Computer", "stac-mmtp"]
+    links = {link["rel"]: link["href"] for link in item["links"]}
+    assert links["via"] == links["derived_from"] == pc["links"][3]["href"]
+    assert links["license"] == "https://sentinels.copernicus.eu/documents/247904/690755/Sentinel_Data_Legal_Notice"
+
+
+def test_calibration_xml_of_another_product_is_refused(real_fixtures: Path) -> None:
+    """The real stactools SAFE's calibration LUT (26144 pixels) against the 1280-pixel real TIFF."""
+    import xml.etree.ElementTree as ET
+
+    from stac_mmtp.errors import ProductError
+    from stac_mmtp.sources.remote_s1 import _check_lut_covers
+    from stac_mmtp.sources.sentinel1 import calibration_lut
+
+    cal = next((real_fixtures / "stactools-sentinel1" / "grd").glob("*.SAFE/annotation/calibration/calibration-*-vv-*.xml"))
+    lut = calibration_lut(ET.parse(cal).getroot(), str(cal))
+    with pytest.raises(ProductError, match=r"spans 26144 pixels x 17344 lines but the measurement is 1280 x 837"):
+        _check_lut_covers(lut, WIDTH, HEIGHT, "calibration", "calibration-iw-vv.xml")
