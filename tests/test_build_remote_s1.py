@@ -322,3 +322,30 @@ def test_calibration_xml_of_another_product_is_refused(real_fixtures: Path) -> N
     lut = calibration_lut(ET.parse(cal).getroot(), str(cal))
     with pytest.raises(ProductError, match=r"spans 26144 pixels x 17344 lines but the measurement is 1280 x 837"):
         _check_lut_covers(lut, WIDTH, HEIGHT, "calibration", "calibration-iw-vv.xml")
+
+
+def test_earth_search_requester_pays_entry_fails_with_one_clear_line(real_fixtures: Path, tmp_path: Path) -> None:
+    """The real Earth Search v1 GRD item (assets on s3://sentinel-s1-l1c, requester pays), served over HTTP."""
+    import shutil
+
+    from stac_mmtp.errors import ProductError
+    from stac_mmtp.sources.base import ProductMeta, Task
+    from stac_mmtp.sources.remote_s1 import SOURCE
+
+    src = next((real_fixtures / "stac-api-items" / "earth-search-v1" / "sentinel-1-grd").glob("*.json"))
+    shutil.copy(src, tmp_path / "item.json")
+    srv = RangeServer(tmp_path)
+    try:
+        events = tmp_path / "events"
+        write_event(events, EV, geometry=box(LON, LAT, 0.02), site=[LON, LAT], countries=["IND"])
+        ev = load_inventory(events)[0]
+        rec = {"provider": "earth-search", "collection": "sentinel-1-grd", "item_id": src.stem,
+               "self_href": f"{srv.url}/item.json"}
+        when = ev.start
+        task = Task(ev, ProductMeta(tmp_path, SOURCE.name, src.stem, ev.geometry, when, when, rec), "post-event", 1.0,
+                    BuildOptions())
+        with pytest.raises(ProductError, match=r"requester-pays s3://sentinel-s1-l1c\) are not read from plans yet") as exc:
+            SOURCE.convert(task, tmp_path / "out")
+        assert str(exc.value).startswith("s3://sentinel-s1-l1c/GRD/2025/7/31/IW/SH/")
+    finally:
+        srv.stop()

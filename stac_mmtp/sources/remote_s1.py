@@ -124,6 +124,13 @@ class RemoteSentinel1:
         pols = [p for p in (sp.get("sar:polarizations") or POLS) if p.lower() in assets]
         if not pols:
             raise ProductError("the source item has no measurement asset (vv, vh, hh, hv)", source)
+        hrefs = [str(assets[p.lower()].get("href", "")) for p in pols]
+        if any(not h.startswith(("http://", "https://")) for h in hrefs):
+            # Earth Search's s3://sentinel-s1-l1c is requester-pays: reading it needs AWS credentials and
+            # AWS_REQUEST_PAYER, which this reader does not set up (yet); say so instead of a GDAL error
+            raise ProductError("Sentinel-1 assets outside http(s) (e.g. Earth Search's requester-pays "
+                               "s3://sentinel-s1-l1c) are not read from plans yet: plan Sentinel-1 with "
+                               "--provider planetary-computer", redact(hrefs[0]))
         inputs: list[tuple[str, str, CalibrationLUT, NoiseLUT | None, str, str | None]] = []
         for pol in pols:  # every href found and every XML read before any pixel is
             cal = _asset_href(assets, CALIBRATION_KEYS, pol)
