@@ -5,6 +5,8 @@ is one unit of work. The source item is fetched from its `self` href, and each b
 remotely through GDAL's /vsicurl/ with only the internal tiles that the AOI (+ buffer) window
 needs: the window becomes a VRT the COG driver streams from (cog.clip_to_cog), and GDAL merges
 consecutive ranges into one request. The output is the item shape of local Sentinel-2 products.
+`tasks_from_plans` makes the tasks of every plan entry: Sentinel-2 ones for this source, Sentinel-1
+ones for remote_s1.
 """
 
 from __future__ import annotations
