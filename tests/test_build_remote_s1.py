@@ -242,11 +242,28 @@ def test_sigma0_follows_the_formula_on_the_event_utm_grid(built: dict[str, Any])
 
 
 def test_only_the_window_the_aoi_needs_was_fetched(built: dict[str, Any]) -> None:
-    size = (built["dir"] / "measurement" / "iw-vv.tiff").stat().st_size
+    """Range requests only: the header and the internal tiles (256 x 256) under the source window."""
+    from stac_mmtp.sources.sentinel1 import Grid, source_window
+
+    tiff = built["dir"] / "measurement" / "iw-vv.tiff"
+    with rasterio.open(built["out"] / "sentinel-1" / f"{EV}_{REAL_ID}" / "vv.tif") as got:
+        grid = Grid(got.crs, got.transform, got.shape)
+    with rasterio.open(tiff) as local:
+        win = source_window(list(local.gcps[0]), grid, (HEIGHT, WIDTH))
+        need = {(r, c) for r in range(win.row_off // 256, (win.row_off + win.height - 1) // 256 + 1)
+                for c in range(win.col_off // 256, (win.col_off + win.width - 1) // 256 + 1)}
+        tiles = []
+        for r, c in need:
+            off = int(local.get_tag_item(f"BLOCK_OFFSET_{c}_{r}", "TIFF", bidx=1))
+            tiles.append((off, off + int(local.get_tag_item(f"BLOCK_SIZE_{c}_{r}", "TIFF", bidx=1))))
     gets = [q for q in built["log"].for_path("/measurement/iw-vv.tiff") if q.method == "GET"]
-    assert gets and all(q.status == 206 for q in gets)  # range reads only, never the whole file
+    assert gets and all(q.status == 206 for q in gets)  # never the whole file
+    for lo, hi in tiles:  # every tile the window needs, whole
+        assert sum(max(0, min(hi, q.end + 1) - max(lo, q.start)) for q in gets) == hi - lo
     fetched = sum(q.sent for q in gets)
-    assert fetched < size / 4, (fetched, size)
+    # the tiles, the 32 KiB header read, and /vsicurl/'s 16 KiB granularity on each side of each range
+    assert fetched <= sum(hi - lo for lo, hi in tiles) + 32768 + 2 * 16384 * len(gets), (fetched, tiles)
+    assert fetched < tiff.stat().st_size / 10, fetched
 
 
 def test_item_shape_provenance_synthetic_marking_and_validation(built: dict[str, Any], schema_store: Any) -> None:
