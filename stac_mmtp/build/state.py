@@ -160,7 +160,12 @@ def place(src: Path, dest: Path) -> None:
 
 
 class WorkDir:
-    """One build's view of the work directory; only one build may hold it at a time."""
+    """One build's view of the work directory; only one build may hold it at a time.
+
+    The interface the build uses (build/__init__.py), shared with workstore.StoreWork (object storage):
+    begin, finished, place, prepare, target, recorded, item, keys."""
+
+    keeps_items = True  # results keep their item in memory; the reduce step needs no read-back
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
@@ -210,6 +215,24 @@ class WorkDir:
         if verify and _digests(root) != done.outputs:
             return None
         return done
+
+    def keys(self) -> set[str]:
+        return {k for (k,) in self.db.execute("SELECT key FROM tasks")}
+
+    def place(self, done: Finished, stage: Path) -> bool:
+        place(self.output_dir(done.key) / done.collection / done.item_id, stage / done.collection / done.item_id)
+        return True
+
+    def target(self, key: str) -> Path:
+        return self.output_dir(key)
+
+    def recorded(self, key: str, task: Task, result: Any) -> None:
+        """Commit a result that came back from the executor (a TaskResult)."""
+        self.record(key, task, result.collection, result.item, result.ok, result.seconds)
+
+    def item(self, key: str) -> dict[str, Any]:
+        row = self.db.execute("SELECT item FROM tasks WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0])
 
     def prepare(self, key: str) -> Path:
         """An empty output root for a task about to run (a killed run's leftovers are discarded)."""
