@@ -13,7 +13,9 @@ rebuild from a work directory against the full build.
   in every round (the machine's load hits all of them alike); the figure is each one's best round.
 - Overhead: the same task objects with the product path pointing to nothing, so each converter fails
   at its first file access (a near-empty task that still travels the whole path: pickling, dispatch,
-  the result back). Overhead per task = (wall - sum of the tasks' own seconds / workers) / tasks.
+  the result back). The fixed cost of a call (spawning the pool, connecting to the scheduler) is the wall
+  of a call with one near-empty task per worker; overhead per task = (wall(N) - fixed - (own(N) -
+  own(fixed)) / workers) / (N - workers), own = the tasks' own seconds, measured inside each task.
 - Rebuild: `build()` with a work directory, full then unchanged (every task reused).
 """
 
@@ -67,11 +69,18 @@ def planned(events: Path, samples: Path) -> list[Task]:
     return tasks
 
 
+def _peak_rss_mib() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def near_empty(tasks: list[Task], n: int) -> list[Task]:
     out = []
     for i in range(n):
         t = tasks[i % len(tasks)]
-        out.append(dataclasses.replace(t, product=dataclasses.replace(t.product, path=Path(f"/nonexistent/{i}"))))
+        product = dataclasses.replace(t.product, id=f"{t.product.id}-noop{i}", path=Path(f"/nonexistent/{i}"))
+        out.append(dataclasses.replace(t, product=product))  # an item id of its own: dask keys are unique
     return out
 
 
@@ -117,7 +126,7 @@ def main() -> None:
         for name in ("dask 1", "dask 2"):  # warm: the workers import the converters once
             timed(configs[name][0], noop[:4], a.workdir, expect_ok=False)
         best: dict[str, tuple[float, float]] = {}
-        over: dict[str, tuple[float, float]] = {}
+        over: dict[str, tuple[float, float, float]] = {}
         names = list(configs)
         for k in range(a.repeat):
             order = names[k % len(names):] + names[: k % len(names)]  # rotate: no configuration always first
@@ -128,23 +137,29 @@ def main() -> None:
                       f"({len(tasks) / wall:.2f} tasks/s)", flush=True)
                 if name not in best or wall < best[name][0]:
                     best[name] = (wall, own)
+                # the fixed cost of a call (spawning the pool, connecting to the scheduler), then N tasks
+                fixed, fixed_own = timed(run, noop[:workers], a.workdir, expect_ok=False)
                 wall, own = timed(run, noop, a.workdir, expect_ok=False)
-                if name not in over or wall < over[name][0]:
-                    over[name] = (wall, own)
+                per_task = (wall - fixed - (own - fixed_own) / workers) / (len(noop) - workers)
+                if name not in over or per_task < over[name][2]:
+                    over[name] = (wall, fixed, per_task)
+        from distributed import Client
+
+        with Client(clusters[2].scheduler_address) as client:  # peak RSS of each worker after every round
+            rss = sorted(client.run(_peak_rss_mib).values())
     finally:
         for c in clusters.values():
             c.close()
 
     print()
     print(f"| configuration | best wall ({len(tasks)} tasks) | sum of task seconds | near-empty: wall "
-          f"({len(noop)} tasks) | overhead per task |")
-    print("| --- | --- | --- | --- | --- |")
+          f"({len(noop)} tasks) | fixed cost per call | overhead per task |")
+    print("| --- | --- | --- | --- | --- | --- |")
     for name in names:
-        workers = configs[name][1]
-        (wall, own), (nw, nown) = best[name], over[name]
-        print(f"| {name} | {wall:.2f} s | {own:.2f} s | {nw:.2f} s | "
-              f"{(nw - nown / workers) / len(noop) * 1000:.1f} ms |")
-    print(f"\nspeed-up 2 vs 1: dask {best['dask 1'][0] / best['dask 2'][0]:.2f}x, "
+        (wall, own), (nw, fixed, per_task) = best[name], over[name]
+        print(f"| {name} | {wall:.2f} s | {own:.2f} s | {nw:.2f} s | {fixed:.2f} s | {per_task * 1000:.1f} ms |")
+    print(f"\npeak RSS of the 2 dask workers: {', '.join(f'{r:.0f}' for r in rss)} MiB")
+    print(f"speed-up 2 vs 1: dask {best['dask 1'][0] / best['dask 2'][0]:.2f}x, "
           f"pool {best['pool 1'][0] / best['pool 2'][0]:.2f}x (target >= 1.8x on 2 idle cores)")
 
     if not a.no_rebuild:
