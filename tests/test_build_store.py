@@ -98,6 +98,15 @@ def test_store_build_is_the_local_build_and_a_rebuild_reuses_all(inputs, local_b
     planned = build(events, [samples], tmp_path / "other", work=url, dry_run=True)
     assert len(planned.planned) == 18 and {w for *_, w in planned.planned} == {"reuse"}
 
+    # one output object gone from the store: exactly that task runs again, the tree is the same
+    rec = json.loads(next(iter(states.values())))
+    rel = sorted(rec["outputs"])[0]
+    s3.delete_object(Bucket=BUCKET, Key=f"local-pool/tasks/{rec['key']}/{rec['collection']}/{rec['item_id']}/{rel}")
+    third = build(events, [samples], tmp_path / "catalog", BuildOptions(jobs=2), work=url)
+    assert third.ok and third.ran == 1 and [r.item_id for r in third.results if not r.reused] == [rec["item_id"]]
+    assert _files(tmp_path / "catalog") == local_build
+    assert sorted(len(v) for v in _runs(s3, "local-pool").values()) == [1, 18]
+
 
 def test_store_build_on_a_dask_cluster(inputs, local_build, s3, tmp_path: Path) -> None:  # noqa: F811
     events, samples = inputs
