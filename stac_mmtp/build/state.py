@@ -2,9 +2,11 @@
 
 A task's key hashes everything its outputs depend on (the event's feature bytes and its triggers,
 the product metadata or plan entry, the temporal role, the options that affect conversion, the
-converter's version). A finished task's outputs stay in `tasks/<key>/` with their SHA-256 digests in
-`state.sqlite`; a rebuild hard-links (or copies) them into the new stage instead of converting again.
-Each state row is committed as its task finishes, so a build killed at any point resumes from there.
+package version and the source code of every package module the converter imports). A finished task's
+outputs stay in `tasks/<key>/` with their SHA-256 digests in `state.sqlite`; a rebuild hard-links (or
+copies) them into the new stage instead of converting again. Each state row is committed as its task
+finishes, so a build killed at any point resumes from there. On object storage (`--work s3://...`) the
+same interface keeps one JSON record per key instead (build/workstore.py).
 """
 
 from __future__ import annotations
