@@ -162,3 +162,38 @@ def test_an_unreachable_store_is_one_line(inputs, s3, tmp_path: Path) -> None:  
                                   "--work", "s3://no-such-bucket/w"])
     assert r.exit_code == 2 and "s3://no-such-bucket/w" in r.stderr and "cannot use the work store" in r.stderr
     assert not (tmp_path / "c").exists()
+
+
+KILLER = """
+import os, signal, sys
+from pathlib import Path
+from stac_mmtp.build import build
+from stac_mmtp.sources import BuildOptions
+
+def progress(phase, done, total):
+    if phase == "convert" and done == 5:
+        os.kill(os.getpid(), signal.SIGKILL)  # midway: 5 tasks recorded in the store, others uploading
+
+build(Path(sys.argv[1]), [Path(sys.argv[2])], Path(sys.argv[3]), BuildOptions(jobs=2), progress=progress,
+      work=sys.argv[4])
+"""
+
+
+def test_killed_store_build_resumes(inputs, local_build, s3, tmp_path: Path) -> None:  # noqa: F811
+    import subprocess
+    import sys
+
+    events, samples = inputs
+    url, out = f"s3://{BUCKET}/killed", tmp_path / "catalog"
+    with open(tmp_path / "stderr.txt", "w") as err:
+        proc = subprocess.run([sys.executable, "-c", KILLER, str(events), str(samples), str(out), url],
+                              cwd=Path(__file__).resolve().parents[1], stdout=subprocess.DEVNULL, stderr=err,
+                              timeout=300)
+    assert proc.returncode == -9, (tmp_path / "stderr.txt").read_text()[-2000:]
+    assert not out.exists()
+    recorded = {json.loads(b)["item_id"] for b in _objects(s3, "killed/state/").values()}
+    assert len(recorded) >= 5
+    resumed = build(events, [samples], out, BuildOptions(jobs=2), work=url)
+    assert resumed.ok and resumed.reused == len(recorded) and resumed.ran == 18 - len(recorded)
+    assert {r.item_id for r in resumed.results if r.reused} == recorded
+    assert _files(out) == local_build
