@@ -71,7 +71,7 @@ def test_overview_files(built: Path, tmp_path: Path) -> None:
 def test_overview_linked_from_the_root_catalog(built: Path, tmp_path: Path) -> None:
     import shutil
 
-    from stac_mmtp.release.overview import link_from_root, write_overview
+    from stac_mmtp.build.overview import link_from_root, write_overview
 
     tree = tmp_path / "catalog"
     shutil.copytree(built, tree)

@@ -80,7 +80,7 @@ def build_command(events_dir: Path | None, product_dirs: tuple[Path, ...], allow
     except MmtpError as exc:
         fail(exc)
     if not dry_run and (out / "catalog.json").is_file():  # the dataset at a glance, linked from the root catalog
-        from stac_mmtp.release.overview import link_from_root, write_overview
+        from stac_mmtp.build.overview import link_from_root, write_overview
 
         try:
             link_from_root(out, write_overview(out, events_dir=events_dir))
