@@ -220,7 +220,7 @@ def interactive(ov: Overview) -> tuple[str, dict[str, str], str]:
 
     # the world map: land patches, events per phenomenon (legend entries hide/show them)
     fmap = bfigure(title=f"{len(ov.events)} events by phenomenon (hover: event; click: its item)", tools=tools,
-                   x_range=(-180, 180), y_range=(-60, 85), match_aspect=True, width=900, height=470,
+                   x_range=(-180, 180), y_range=(-60, 85), match_aspect=True, width=1150, height=470,
                    background_fill_color="#f4f8fb")
     land = json.loads(LAND.read_text(encoding="utf-8"))
     xs, ys = [], []
@@ -244,7 +244,7 @@ def interactive(ov: Overview) -> tuple[str, dict[str, str], str]:
                    TapTool(renderers=points, callback=OpenURL(url="@url", same_tab=True)))
     fmap.legend.click_policy = "hide"
     fmap.legend.label_text_font_size = "8pt"
-    fmap.legend.location = "bottom_left"
+    fmap.add_layout(fmap.legend[0], "right")  # beside the map, not over the Americas
     fmap.axis.visible = False
     fmap.grid.visible = False
 
