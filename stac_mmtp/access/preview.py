@@ -51,7 +51,16 @@ PATCHES = (
     # no imagery is drawn. Give each fetched source item the URL it was fetched from.
     ("ol-stac/layer/STAC.js", "const stac = create(response);",
      "const stac = create(response);\n                    stac.setAbsoluteUrl(link.getAbsoluteUrl()); // stac-mmtp"),
+    # stac-js 0.1.9 (STAC Browser's) makes Asset objects of a Collection's or an Item's assets, not of a
+    # Catalog's (STAC 1.1 allows them; our root catalog has the overview's): the root page then fails in
+    # getThumbnails ("isPreview is not a function") and shows nothing. Wrap a Catalog's assets the same way.
+    ("stac-js/src/catalog.js", "    super(data, absoluteUrl);",
+     "    super(data, absoluteUrl, { assets: Asset.fromAssets }); // stac-mmtp: STAC 1.1 catalog assets"),
+    ("stac-js/src/catalog.js", "import CatalogLike from './cataloglike.js';",
+     "import Asset from './asset.js'; // stac-mmtp\nimport CatalogLike from './cataloglike.js';"),
 )
+# The packages of browser/node_modules that PATCHES edits: the build gets a copy of each.
+PATCHED_PACKAGES = tuple(sorted({rel.split("/")[0] for rel, _, _ in PATCHES} - {"stac-browser"}))
 # Packages whose installed version must match the lock file before a build (ol-stac is pinned to 1.2.0).
 CHECKED_PACKAGES = ("@radiantearth/stac-browser", "ol-stac", "ol", "@radiantearth/stac-fields", "ol-stac/node_modules/stac-js")
 
@@ -144,14 +153,16 @@ def ensure_stac_browser(src: Path = BROWSER_SRC, out: Path | None = None) -> Pat
         for name in ("fields.config.js", "mmtp-fields.json"):
             shutil.copy2(src / name, pkg / name)
         # Module resolution walks up from the copied sources: point it at the locked install, package by
-        # package, with a patched copy of ol-stac (its `ol` still resolves to the one locked OpenLayers).
+        # package, with patched copies of ol-stac and stac-js (ol-stac's `ol` still resolves to the one
+        # locked OpenLayers).
         modules = pkg / "node_modules"
         modules.mkdir()
         for entry in (src / "node_modules").resolve().iterdir():
-            if entry.name != "ol-stac":
+            if entry.name not in PATCHED_PACKAGES:
                 (modules / entry.name).symlink_to(entry, target_is_directory=entry.is_dir())
-        shutil.copytree(src / "node_modules" / "ol-stac", modules / "ol-stac", symlinks=True)
-        _apply_patches({"stac-browser": pkg, "ol-stac": modules / "ol-stac"})
+        for name in PATCHED_PACKAGES:
+            shutil.copytree(src / "node_modules" / name, modules / name, symlinks=True)
+        _apply_patches({"stac-browser": pkg, **{name: modules / name for name in PATCHED_PACKAGES}})
         env = dict(os.environ, **{f"SB_{k}": v for k, v in BUILD_OPTIONS.items()})
         cli = src / "node_modules" / "@vue" / "cli-service" / "bin" / "vue-cli-service.js"
         _run([node, str(cli), "build", "--noSourceMaps"], pkg, out.parent / "logs" / f"{out.name}.log", env)
