@@ -208,7 +208,7 @@ def _write(out: Path, events: list[Event], tasks: list[Task], report: BuildRepor
         catalog = root_catalog_metadata()
         mark_catalog(catalog, [it for b in bundles for it in b.items], MMTP)
         write_tree(stage, catalog, bundles, geoparquet=True)
-        if overview:  # in the stage: the root catalog's links to it are in place when the tree is
+        if overview:  # in the stage: the tree moves into place with the root catalog already linking it
             from stac_mmtp.build.overview import link_from_root, write_overview
 
             link_from_root(stage, write_overview(stage, events=events))
