@@ -101,7 +101,11 @@ def test_overview_page_is_interactive_and_offline(built: Path) -> None:
 
     assert any(s.lstrip().startswith("/* BEGIN bokeh.min.js */") for s in refs.scripts)
     assert f"Bokeh v{bokeh.__version__}" in page or f'"version":"{bokeh.__version__}"' in page.replace(" ", "")
-    # a tap opens the event's item: one relative link per event, each to an item of the build
+    # the map's hover names the event (id, title, date, phenomenon); a tap (four plots) opens its item
+    for tip in ('["event","@id"]', '["title","@title"]', '["date","@date"]', '["phenomenon","@phenomenon"]'):
+        assert tip in page, tip
+    assert page.count('"name":"TapTool"') == page.count('"name":"OpenURL"') == 4
+    # the tap's URL: one relative link per event, each to an item of the build
     events = {p.parent.name for p in (built / "events").glob("*/*.json")}
     linked = set(re.findall(r"\.\./events/([a-z0-9-]+)/\1\.json", page))
     assert linked == events
