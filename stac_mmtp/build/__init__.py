@@ -107,6 +107,7 @@ def build(
     dry_run: bool = False,
     executor: str = "local",
     scheduler: str | None = None,
+    overview: bool = False,
 ) -> BuildReport:
     """Build the catalog tree into `out` (replaced atomically). Raises InputError for a bad inventory
     or an `out` that may not be replaced (see `check_out_dir`; `protect` adds inputs it must not hold),
@@ -118,7 +119,8 @@ def build(
     is a work store on object storage, for workers without a shared disk (build/workstore.py). `select` runs part of
     the plan; `dry_run` only fills `report.planned` and writes nothing. `executor` is "local" (a process
     pool of `options.jobs` processes) or "dask" (the cluster at `scheduler`, DASK_SCHEDULER_ADDRESS, or a
-    LocalCluster); the catalog is the same on every executor."""
+    LocalCluster); the catalog is the same on every executor. `overview` also writes overview/ (PNG,
+    HTML, JSON; see build/overview.py) linked from the root catalog: off by default, it costs seconds."""
     options = options or BuildOptions()
     check_out_dir(out, [events_dir, *product_dirs, *(protect or []), *([acquisitions] if acquisitions else [])])
     events = load_inventory(events_dir)  # raises before anything is written
@@ -165,10 +167,12 @@ def build(
         out.resolve().parent.mkdir(parents=True, exist_ok=True)
         tempfile.TemporaryDirectory(dir=out.resolve().parent, prefix=f".{out.name}.probe.").cleanup()
         if work is None:
-            _write(out, events, tasks, report, options, progress, extra_bundles, None, _runner(executor, scheduler))
+            _write(out, events, tasks, report, options, progress, extra_bundles, None, _runner(executor, scheduler),
+                   overview)
         else:
             with _open_work(work) as wd:
-                _write(out, events, tasks, report, options, progress, extra_bundles, wd, _runner(executor, scheduler))
+                _write(out, events, tasks, report, options, progress, extra_bundles, wd, _runner(executor, scheduler),
+                       overview)
     except OSError as exc:  # read-only or full disk: one line naming the directory, not a traceback
         raise OutputError(f"cannot write the output directory ({exc.strerror or exc})", out) from None
     return report
@@ -177,7 +181,7 @@ def build(
 def _write(out: Path, events: list[Event], tasks: list[Task], report: BuildReport, options: BuildOptions,
            progress: Progress | None,
            extra_bundles: Callable[[list[Event], list[CollectionBundle], Path], list[CollectionBundle]] | None,
-           work: Any, runner: Runner) -> None:
+           work: Any, runner: Runner, overview: bool = False) -> None:
     with staged_dir(out) as stage:
         (stage / BUILD_MARKER).write_text("written by stac-mmtp build; its directory is replaced by the next build\n")
         results = runner(tasks, stage, options.jobs, progress) if work is None else \
@@ -204,6 +208,10 @@ def _write(out: Path, events: list[Event], tasks: list[Task], report: BuildRepor
         catalog = root_catalog_metadata()
         mark_catalog(catalog, [it for b in bundles for it in b.items], MMTP)
         write_tree(stage, catalog, bundles, geoparquet=True)
+        if overview:  # in the stage: the tree moves into place with the root catalog already linking it
+            from stac_mmtp.build.overview import link_from_root, write_overview
+
+            link_from_root(stage, write_overview(stage, events=events))
         report.collections = {b.id: len(b.items) for b in bundles}
 
 

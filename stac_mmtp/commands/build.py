@@ -78,16 +78,9 @@ def build_command(events_dir: Path | None, product_dirs: tuple[Path, ...], allow
                                acquisitions=acquisitions_dir or _default_acquisitions(),
                                work=None if no_work else _work(work, out),
                                select=Selection(tuple(event_ids), since, limit) if (event_ids or since or limit) else None,
-                               dry_run=dry_run, executor=executor, scheduler=scheduler)
+                               dry_run=dry_run, executor=executor, scheduler=scheduler, overview=True)
     except MmtpError as exc:
         fail(exc)
-    if not dry_run and (out / "catalog.json").is_file():  # the dataset at a glance, linked from the root catalog
-        from stac_mmtp.release.overview import link_from_root, write_overview
-
-        try:
-            link_from_root(out, write_overview(out, events_dir=events_dir))
-        except MmtpError as exc:
-            fail(exc)
     if dry_run:
         console.table(f"dry run: {sum(1 for p in report.planned if p[2] == 'run')} task(s) to run, "
                       f"{sum(1 for p in report.planned if p[2] == 'reuse')} to reuse",
