@@ -1,8 +1,10 @@
-"""`stac-mmtp discover` against a real STAC API on 127.0.0.1 (stac-fastapi-geoparquet over real items).
+"""`stac-mmtp discover` against real STAC APIs on 127.0.0.1 (stac-fastapi-geoparquet and stac-fastapi-pgstac).
 
 The API holds the real item JSONs of Earth Search v1 (rio-tiler-pds 29RKH, 13TDE) and Planetary
 Computer (Sentinel-1 GRD), plus date-shifted copies of them (ids rewritten to their new dates) so that
 pre/post choices are meaningful; each copy is said to be one in its own `description` property.
+The core tests (items per role, paging, antimeridian, 429 proxy) run once per server: one
+stac-fastapi-pgstac (PostgreSQL + PostGIS, loaded with pypgstac) is started for the whole module.
 Expectations are written from the item dates and footprints, not from the code under test.
 """
 
@@ -14,6 +16,7 @@ import http.server
 import json
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,7 +25,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from helpers import box, write_event
-from stac_api import stac_api
+from stac_api import SERVERS, any_stac_api, stac_api
+from unavailable import unavailable
 
 from stac_mmtp.dataset.inventory import load_inventory
 from stac_mmtp.discover import DiscoverOptions, discover_events
@@ -128,9 +132,41 @@ def events_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def api(items: dict[str, list[dict[str, Any]]], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def geoparquet_api(items: dict[str, list[dict[str, Any]]], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with stac_api(items, tmp_path_factory.mktemp("api")) as url:
         yield url
+
+
+def empty_member_item(real_fixtures: Path) -> dict[str, Any]:
+    """The real Planetary Computer 06VVN item with its footprint as a MultiPolygon with empty members."""
+    it = _load(real_fixtures, S2_PC)
+    it["geometry"] = {"type": "MultiPolygon", "coordinates": [[], it["geometry"]["coordinates"], [[]]]}
+    return it
+
+
+@pytest.fixture(scope="module")
+def pgstac_url(items: dict[str, list[dict[str, Any]]], real_fixtures: Path,
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One stac-fastapi-pgstac for the module, over the same items (pypgstac load), plus the MultiPolygon
+    with empty members: pypgstac refuses it ("Mixed dimensionality"), pgstac's own create_item stores it."""
+    from pgstac_server import PgstacUnavailable
+
+    created = [dict(empty_member_item(real_fixtures), collection="sentinel-2-l2a")]
+    try:
+        server = any_stac_api("pgstac", items, tmp_path_factory.mktemp("pgstac"), created=created)
+        url = server.__enter__()
+    except PgstacUnavailable as exc:
+        unavailable(str(exc))
+    try:
+        yield url
+    finally:
+        server.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="module", params=SERVERS)
+def api(request: pytest.FixtureRequest) -> str:
+    """The discovery API: stac-fastapi-geoparquet, then stac-fastapi-pgstac (tests run once per server)."""
+    return request.getfixturevalue("geoparquet_api" if request.param == "geoparquet" else "pgstac_url")
 
 
 OPTS = DiscoverOptions(retries=3, backoff=0.05)
@@ -194,9 +230,9 @@ def test_plan_picks_the_expected_items_per_role(api: str, events_dir: Path, tmp_
         ("S2A_60WXT_20200214_0_L2A", ["first-post-event", "first-usable-post-event"], 1.0)]
 
 
-def test_all_adds_every_acquisition_of_the_window(api: str, events_dir: Path, tmp_path: Path) -> None:
+def test_all_adds_every_acquisition_of_the_window(geoparquet_api: str, events_dir: Path, tmp_path: Path) -> None:
     opts = DiscoverOptions(retries=3, backoff=0.05, modalities=("s2",), selection=Selection(all=True))
-    assert _run(events_dir, api, tmp_path, options=opts).ok
+    assert _run(events_dir, geoparquet_api, tmp_path, options=opts).ok
     plan = json.loads((tmp_path / f"{KH}.json").read_text())
     roles = _roles(plan, "s2")
     assert roles["S2A_29RKH_20200129_0_L2A"] == ["pre-event"]
@@ -220,19 +256,19 @@ def test_a_lasting_event_gets_its_first_co_event_image(items: dict[str, list[dic
     ]
 
 
-def test_rerun_is_byte_identical_and_leaves_the_file_alone(api: str, events_dir: Path, tmp_path: Path) -> None:
+def test_rerun_is_byte_identical_and_leaves_the_file_alone(geoparquet_api: str, events_dir: Path, tmp_path: Path) -> None:
     t1 = datetime(2026, 1, 1, tzinfo=UTC)
-    _run(events_dir, api, tmp_path, now=lambda: t1)
+    _run(events_dir, geoparquet_api, tmp_path, now=lambda: t1)
     path = tmp_path / f"{KH}.json"
     before, mtime = path.read_bytes(), path.stat().st_mtime_ns
     assert json.loads(before)["queries"][0]["searched_at"] == "2026-01-01T00:00:00Z"
     time.sleep(0.01)
-    report = _run(events_dir, api, tmp_path, now=lambda: t1 + timedelta(days=3))
+    report = _run(events_dir, geoparquet_api, tmp_path, now=lambda: t1 + timedelta(days=3))
     assert {e.event_id: e.status for e in report.events} == {AM: "unchanged", KH: "unchanged", TN: "unchanged"}
     assert path.read_bytes() == before and path.stat().st_mtime_ns == mtime
 
 
-def test_update_adds_only_what_is_new(items: dict[str, list[dict[str, Any]]], api: str, events_dir: Path,
+def test_update_adds_only_what_is_new(items: dict[str, list[dict[str, Any]]], geoparquet_api: str, events_dir: Path,
                                       tmp_path: Path) -> None:
     cut = "2020-02-15"  # the API as it was on 15 February 2020: nothing usable after the event yet
     early = {k: [it for it in v if it["properties"]["datetime"] < cut or k != "sentinel-2-l2a"] for k, v in items.items()}
@@ -243,7 +279,7 @@ def test_update_adds_only_what_is_new(items: dict[str, list[dict[str, Any]]], ap
     old = json.loads(path.read_text())
     assert sorted(_roles(old, "s2")) == ["S2A_29RKH_20200203_0_L2A", "S2A_29RKH_20200208_1_L2A", "S2A_29RKH_20200214_0_L2A"]
     opts = DiscoverOptions(retries=3, backoff=0.05, modalities=("s2",), update=True)
-    report = _run(events_dir, api, tmp_path / "plans", options=opts)
+    report = _run(events_dir, geoparquet_api, tmp_path / "plans", options=opts)
     assert {e.event_id: e.status for e in report.events}[KH] == "updated"
     new = json.loads(path.read_text())
     added = [a for a in new["acquisitions"] if a not in old["acquisitions"]]
@@ -341,9 +377,9 @@ def test_429_with_retry_after_and_a_dropped_connection_are_retried(api: str, eve
                                           "S2A_29RKH_20200214_0_L2A", "S2A_29RKH_20200219_0_L2A"]
 
 
-def test_provider_down_names_it_and_the_events_not_planned(api: str, events_dir: Path, tmp_path: Path) -> None:
+def test_provider_down_names_it_and_the_events_not_planned(geoparquet_api: str, events_dir: Path, tmp_path: Path) -> None:
     # the provider answers the 4 pages of the first event (sorted: chukotka has 1 page, sahara 4) then goes down
-    proxy = FlakyProxy(api, fail_after=5)
+    proxy = FlakyProxy(geoparquet_api, fail_after=5)
     out = tmp_path / "plans"
     try:
         result = CliRunner().invoke(
@@ -360,13 +396,13 @@ def test_provider_down_names_it_and_the_events_not_planned(api: str, events_dir:
     assert "503" in err
 
 
-def test_rate_limit_spaces_the_requests(api: str) -> None:
+def test_rate_limit_spaces_the_requests(geoparquet_api: str) -> None:
     from stac_mmtp.discover.search import LimitedIO
 
     io = LimitedIO(rate_limit=5.0, timeout=10, retries=0, backoff=0)
     t0 = time.monotonic()
     for _ in range(6):
-        json.loads(io.request(api + "/"))
+        json.loads(io.request(geoparquet_api + "/"))
     assert io.requests == 6
     assert time.monotonic() - t0 >= 1.0  # 6 requests at 5 per second: 5 intervals of 0.2 s
 
@@ -383,6 +419,21 @@ def test_multipolygon_with_an_empty_member_does_not_crash(real_fixtures: Path) -
         ("S2B_MSIL2A_20190629T212529_R043_T06VVN_20201006T080531", "MGRS-06VVN",
          ["first-post-event", "first-usable-post-event"], 1.0)]
     assert aoi_coverage({"type": "MultiPolygon", "coordinates": [[]]}, ev.geometry) == 0.0
+
+
+def test_multipolygon_with_an_empty_member_served_by_pgstac(pgstac_url: str, tmp_path: Path) -> None:
+    # the same footprint through a real API end to end: pgstac stores it and serves the empty members back
+    served = json.loads(urllib.request.urlopen(
+        f"{pgstac_url}/collections/sentinel-2-l2a/items/S2B_MSIL2A_20190629T212529_R043_T06VVN_20201006T080531").read())
+    assert [len(p) for p in served["geometry"]["coordinates"]] == [0, 1, 0]
+    events = _events_at(-147.8, 60.8, "2019-06-20T00:00:00Z")
+    opts = DiscoverOptions(retries=3, backoff=0.05, modalities=("s2",))
+    report = discover_events(events, resolve([pgstac_url], page_size=2, rate_limit=50), tmp_path, opts)
+    assert report.ok, report.failures
+    plan = json.loads((tmp_path / "alaska-test.json").read_text())
+    assert [(a["item_id"], a["stack"], a["roles"], a["aoi_coverage"]) for a in plan["acquisitions"]] == [
+        ("S2B_MSIL2A_20190629T212529_R043_T06VVN_20201006T080531", "MGRS-06VVN",
+         ["first-post-event", "first-usable-post-event"], 1.0)]
 
 
 def test_coverage_of_an_aoi_across_the_antimeridian() -> None:
@@ -421,11 +472,11 @@ def test_named_providers_and_bad_specs() -> None:
     assert r.exit_code == 2 and "--provider 'nope'" in r.output
 
 
-def test_discover_json_is_one_document_with_the_plans(api: str, events_dir: Path, tmp_path: Path) -> None:
+def test_discover_json_is_one_document_with_the_plans(geoparquet_api: str, events_dir: Path, tmp_path: Path) -> None:
     from stac_mmtp.commands.main import main
 
     out = tmp_path / "plans"
-    r = CliRunner().invoke(main, ["discover", "--events", str(events_dir), "--provider", api, "--out", str(out),
+    r = CliRunner().invoke(main, ["discover", "--events", str(events_dir), "--provider", geoparquet_api, "--out", str(out),
                                   "--modality", "s2", "--json"])
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)  # stdout holds that document and nothing else
