@@ -100,6 +100,7 @@ def items(real_fixtures: Path) -> dict[str, list[dict[str, Any]]]:
         s2_copy(real, -5, cloud=85.0),  # 2020-02-14: first post-event, too cloudy to be usable
         real,  # 2020-02-19, 4.05 % cloud: first usable post-event
         s2_copy(real, 5),  # 2020-02-24: later post-event (only with --all)
+        s2_copy(real, 10, cloud=90.0),  # 2020-02-29: cloudy, later (only with --all; a cloud filter drops it)
         _load(real_fixtures, S2_13TDE),  # Colorado, intersects none of the events
     ]
     across = s2_copy(real, -5)
@@ -203,11 +204,13 @@ def test_plan_picks_the_expected_items_per_role(api: str, events_dir: Path, tmp_
     assert first["assets"]["red"].endswith("/S2A_29RKH_20200219_0_L2A/B04.tif")
     assert "red-jp2" not in first["assets"] and "thumbnail" not in first["assets"]
     assert first["self_href"].startswith(api) and first["self_href"].endswith("/items/S2A_29RKH_20200214_0_L2A")
-    # paging to the end: 7 items of tile 29RKH in pages of 2
-    q = next(q for q in plan["queries"] if q["modality"] == "s2")
-    assert (q["pages"], q["returned"], q["method"], q["url"]) == (4, 7, "POST", api + "/search")
-    assert q["body"]["datetime"] == "2019-12-14T00:00:00Z/2020-05-12T00:00:00Z"
+    # paging to the end: the 6 items of tile 29RKH up to the cut-off (event + 10 days) in 3 pages of 2,
+    # then the clear ones after it (test_cloud_filter_sent_to_the_server_selects_the_same)
+    q, clear = [q for q in plan["queries"] if q["modality"] == "s2"]
+    assert (q["pages"], q["returned"], q["method"], q["url"]) == (3, 6, "POST", api + "/search")
+    assert q["body"]["datetime"] == "2019-12-14T00:00:00Z/2020-02-22T00:00:00Z"
     assert q["body"]["intersects"] == box(-11.4, 24.8)
+    assert (clear["pages"], clear["returned"], clear["body"]["datetime"]) == (1, 1, "2020-02-22T00:00:00Z/2020-05-12T00:00:00Z")
     assert _roles(plan, "s1") == {}
     # Sentinel-1: one selection per stack (relative orbit + direction + mode + polarisations)
     s1 = json.loads((tmp_path / f"{TN}.json").read_text())
@@ -228,6 +231,72 @@ def test_plan_picks_the_expected_items_per_role(api: str, events_dir: Path, tmp_
     am = json.loads((tmp_path / f"{AM}.json").read_text())
     assert [(a["item_id"], a["roles"], a["aoi_coverage"]) for a in am["acquisitions"]] == [
         ("S2A_60WXT_20200214_0_L2A", ["first-post-event", "first-usable-post-event"], 1.0)]
+
+
+CLEAR_CQL2 = {"op": "<=", "args": [{"property": "eo:cloud_cover"}, 20.0]}  # docs/acquisition.md, --max-cloud 20
+CLEAR_QUERY = {"eo:cloud_cover": {"lte": 20.0}}
+
+
+def _s2_queries(plan: dict[str, Any]) -> list[tuple[str, Any, Any, int]]:
+    return [(q["body"]["datetime"], q["body"].get("filter"), q["body"].get("query"), q["returned"])
+            for q in plan["queries"] if q["modality"] == "s2"]
+
+
+@pytest.mark.parametrize("cutoff_days", [10.0, 1.0])
+def test_cloud_filter_sent_to_the_server_selects_the_same(api: str, events_dir: Path, tmp_path: Path,
+                                                          cutoff_days: float) -> None:
+    # both servers advertise CQL2 JSON filter: the filter goes to the server, the selection does not change
+    plain = _run(events_dir, api, tmp_path / "plain", options=DiscoverOptions(retries=3, backoff=0.05, server_filter=False))
+    opts = DiscoverOptions(retries=3, backoff=0.05, filter_cutoff_days=cutoff_days)
+    filtered = _run(events_dir, api, tmp_path / "filtered", options=opts)
+    assert plain.ok and filtered.ok, (plain.failures, filtered.failures)
+    for ev in (KH, AM, TN):
+        a, b = (json.loads((tmp_path / d / f"{ev}.json").read_text()) for d in ("plain", "filtered"))
+        assert b["acquisitions"] == a["acquisitions"], ev
+    kh_plain = json.loads((tmp_path / "plain" / f"{KH}.json").read_text())
+    kh = json.loads((tmp_path / "filtered" / f"{KH}.json").read_text())
+    window = "2019-12-14T00:00:00Z/2020-05-12T00:00:00Z"
+    assert _s2_queries(kh_plain) == [(window, None, None, 8)]  # the 8 images of tile 29RKH
+    if cutoff_days == 10.0:
+        # to the cut-off (22 February) unfiltered: 29 Jan, 3 Feb, 8 Feb twice, 14 Feb (85 %), 19 Feb (4 %);
+        # after it the clear 24 February only: the cloudy 29 February copy stays on the server. The first
+        # usable image (19 February) is before the cut-off, so nothing more is asked.
+        assert _s2_queries(kh) == [("2019-12-14T00:00:00Z/2020-02-22T00:00:00Z", None, None, 6),
+                                   ("2020-02-22T00:00:00Z/2020-05-12T00:00:00Z", CLEAR_CQL2, None, 1)]
+        assert kh["queries"][1]["body"]["filter-lang"] == "cql2-json"
+    else:
+        # cut-off 13 February: the cloudy first post-event image (14 February) is filtered out, so a third,
+        # unfiltered search from the cut-off to the first usable image (19 February 11:34:25.405) brings it back
+        assert _s2_queries(kh) == [("2019-12-14T00:00:00Z/2020-02-13T00:00:00Z", None, None, 4),
+                                   ("2020-02-13T00:00:00Z/2020-05-12T00:00:00Z", CLEAR_CQL2, None, 2),
+                                   ("2020-02-13T00:00:00Z/2020-02-19T11:34:26Z", None, None, 2)]
+    tn = json.loads((tmp_path / "filtered" / f"{TN}.json").read_text())
+    assert [q["body"].get("filter") for q in tn["queries"] if q["modality"] == "s1"] == [None]  # S1: no cloud
+
+
+@pytest.mark.parametrize(("hide", "kind"), [(("filter", "cql2"), "query"), (("filter", "cql2", "query"), None)])
+def test_without_cql2_the_query_extension_or_the_client_filters(pgstac_url: str, events_dir: Path, tmp_path: Path,
+                                                                hide: tuple[str, ...], kind: str | None) -> None:
+    # pgstac behind a proxy that hides its filter (and query) conformance classes
+    proxy = FlakyProxy(pgstac_url, hide=hide)
+    events = [e for e in load_inventory(events_dir) if e.id == KH]
+    opts = DiscoverOptions(retries=3, backoff=0.05, modalities=("s2",))
+    try:
+        report = discover_events(events, resolve([proxy.url], page_size=2, rate_limit=50), tmp_path, opts)
+    finally:
+        proxy.shutdown()
+    assert report.ok, report.failures
+    plan = json.loads((tmp_path / f"{KH}.json").read_text())
+    assert sorted(_roles(plan, "s2")) == ["S2A_29RKH_20200203_0_L2A", "S2A_29RKH_20200208_1_L2A",
+                                          "S2A_29RKH_20200214_0_L2A", "S2A_29RKH_20200219_0_L2A"]
+    assert all("filter" not in b for b in proxy.bodies)
+    if kind == "query":  # no OR in `query`: before the cut-off unfiltered, after it the clear images only
+        assert _s2_queries(plan) == [("2019-12-14T00:00:00Z/2020-02-22T00:00:00Z", None, None, 6),
+                                     ("2020-02-22T00:00:00Z/2020-05-12T00:00:00Z", None, CLEAR_QUERY, 1)]
+        assert CLEAR_QUERY in [b.get("query") for b in proxy.bodies]
+    else:
+        assert _s2_queries(plan) == [("2019-12-14T00:00:00Z/2020-05-12T00:00:00Z", None, None, 8)]
+        assert all("query" not in b for b in proxy.bodies)
 
 
 def test_all_adds_every_acquisition_of_the_window(geoparquet_api: str, events_dir: Path, tmp_path: Path) -> None:
@@ -290,11 +359,15 @@ def test_update_adds_only_what_is_new(items: dict[str, list[dict[str, Any]]], ge
 # ----------------------------------------------------------------------------- a misbehaving network
 class FlakyProxy(http.server.ThreadingHTTPServer):
     """A reverse proxy on 127.0.0.1: the 1st search answered 429 (Retry-After: 1), the 2nd cut without
-    an answer, then forwarded; with `fail_after`, every search after that many answers 503."""
+    an answer, then forwarded; with `fail_after`, every search after that many answers 503. With `hide`,
+    it answers every search and removes the conformance classes containing one of those words (an API
+    without filter or query), rewriting the upstream's own URL to its own in the answers."""
 
-    def __init__(self, upstream: str, fail_after: int | None = None) -> None:
+    def __init__(self, upstream: str, fail_after: int | None = None, hide: tuple[str, ...] = ()) -> None:
         self.upstream = upstream.split("//", 1)[1]
         self.fail_after = fail_after
+        self.hide = hide
+        self.bodies: list[dict[str, Any]] = []
         self.searches = 0
         self.log: list[str] = []
         self.lock = threading.Lock()
@@ -318,7 +391,9 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
         srv = self.server
         with srv.lock:
             n = srv.searches = srv.searches + (1 if self.path.startswith("/search") else 0)
-        if self.path.startswith("/search"):
+            if self.path.startswith("/search") and body:
+                srv.bodies.append(json.loads(body))
+        if self.path.startswith("/search") and not srv.hide:
             if srv.fail_after is None and n == 1:
                 srv.log.append("429")
                 self.send_response(429)
@@ -343,6 +418,12 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
         conn.request(self.command, self.path, body=body or None, headers=headers)
         resp = conn.getresponse()
         data = resp.read()
+        if srv.hide:
+            data = data.replace(f"//{srv.upstream}".encode(), f"//127.0.0.1:{srv.server_address[1]}".encode())
+            doc = json.loads(data)
+            if isinstance(doc, dict) and "conformsTo" in doc:
+                doc["conformsTo"] = [c for c in doc["conformsTo"] if not any(w in c for w in srv.hide)]
+                data = json.dumps(doc).encode()
         self.send_response(resp.status)
         for k, v in resp.getheaders():
             if k.lower() not in ("transfer-encoding", "connection", "content-length"):
@@ -355,7 +436,8 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
     do_GET = do_POST = _handle
 
 
-def test_429_with_retry_after_and_a_dropped_connection_are_retried(api: str, events_dir: Path, tmp_path: Path) -> None:
+def test_429_with_retry_after_and_a_dropped_connection_are_retried(api: str, events_dir: Path, tmp_path: Path,
+                                                                   request: pytest.FixtureRequest) -> None:
     proxy = FlakyProxy(api)
     try:
         t0 = time.monotonic()
@@ -368,18 +450,21 @@ def test_429_with_retry_after_and_a_dropped_connection_are_retried(api: str, eve
     assert report.ok, report.failures
     assert proxy.log.count("429") == 1 and proxy.log.count("drop") == 1
     assert elapsed >= 1.0  # Retry-After: 1 was waited for
-    # 4 pages + the two retried attempts reached the proxy; the client made 4 search calls, and read the
-    # landing page twice (pystac-client's Client.open does)
-    assert proxy.searches == 6
-    assert report.requests[proxy.url] == 4 + 2
+    # the searches to the cut-off (6 items: 3 pages of 2) and after it (1 page) reached the proxy, plus the
+    # two retried attempts; the client also read the landing page twice (pystac-client's Client.open does).
+    # stac-fastapi-geoparquet gives a full last page a `next` link (one more, empty, page); pgstac does not.
+    calls = 3 + 1 + (1 if request.node.callspec.params["api"] == "geoparquet" else 0)
+    assert proxy.searches == calls + 2
+    assert report.requests[proxy.url] == calls + 2
     plan = json.loads((tmp_path / "via-proxy" / f"{KH}.json").read_text())
     assert sorted(_roles(plan, "s2")) == ["S2A_29RKH_20200203_0_L2A", "S2A_29RKH_20200208_1_L2A",
                                           "S2A_29RKH_20200214_0_L2A", "S2A_29RKH_20200219_0_L2A"]
 
 
 def test_provider_down_names_it_and_the_events_not_planned(geoparquet_api: str, events_dir: Path, tmp_path: Path) -> None:
-    # the provider answers the 4 pages of the first event (sorted: chukotka has 1 page, sahara 4) then goes down
-    proxy = FlakyProxy(geoparquet_api, fail_after=5)
+    # the provider answers the first two events (sorted: chukotka's two searches, 1 page and an empty one;
+    # sahara's 3 pages + the empty one geoparquet adds + 1 after the cut-off), then goes down
+    proxy = FlakyProxy(geoparquet_api, fail_after=7)
     out = tmp_path / "plans"
     try:
         result = CliRunner().invoke(
