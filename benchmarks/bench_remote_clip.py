@@ -63,6 +63,8 @@ with rasterio.Env(**VSI_OPTIONS):  # the same calls as sources/remote_s2.py
 print(time.perf_counter() - t0, int(win.col_off), int(win.row_off), int(win.width), int(win.height))
 """
 
+IMPORTS = "import rasterio, stac_mmtp.raster.cog, stac_mmtp.sources.remote_s2"
+
 DOWNLOAD = r"""
 import sys, time, urllib.request, rasterio
 from pathlib import Path
@@ -130,7 +132,7 @@ def run(args: argparse.Namespace) -> dict:
     url = f"{srv.url}/band.tif"
     bounds = [str(v) for v in AOI]
     results: dict[str, list[tuple[float, int, int]]] = {"ours": [], "gdal_translate": [], "download": []}
-    process: dict[str, list[float]] = {"ours": [], "gdal_start": []}
+    process: dict[str, list[float]] = {"ours": [], "gdal_start": [], "python_start": [], "python_imports": []}
     win = None
     try:
         for _ in range(args.repeat):
@@ -144,6 +146,11 @@ def run(args: argparse.Namespace) -> dict:
                                          capture_output=True, text=True).stdout.split()
                     wall = float(out[0])
                     process["ours"].append(time.perf_counter() - t0)
+                    # where our process's time goes besides the clip: interpreter start, then the imports
+                    for what, code in (("python_start", "pass"), ("python_imports", IMPORTS)):
+                        t1 = time.perf_counter()
+                        subprocess.run([sys.executable, "-c", code], check=True)
+                        process[what].append(time.perf_counter() - t1)
                     win = tuple(int(v) for v in out[1:5])
                 elif which == "gdal_translate":
                     subprocess.run(["gdal_translate", "--version"], check=True, capture_output=True)
@@ -180,6 +187,8 @@ def run(args: argparse.Namespace) -> dict:
         **{f"{k}_requests": v[2] for k, v in best.items()},
         "ours_process_wall_s": round(min(process["ours"]), 3),
         "gdal_translate_start_s": round(min(process["gdal_start"]), 3),
+        "python_start_s": round(min(process["python_start"]), 3),
+        "python_start_and_imports_s": round(min(process["python_imports"]), 3),
         "wall_ratio_vs_gdal_translate": round(best["ours"][0] / best["gdal_translate"][0], 3),
         # the clips alone: ours in-process vs gdal_translate less its process start, paired per repeat
         "clip_ratio_vs_gdal_translate_less_start": round(min(
