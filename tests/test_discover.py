@@ -274,6 +274,14 @@ def test_cloud_filter_sent_to_the_server_selects_the_same(api: str, events_dir: 
     assert [q["body"].get("filter") for q in tn["queries"] if q["modality"] == "s1"] == [None]  # S1: no cloud
 
 
+def test_no_filter_when_the_window_ends_before_the_cut_off(geoparquet_api: str, events_dir: Path, tmp_path: Path) -> None:
+    opts = DiscoverOptions(retries=3, backoff=0.05, modalities=("s2",), days_after=5)  # cut-off: 10 days
+    assert _run(events_dir, geoparquet_api, tmp_path, options=opts).ok
+    plan = json.loads((tmp_path / f"{KH}.json").read_text())
+    # 29 Jan .. 14 Feb: 5 images (8 Feb twice) in the window 14 Dec 2019 .. 17 Feb 2020, one search
+    assert _s2_queries(plan) == [("2019-12-14T00:00:00Z/2020-02-17T00:00:00Z", None, None, 5)]
+
+
 @pytest.mark.parametrize(("hide", "kind"), [(("filter", "cql2"), "query"), (("filter", "cql2", "query"), None)])
 def test_without_cql2_the_query_extension_or_the_client_filters(pgstac_url: str, events_dir: Path, tmp_path: Path,
                                                                 hide: tuple[str, ...], kind: str | None) -> None:

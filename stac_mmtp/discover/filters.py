@@ -72,12 +72,13 @@ def _latest_first_usable(event: Event, items: list[dict[str, Any]], sel: Selecti
 def filtered_search(session: Session, modality: str, collection: str, event: Event, start: str, end: str,
                     sel: Selection, cutoff_days: float, enabled: bool = True) -> tuple[list[dict[str, Any]], list[SearchResult]]:
     """The items the selection needs (sorted, each once) and the searches made to get them."""
-    kind = server_filter_kind(session) if enabled and modality == "s2" and not sel.all and not sel.aoi_cloud else None
-    if kind is None:
+    window_end = parse_dt(end)
+    cutoff_dt = event.end + timedelta(days=cutoff_days)
+    wanted = enabled and modality == "s2" and not sel.all and not sel.aoi_cloud and cutoff_dt < window_end
+    kind = server_filter_kind(session) if wanted else None
+    if kind is None:  # nothing to filter (or no way to): the whole window, one search
         r = session.search(collection, event.geometry, start, end)
         return r.items, [r]
-    window_end = parse_dt(end)
-    cutoff_dt = min(event.end + timedelta(days=cutoff_days), window_end)
     cutoff = _iso(cutoff_dt)
     if kind == "cql2-json":
         clear: dict[str, Any] = {"filter": {"op": "<=", "args": [{"property": "eo:cloud_cover"}, sel.max_cloud]}}
