@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from stac_mmtp.discover.search import SearchResult, Session
 
 CQL2_JSON = "http://www.opengis.net/spec/cql2/1.0/conf/cql2-json"
-CQL2_TEXT = "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text"
 
 
 def server_filter_kind(session: Session) -> str | None:
