@@ -33,6 +33,7 @@ class TaskResult:
 
 
 ROLE_WORDS = {"pre-event": "before the event", "first-post-event": "first image after the event",
+              "first-usable-post-event": "first usable image after the event",
               "post-event": "after the event", "co-event": "spanning the event"}
 
 
