@@ -8,10 +8,17 @@ noise, served by tests/range_server.py (single byte ranges, every request logged
   to the 60 m grid, `clip_to_cog("/vsicurl/...")` under `VSI_OPTIONS` (no directory listing, merged
   consecutive ranges).
 - **gdal_translate**: `gdal_translate -projwin <same bounds> -of COG <same creation options>
-  /vsicurl/...` with `GDAL_DISABLE_READDIR_ON_OPEN=EMPTY_DIR`.
+  /vsicurl/...` with `GDAL_DISABLE_READDIR_ON_OPEN=EMPTY_DIR`. The creation options are ours, from
+  `CogProfile.creation_options()`, `OVERVIEWS=IGNORE_EXISTING` included: without it gdal_translate
+  builds the output's overviews from the source's (more requests and bytes, one more level, other
+  pixels), so the two outputs differ. Both outputs are compared, full resolution and every overview.
 - **download**: fetch the whole file, then clip locally with `clip_to_cog`.
 
-Each measurement runs in a fresh process (no /vsicurl/ cache shared between runs); best of --repeat.
+Each measurement runs in a fresh process (no /vsicurl/ cache shared between runs), the tools
+interleaved per repeat; best of --repeat. Times: ours inside its process (the clip as `build` runs it,
+imports done once per build) and its whole process (Python start + imports + clip); gdal_translate's
+whole process and, in the same run, the start of a `gdal_translate --version` process, subtracted to
+give its clip alone.
 
     PYTHONPATH=$PWD python benchmarks/bench_remote_clip.py [--repeat 3] [--workdir /tmp/bench-remote]
 """
@@ -30,6 +37,8 @@ import rasterio
 from rasterio.enums import Resampling
 from rasterio.transform import from_origin
 
+from stac_mmtp.raster.cog import CogProfile
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 from range_server import RangeServer  # noqa: E402
@@ -47,12 +56,14 @@ from stac_mmtp.sources.remote_s2 import VSI_OPTIONS, _window
 url, dst = sys.argv[1:3]
 bounds = tuple(float(v) for v in sys.argv[3:7])
 t0 = time.perf_counter()
-with rasterio.Env(**VSI_OPTIONS):
+with rasterio.Env(**VSI_OPTIONS):  # the same calls as sources/remote_s2.py
     with rasterio.open("/vsicurl/" + url) as src:
         win = _window(src, bounds)
     clip_to_cog("/vsicurl/" + url, Path(dst), win, CogProfile(predictor=2, overview_resampling="average"), nodata=0)
 print(time.perf_counter() - t0, int(win.col_off), int(win.row_off), int(win.width), int(win.height))
 """
+
+IMPORTS = "import rasterio, stac_mmtp.raster.cog, stac_mmtp.sources.remote_s2"
 
 DOWNLOAD = r"""
 import sys, time, urllib.request, rasterio
@@ -86,6 +97,20 @@ def make_band(path: Path) -> None:
                  profile=CogProfile(predictor=2, blocksize=512, overview_resampling="average"))
 
 
+def same_cog(a_path: Path, b_path: Path) -> bool:
+    """Same grid, same pixels at full resolution and at every overview level."""
+    with rasterio.open(a_path) as a, rasterio.open(b_path) as b:
+        if a.transform != b.transform or a.shape != b.shape or a.overviews(1) != b.overviews(1):
+            return False
+        if not np.array_equal(a.read(), b.read()):
+            return False
+    for level in range(len(rasterio.open(a_path).overviews(1))):
+        with rasterio.open(a_path, overview_level=level) as a, rasterio.open(b_path, overview_level=level) as b:
+            if not np.array_equal(a.read(), b.read()):
+                return False
+    return True
+
+
 def needed_tile_bytes(path: Path, win: tuple[int, int, int, int]) -> tuple[int, int]:
     col, row, w, h = win
     total = tiles = 0
@@ -107,6 +132,7 @@ def run(args: argparse.Namespace) -> dict:
     url = f"{srv.url}/band.tif"
     bounds = [str(v) for v in AOI]
     results: dict[str, list[tuple[float, int, int]]] = {"ours": [], "gdal_translate": [], "download": []}
+    process: dict[str, list[float]] = {"ours": [], "gdal_start": [], "python_start": [], "python_imports": []}
     win = None
     try:
         for _ in range(args.repeat):
@@ -119,13 +145,23 @@ def run(args: argparse.Namespace) -> dict:
                     out = subprocess.run([sys.executable, "-c", OURS, url, str(dst), *bounds], check=True,
                                          capture_output=True, text=True).stdout.split()
                     wall = float(out[0])
+                    process["ours"].append(time.perf_counter() - t0)
+                    # where our process's time goes besides the clip: interpreter start, then the imports
+                    for what, code in (("python_start", "pass"), ("python_imports", IMPORTS)):
+                        t1 = time.perf_counter()
+                        subprocess.run([sys.executable, "-c", code], check=True)
+                        process[what].append(time.perf_counter() - t1)
                     win = tuple(int(v) for v in out[1:5])
                 elif which == "gdal_translate":
+                    subprocess.run(["gdal_translate", "--version"], check=True, capture_output=True)
+                    process["gdal_start"].append(time.perf_counter() - t0)
+                    t0 = time.perf_counter()
                     c0, r0, w, h = win
                     ulx, uly = ULX + c0 * 10, ULY - r0 * 10
+                    co = [f"-co={k}={v}" for k, v in CogProfile(predictor=2, overview_resampling="average")
+                          .creation_options().items()]
                     cmd = ["gdal_translate", "-q", "-projwin", str(ulx), str(uly), str(ulx + w * 10), str(uly - h * 10),
-                           "-of", "COG", "-co", "BLOCKSIZE=512", "-co", "COMPRESS=DEFLATE", "-co", "PREDICTOR=2",
-                           "-co", "OVERVIEW_RESAMPLING=AVERAGE", "-co", "NUM_THREADS=ALL_CPUS", "-co", "BIGTIFF=IF_SAFER",
+                           "-of", "COG", *[x for c in co for x in c.split("=", 1)],
                            "--config", "GDAL_DISABLE_READDIR_ON_OPEN", "EMPTY_DIR", "/vsicurl/" + url, str(dst)]
                     subprocess.run(cmd, check=True)
                     wall = time.perf_counter() - t0
@@ -139,8 +175,7 @@ def run(args: argparse.Namespace) -> dict:
                 results[which].append((wall, sum(q.sent for q in reqs), len(reqs)))
     finally:
         srv.stop()
-    with rasterio.open(work / "ours.tif") as a, rasterio.open(work / "gdal_translate.tif") as b:
-        same = a.transform == b.transform and a.shape == b.shape and bool(np.array_equal(a.read(), b.read()))
+    same = same_cog(work / "ours.tif", work / "gdal_translate.tif")
     need, ntiles = needed_tile_bytes(band, win)
     best = {k: min(v) for k, v in results.items()}
     return {
@@ -150,7 +185,16 @@ def run(args: argparse.Namespace) -> dict:
         **{f"{k}_wall_s": round(v[0], 3) for k, v in best.items()},
         **{f"{k}_bytes": v[1] for k, v in best.items()},
         **{f"{k}_requests": v[2] for k, v in best.items()},
+        "ours_process_wall_s": round(min(process["ours"]), 3),
+        "gdal_translate_start_s": round(min(process["gdal_start"]), 3),
+        "python_start_s": round(min(process["python_start"]), 3),
+        "python_start_and_imports_s": round(min(process["python_imports"]), 3),
         "wall_ratio_vs_gdal_translate": round(best["ours"][0] / best["gdal_translate"][0], 3),
+        # the clips alone: ours in-process vs gdal_translate less its process start, paired per repeat
+        "clip_ratio_vs_gdal_translate_less_start": round(min(
+            o[0] / (g[0] - s) for o, g, s in zip(results["ours"], results["gdal_translate"], process["gdal_start"],
+                                                 strict=True)), 3),
+        "process_ratio_vs_gdal_translate": round(min(process["ours"]) / best["gdal_translate"][0], 3),
         "bytes_ratio_vs_needed_tiles": round(best["ours"][1] / need, 4),
         "all_runs": results,
     }

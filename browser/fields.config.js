@@ -15,3 +15,10 @@ for (const [field, spec] of Object.entries(mmtp.metadata)) {
   Registry.addMetadataField(field, spec.mapping ? { ...spec, formatter: mapped(spec) } : spec);
 }
 
+
+// Headings of the link groups: STAC Browser titles a group of links with stac-fields' mapping of `rel` and
+// sorts the groups by that heading (components/Links.vue). Our relations get human headings whose order is
+// the temporal one (numbered); the build's linkActions.config.js edit imports this file before any link.
+const rel = Registry.getSpecification('rel', 'links');
+const rels = Object.fromEntries(Object.entries(mmtp.rels).filter(([key]) => !key.startsWith('_')));
+Registry.addLinkField('rel', { ...rel, mapping: { ...rel.mapping, ...rels } });

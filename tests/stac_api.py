@@ -1,7 +1,9 @@
-"""A real STAC API on 127.0.0.1 over given items: stac-fastapi-geoparquet (rustac/DuckDB), in a thread.
+"""A real STAC API on 127.0.0.1 over given items: stac-fastapi-geoparquet (rustac/DuckDB), in a thread,
+or stac-fastapi-pgstac on PostgreSQL + PostGIS (pgstac_server.py), the implementation the big providers run.
 
-The same server `stac-mmtp serve` runs, started here over plain item dicts (one stac-geoparquet
-file per collection), so discovery tests search a real implementation of STAC API item search.
+The geoparquet one is the server `stac-mmtp serve` runs, started here over plain item dicts (one
+stac-geoparquet file per collection); `any_stac_api(kind, ...)` starts either over the same items, so
+discovery tests search two real implementations of STAC API item search.
 """
 
 from __future__ import annotations
@@ -78,3 +80,37 @@ def stac_api(collections: dict[str, list[dict[str, Any]]], workdir: Path, port: 
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+SERVERS = ("geoparquet", "pgstac")
+
+
+@contextmanager
+def any_stac_api(kind: str, collections: dict[str, list[dict[str, Any]]], workdir: Path,
+                 created: list[dict[str, Any]] = ()) -> Iterator[str]:
+    """`stac_api` (kind "geoparquet") or stac-fastapi-pgstac (kind "pgstac", items loaded with pypgstac) over
+    `collections`; yields the root URL. pgstac_server.PgstacUnavailable when PostgreSQL or its venv is missing.
+
+    `created` (pgstac only): items with their `collection`, stored with pgstac's own SQL `create_item`, for the
+    geometries pypgstac's loader refuses and real APIs still serve (a MultiPolygon with an empty member).
+    """
+    if kind == "geoparquet":
+        if created:
+            raise ValueError("stac-fastapi-geoparquet (rustac) cannot store the `created` items")
+        with stac_api(collections, workdir) as url:
+            yield url
+        return
+    import subprocess
+
+    from pgstac_server import pg_bin, pgstac_api
+
+    colls = [collection_doc(cid, items) for cid, items in sorted(collections.items())]
+    items = [dict(it, collection=cid) for cid, its in sorted(collections.items()) for it in its]
+    workdir.mkdir(parents=True, exist_ok=True)
+    with pgstac_api(colls, items, log=workdir / "pgstac.log") as api:
+        for it in created:
+            # psql interpolates :'item' (quoted as a literal) in its input, not in -c
+            subprocess.run([pg_bin() / "psql", api.dsn, "-q", "-v", "ON_ERROR_STOP=1", "-v", f"item={json.dumps(it)}"],
+                           input="select pgstac.create_item(:'item'::jsonb);\n", text=True, check=True,
+                           capture_output=True)
+        yield api.url

@@ -111,7 +111,7 @@ def sample_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = root / "catalog"
     # with the annotations, as `stac-mmtp build` makes it: label items and masks are on the maps too
     report = build(default_events_dir(), [root / "samples"], out,
-                   extra_bundles=dataset_hook(default_annotations_dir(), default_events_dir()))
+                   extra_bundles=dataset_hook(default_annotations_dir(), default_events_dir()), overview=True)
     assert report.ok, report.failures + [r.message for r in report.results]
     return out
 
@@ -141,8 +141,11 @@ def catalog_pages(browser: str, root: str, prefix: str) -> list[dict[str, Any]]:
                 "screenshot": str(ARTIFACTS / f"{prefix}-{name}.png")}
 
     return [
+        # the root catalog's assets (the overview, STAC 1.1 catalog assets) are listed by title (the PNG, role
+        # overview, is the page's picture)
         page("root", root, [ROOT_TITLE, "Synthetic sample build", "Natural-hazard events",
-                            "Synthetic sample: Sentinel-2 optical imagery around events"]),
+                            "Synthetic sample: Sentinel-2 optical imagery around events",
+                            "Dataset overview, interactive page (works offline)", "Dataset overview, the numbers"]),
         page("events", f"{base}/events/collection.json", ["Natural-hazard events", *EVENT_TITLES], scroll=True),
         page("s2-item", f"{base}/sentinel-2/{S2_ITEM}/{S2_ITEM}.json", S2_ITEM_TEXT),
         page("event", f"{base}/events/gjerdrum-landslide-2020/gjerdrum-landslide-2020.json", EVENT_ITEM_TEXT),
@@ -179,6 +182,18 @@ def test_fields_config_covers_the_extension() -> None:
             continue
         assert sorted(spec["mapping"]) == sorted(values), name
     assert labels["mmtp:temporal_role"]["mapping"]["first-post-event"] == "First acquisition after the event"
+
+
+def test_rel_headings_sort_in_temporal_order() -> None:
+    """Every relation an event page groups by has a heading; sorted as STAC Browser sorts them (by heading),
+    the acquisitions come first and in the build's temporal order."""
+    from stac_mmtp.stac.events import REL_ANNOTATION, REL_TRIGGERED_BY, REL_TRIGGERS, TEMPORAL_ROLES
+
+    rels = {k: v for k, v in json.loads((BROWSER_SRC / "mmtp-fields.json").read_text())["rels"].items()
+            if not k.startswith("_")}
+    assert sorted(rels) == sorted([*TEMPORAL_ROLES, REL_ANNOTATION, REL_TRIGGERED_BY, REL_TRIGGERS])
+    assert sorted(rels.values()) == [rels[r] for r in (*TEMPORAL_ROLES, REL_ANNOTATION, REL_TRIGGERED_BY, REL_TRIGGERS)]
+    assert rels["pre-event"] == PRE and rels["first-post-event"] == FIRST_POST
 
 
 def test_build_cache_key_follows_its_inputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -353,6 +368,8 @@ def test_cross_origin_without_cors(tools, browser_site: str, sample_catalog: Pat
 
 S1_ITEM = "gjerdrum-landslide-2020_S1A_IW_GRDH_1SDV_20210105T164211_20210105T164212_036005_FED444_656C"
 MASK_ITEM = "gjerdrum-landslide-2020_maintainers-sketch-v1_S2B_MSIL2A_20210102T104441_N0510_R008_T32VPM_20210102T120141"
+VECTOR_ITEM = "gjerdrum-landslide-2020_maintainers-sketch-v1"  # its `source` links: the S1 and S2 items above
+OUTLINE_RGB = (0x33, 0x99, 0xCC)  # ol-stac's default stroke, for the footprint and the GeoJSON labels
 LANDSLIDE_RGB = (0xE3, 0x1A, 0x1C)  # the landslide class colour of docs/annotations.md ("E31A1C")
 CASCADE_EVENT = "birch-glacier-collapse-2025"  # triggered by the Nesthorn rockfall, triggered the Lonza flood
 
@@ -366,7 +383,7 @@ def _map_pixels(path: Path) -> tuple[int, int, int]:
 
     img = Image.open(path).convert("RGB")
     px = list(img.getdata())
-    outline = (0x33, 0x99, 0xCC)
+    outline = OUTLINE_RGB
 
     def near(p: tuple[int, ...], q: tuple[int, ...], tol: int) -> bool:
         return all(abs(a - b) <= tol for a, b in zip(p, q, strict=True))
@@ -374,6 +391,41 @@ def _map_pixels(path: Path) -> tuple[int, int, int]:
     drawn = sum(1 for p in px if min(p) < 235 and not near(p, outline, 40))
     landslide = sum(1 for p in px if near(p, LANDSLIDE_RGB, 30))
     return len(px), drawn, landslide
+
+
+def _centre_drawn(path: Path) -> tuple[float, int]:
+    """(share of imagery pixels in the centre of the map, outline-coloured pixels of the whole map).
+
+    The map fits the item's footprint, so its centre (a tenth of the width, two fifths of the height) lies
+    inside the outline of the Gjerdrum sketch (an upright oval about 300 m by 700 m)."""
+    from PIL import Image
+
+    img = Image.open(path).convert("RGB")
+    w, h = img.size
+    centre = img.crop((int(w * 0.45), int(h * 0.3), int(w * 0.55), int(h * 0.7)))
+    px = list(centre.getdata())
+
+    def near(p: tuple[int, ...], q: tuple[int, ...], tol: int) -> bool:
+        return all(abs(a - b) <= tol for a, b in zip(p, q, strict=True))
+
+    drawn = sum(1 for p in px if min(p) < 235 and not near(p, OUTLINE_RGB, 40))
+    outline = sum(1 for p in img.getdata() if near(p, OUTLINE_RGB, 25))
+    return drawn / len(px), outline
+
+
+@pytest.mark.browser
+def test_vector_labels_drawn_over_their_source_imagery(tools, stac_browser, sample_catalog, tmp_path: Path) -> None:
+    """A vector label item's map: the imagery of its `source` items (COGs) under the outlines."""
+    with serve({"/catalog/": sample_catalog, "/browser/": stac_browser}) as base:
+        url = browser_url(base + "browser/", f"{base}catalog/annotations/{VECTOR_ITEM}/{VECTOR_ITEM}.json")
+        page = {"name": "vector", "url": url, "expect": ["Outlines (GeoJSON)", "Source data"], "settle_ms": 6000,
+                "screenshot": [{"path": str(ARTIFACTS / "map-vector.png"), "selector": ".maps-preview .map-container"}]}
+        result = snapshot(tools, [page], tmp_path, "vector")["vector"]
+    assert result["ready"] and not result["page_errors"], (result["page_errors"], result["console"][:5])
+    assert not result["failed_requests"], result["failed_requests"]
+    share, outline = _centre_drawn(ARTIFACTS / "map-vector.png")
+    assert share > 0.5, share  # imagery inside the outline (without it: the white of the blocked base map)
+    assert outline > 200, outline  # and the outline over it
 
 
 @pytest.mark.browser
@@ -403,23 +455,39 @@ def test_map_draws_imagery_and_masks(tools, stac_browser, sample_catalog, tmp_pa
     assert shares["s2"][1] < shares["mask"][1], shares
 
 
+# The headings of an event page's link groups, in the order the page must show them (browser/mmtp-fields.json).
+PRE, CO, FIRST_POST = "1. Before the event", "2. During the event", "3. First acquisition after the event"
+ANNOTATIONS, TRIGGERED_BY, TRIGGERS = "Annotations (label items)", "Triggered by (cascade)", "Triggers (cascade)"
+ORDER_EVENT = "veneto-flood-pordenone-2018"  # the sample event with pre-, co- and first-post-event acquisitions
+
+
+def _headings(page: dict[str, Any]) -> list[str]:
+    """The group headings of the page's "Additional Resources" section, in page order."""
+    text = page["text"]
+    return sorted((h for h in (PRE, CO, FIRST_POST, ANNOTATIONS, TRIGGERED_BY, TRIGGERS) if f"\n{h}\n" in text),
+                  key=lambda h: text.index(f"\n{h}\n"))
+
+
 @pytest.mark.browser
 def test_event_page_lists_acquisitions_annotations_and_cascade(tools, stac_browser, sample_catalog,
                                                                 tmp_path: Path) -> None:
-    """An event page groups its acquisitions by temporal role, lists its annotations, and names its cascade."""
+    """An event page groups its acquisitions by temporal role, in temporal order and with human headings, lists
+    its annotations, and names its cascade."""
     with serve({"/catalog/": sample_catalog, "/browser/": stac_browser}) as base:
         def url(ev: str) -> str:
             return browser_url(base + "browser/", f"{base}catalog/events/{ev}/{ev}.json")
 
         pages = [
             {"name": "event", "url": url("gjerdrum-landslide-2020"), "screenshot": str(ARTIFACTS / "event-roles.png"),
-             "expect": ["Pre Event", "First Post Event", "Annotation",
+             "expect": [PRE, FIRST_POST, ANNOTATIONS,
                         "Thumbnails",
                         "Synthetic sample: Gjerdrum quick-clay landslide: sentinel-2 L2A 2021-01-02, first image after "
                         "the event",
                         "Gjerdrum landslide: approximate outline (draft sketch)"]},
+            {"name": "order", "url": url(ORDER_EVENT), "screenshot": str(ARTIFACTS / "event-order.png"),
+             "expect": [PRE, CO, FIRST_POST, ANNOTATIONS]},
             {"name": "cascade", "url": url(CASCADE_EVENT), "screenshot": str(ARTIFACTS / "event-cascade.png"),
-             "expect": ["Triggered By Hazard", "Triggers Hazard"]},
+             "expect": [TRIGGERED_BY, TRIGGERS]},
         ]
         result = snapshot(tools, pages, tmp_path, "events")
     for page in result.values():
@@ -428,7 +496,49 @@ def test_event_page_lists_acquisitions_annotations_and_cascade(tools, stac_brows
     events = {json.loads(p.read_text())["id"]: json.loads(p.read_text())["properties"]["title"]
               for p in (sample_catalog / "events").glob("*/*.json")}
     assert events["nesthorn-rockfall-2025"] in text and events["lonza-dam-flood-2025"] in text
-    # each group lists its acquisitions by title: the first image after the event under "First Post Event"
+    # the groups in temporal order, then the annotations; the cascade's cause before its consequence
+    assert _headings(result["order"]) == [PRE, CO, FIRST_POST, ANNOTATIONS]
+    assert _headings(result["event"]) == [PRE, FIRST_POST, ANNOTATIONS]
+    assert _headings(result["cascade"])[-2:] == [TRIGGERED_BY, TRIGGERS]
+    # the relations' raw names never show as headings
+    for name in ("Pre Event", "First Post Event", "Co Event", "Triggers Hazard"):
+        assert f"\n{name}\n" not in result["order"]["text"] + result["cascade"]["text"], name
+    # each group lists its acquisitions by title: the first image after the event under its heading
     ev = result["event"]["text"]
-    group = ev[ev.index("First Post Event"):ev.index("Pre Event")]
+    group = ev[ev.index(f"\n{FIRST_POST}\n"):ev.index(f"\n{ANNOTATIONS}\n")]
     assert "sentinel-2 L2A 2021-01-02, first image after the event" in group and "before the event" not in group
+    before = ev[ev.index(f"\n{PRE}\n"):ev.index(f"\n{FIRST_POST}\n")]
+    assert "before the event" in before and "first image after the event" not in before
+
+
+# --------------------------------------------------------------------------- the overview page
+
+LAND_RGB = (0xE6, 0xE6, 0xE6)  # the land fill of the overview map (build/overview.py), Natural Earth polygons
+
+
+@pytest.mark.browser
+def test_overview_page_draws_offline(tools, sample_catalog: Path, tmp_path: Path) -> None:
+    """The overview page, opened with every request off 127.0.0.1 blocked: Bokeh draws the map from what the
+    page carries (nothing is requested elsewhere), land and event markers are pixels of the screenshot."""
+    from PIL import Image
+
+    with serve({"/catalog/": sample_catalog}) as base:
+        page = {"name": "overview", "url": f"{base}catalog/overview/overview.html",
+                "expect": ["stac-mmtp dataset overview", "Events per phenomenon"], "settle_ms": 3000,
+                "screenshot": [{"path": str(ARTIFACTS / "overview-map.png"), "selector": "#ov-map"},
+                               {"path": str(ARTIFACTS / "overview-page.png")}]}
+        result = snapshot(tools, [page], tmp_path, "overview")["overview"]
+    assert_shown(result)
+    assert result["blocked"] == [] and not result["console"], (result["blocked"], result["console"])
+    img = Image.open(ARTIFACTS / "overview-map.png").convert("RGB")
+    px = list(img.getdata())
+    assert img.size[0] > 600 and img.size[1] > 300, img.size  # the map is laid out at its size, not collapsed
+
+    def near(p: tuple[int, ...], q: tuple[int, ...], tol: int) -> bool:
+        return all(abs(a - b) <= tol for a, b in zip(p, q, strict=True))
+
+    land = sum(1 for p in px if near(p, LAND_RGB, 3))
+    # event markers: saturated pixels (tab20 colours), neither the greys of land, axes and text nor the sea
+    marked = sum(1 for p in px if max(p) - min(p) > 60)
+    assert land / len(px) > 0.10, (land, len(px))  # land is about a quarter of the map in 1:110m
+    assert marked > 200, marked

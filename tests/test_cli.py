@@ -223,6 +223,10 @@ def test_build_empty_products_directory_fails_unless_allowed(tmp_path: Path) -> 
     assert r.exit_code == 1 and "downloads: no product found in this directory" in r.output
     r = CliRunner().invoke(main, [*args, "--allow-empty"])
     assert r.exit_code == 0 and "warning:" in r.output and "no product found" in r.output
+    # the command's build writes the overview, linked from the root catalog: one event, no acquisition
+    assets = json.loads((tmp_path / "c" / "catalog.json").read_text())["assets"]
+    assert assets["overview-html"]["href"] == "./overview/overview.html"
+    assert json.loads((tmp_path / "c" / "overview" / "overview.json").read_text())["events"] == 1
 
 
 def test_build_interrupted_safe_download_is_a_problem(tmp_path: Path) -> None:

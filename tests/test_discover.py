@@ -1,8 +1,10 @@
-"""`stac-mmtp discover` against a real STAC API on 127.0.0.1 (stac-fastapi-geoparquet over real items).
+"""`stac-mmtp discover` against real STAC APIs on 127.0.0.1 (stac-fastapi-geoparquet and stac-fastapi-pgstac).
 
 The API holds the real item JSONs of Earth Search v1 (rio-tiler-pds 29RKH, 13TDE) and Planetary
 Computer (Sentinel-1 GRD), plus date-shifted copies of them (ids rewritten to their new dates) so that
 pre/post choices are meaningful; each copy is said to be one in its own `description` property.
+The core tests (items per role, paging, antimeridian, 429 proxy) run once per server: one
+stac-fastapi-pgstac (PostgreSQL + PostGIS, loaded with pypgstac) is started for the whole module.
 Expectations are written from the item dates and footprints, not from the code under test.
 """
 
@@ -14,6 +16,7 @@ import http.server
 import json
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,7 +25,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from helpers import box, write_event
-from stac_api import stac_api
+from stac_api import SERVERS, any_stac_api, stac_api
+from unavailable import unavailable
 
 from stac_mmtp.dataset.inventory import load_inventory
 from stac_mmtp.discover import DiscoverOptions, discover_events
@@ -96,6 +100,7 @@ def items(real_fixtures: Path) -> dict[str, list[dict[str, Any]]]:
         s2_copy(real, -5, cloud=85.0),  # 2020-02-14: first post-event, too cloudy to be usable
         real,  # 2020-02-19, 4.05 % cloud: first usable post-event
         s2_copy(real, 5),  # 2020-02-24: later post-event (only with --all)
+        s2_copy(real, 10, cloud=90.0),  # 2020-02-29: cloudy, later (only with --all; a cloud filter drops it)
         _load(real_fixtures, S2_13TDE),  # Colorado, intersects none of the events
     ]
     across = s2_copy(real, -5)
@@ -128,9 +133,41 @@ def events_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def api(items: dict[str, list[dict[str, Any]]], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def geoparquet_api(items: dict[str, list[dict[str, Any]]], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with stac_api(items, tmp_path_factory.mktemp("api")) as url:
         yield url
+
+
+def empty_member_item(real_fixtures: Path) -> dict[str, Any]:
+    """The real Planetary Computer 06VVN item with its footprint as a MultiPolygon with empty members."""
+    it = _load(real_fixtures, S2_PC)
+    it["geometry"] = {"type": "MultiPolygon", "coordinates": [[], it["geometry"]["coordinates"], [[]]]}
+    return it
+
+
+@pytest.fixture(scope="module")
+def pgstac_url(items: dict[str, list[dict[str, Any]]], real_fixtures: Path,
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One stac-fastapi-pgstac for the module, over the same items (pypgstac load), plus the MultiPolygon
+    with empty members: pypgstac refuses it ("Mixed dimensionality"), pgstac's own create_item stores it."""
+    from pgstac_server import PgstacUnavailable
+
+    created = [dict(empty_member_item(real_fixtures), collection="sentinel-2-l2a")]
+    try:
+        server = any_stac_api("pgstac", items, tmp_path_factory.mktemp("pgstac"), created=created)
+        url = server.__enter__()
+    except PgstacUnavailable as exc:
+        unavailable(str(exc))
+    try:
+        yield url
+    finally:
+        server.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="module", params=SERVERS)
+def api(request: pytest.FixtureRequest) -> str:
+    """The discovery API: stac-fastapi-geoparquet, then stac-fastapi-pgstac (tests run once per server)."""
+    return request.getfixturevalue("geoparquet_api" if request.param == "geoparquet" else "pgstac_url")
 
 
 OPTS = DiscoverOptions(retries=3, backoff=0.05)
@@ -167,11 +204,13 @@ def test_plan_picks_the_expected_items_per_role(api: str, events_dir: Path, tmp_
     assert first["assets"]["red"].endswith("/S2A_29RKH_20200219_0_L2A/B04.tif")
     assert "red-jp2" not in first["assets"] and "thumbnail" not in first["assets"]
     assert first["self_href"].startswith(api) and first["self_href"].endswith("/items/S2A_29RKH_20200214_0_L2A")
-    # paging to the end: 7 items of tile 29RKH in pages of 2
-    q = next(q for q in plan["queries"] if q["modality"] == "s2")
-    assert (q["pages"], q["returned"], q["method"], q["url"]) == (4, 7, "POST", api + "/search")
-    assert q["body"]["datetime"] == "2019-12-14T00:00:00Z/2020-05-12T00:00:00Z"
+    # paging to the end: the 6 items of tile 29RKH up to the cut-off (event + 10 days) in 3 pages of 2,
+    # then the clear ones after it (test_cloud_filter_sent_to_the_server_selects_the_same)
+    q, clear = [q for q in plan["queries"] if q["modality"] == "s2"]
+    assert (q["pages"], q["returned"], q["method"], q["url"]) == (3, 6, "POST", api + "/search")
+    assert q["body"]["datetime"] == "2019-12-14T00:00:00Z/2020-02-22T00:00:00Z"
     assert q["body"]["intersects"] == box(-11.4, 24.8)
+    assert (clear["pages"], clear["returned"], clear["body"]["datetime"]) == (1, 1, "2020-02-22T00:00:00Z/2020-05-12T00:00:00Z")
     assert _roles(plan, "s1") == {}
     # Sentinel-1: one selection per stack (relative orbit + direction + mode + polarisations)
     s1 = json.loads((tmp_path / f"{TN}.json").read_text())
@@ -194,9 +233,83 @@ def test_plan_picks_the_expected_items_per_role(api: str, events_dir: Path, tmp_
         ("S2A_60WXT_20200214_0_L2A", ["first-post-event", "first-usable-post-event"], 1.0)]
 
 
-def test_all_adds_every_acquisition_of_the_window(api: str, events_dir: Path, tmp_path: Path) -> None:
+CLEAR_CQL2 = {"op": "<=", "args": [{"property": "eo:cloud_cover"}, 20.0]}  # docs/acquisition.md, --max-cloud 20
+CLEAR_QUERY = {"eo:cloud_cover": {"lte": 20.0}}
+
+
+def _s2_queries(plan: dict[str, Any]) -> list[tuple[str, Any, Any, int]]:
+    return [(q["body"]["datetime"], q["body"].get("filter"), q["body"].get("query"), q["returned"])
+            for q in plan["queries"] if q["modality"] == "s2"]
+
+
+@pytest.mark.parametrize("cutoff_days", [10.0, 1.0])
+def test_cloud_filter_sent_to_the_server_selects_the_same(api: str, events_dir: Path, tmp_path: Path,
+                                                          cutoff_days: float) -> None:
+    # both servers advertise CQL2 JSON filter: the filter goes to the server, the selection does not change
+    plain = _run(events_dir, api, tmp_path / "plain", options=DiscoverOptions(retries=3, backoff=0.05, server_filter=False))
+    opts = DiscoverOptions(retries=3, backoff=0.05, filter_cutoff_days=cutoff_days)
+    filtered = _run(events_dir, api, tmp_path / "filtered", options=opts)
+    assert plain.ok and filtered.ok, (plain.failures, filtered.failures)
+    for ev in (KH, AM, TN):
+        a, b = (json.loads((tmp_path / d / f"{ev}.json").read_text()) for d in ("plain", "filtered"))
+        assert b["acquisitions"] == a["acquisitions"], ev
+    kh_plain = json.loads((tmp_path / "plain" / f"{KH}.json").read_text())
+    kh = json.loads((tmp_path / "filtered" / f"{KH}.json").read_text())
+    window = "2019-12-14T00:00:00Z/2020-05-12T00:00:00Z"
+    assert _s2_queries(kh_plain) == [(window, None, None, 8)]  # the 8 images of tile 29RKH
+    if cutoff_days == 10.0:
+        # to the cut-off (22 February) unfiltered: 29 Jan, 3 Feb, 8 Feb twice, 14 Feb (85 %), 19 Feb (4 %);
+        # after it the clear 24 February only: the cloudy 29 February copy stays on the server. The first
+        # usable image (19 February) is before the cut-off, so nothing more is asked.
+        assert _s2_queries(kh) == [("2019-12-14T00:00:00Z/2020-02-22T00:00:00Z", None, None, 6),
+                                   ("2020-02-22T00:00:00Z/2020-05-12T00:00:00Z", CLEAR_CQL2, None, 1)]
+        assert kh["queries"][1]["body"]["filter-lang"] == "cql2-json"
+    else:
+        # cut-off 13 February: the cloudy first post-event image (14 February) is filtered out, so a third,
+        # unfiltered search from the cut-off to the first usable image (19 February 11:34:25.405) brings it back
+        assert _s2_queries(kh) == [("2019-12-14T00:00:00Z/2020-02-13T00:00:00Z", None, None, 4),
+                                   ("2020-02-13T00:00:00Z/2020-05-12T00:00:00Z", CLEAR_CQL2, None, 2),
+                                   ("2020-02-13T00:00:00Z/2020-02-19T11:34:26Z", None, None, 2)]
+    tn = json.loads((tmp_path / "filtered" / f"{TN}.json").read_text())
+    assert [q["body"].get("filter") for q in tn["queries"] if q["modality"] == "s1"] == [None]  # S1: no cloud
+
+
+def test_no_filter_when_the_window_ends_before_the_cut_off(geoparquet_api: str, events_dir: Path, tmp_path: Path) -> None:
+    opts = DiscoverOptions(retries=3, backoff=0.05, modalities=("s2",), days_after=5)  # cut-off: 10 days
+    assert _run(events_dir, geoparquet_api, tmp_path, options=opts).ok
+    plan = json.loads((tmp_path / f"{KH}.json").read_text())
+    # 29 Jan .. 14 Feb: 5 images (8 Feb twice) in the window 14 Dec 2019 .. 17 Feb 2020, one search
+    assert _s2_queries(plan) == [("2019-12-14T00:00:00Z/2020-02-17T00:00:00Z", None, None, 5)]
+
+
+@pytest.mark.parametrize(("hide", "kind"), [(("filter", "cql2"), "query"), (("filter", "cql2", "query"), None)])
+def test_without_cql2_the_query_extension_or_the_client_filters(pgstac_url: str, events_dir: Path, tmp_path: Path,
+                                                                hide: tuple[str, ...], kind: str | None) -> None:
+    # pgstac behind a proxy that hides its filter (and query) conformance classes
+    proxy = FlakyProxy(pgstac_url, hide=hide)
+    events = [e for e in load_inventory(events_dir) if e.id == KH]
+    opts = DiscoverOptions(retries=3, backoff=0.05, modalities=("s2",))
+    try:
+        report = discover_events(events, resolve([proxy.url], page_size=2, rate_limit=50), tmp_path, opts)
+    finally:
+        proxy.shutdown()
+    assert report.ok, report.failures
+    plan = json.loads((tmp_path / f"{KH}.json").read_text())
+    assert sorted(_roles(plan, "s2")) == ["S2A_29RKH_20200203_0_L2A", "S2A_29RKH_20200208_1_L2A",
+                                          "S2A_29RKH_20200214_0_L2A", "S2A_29RKH_20200219_0_L2A"]
+    assert all("filter" not in b for b in proxy.bodies)
+    if kind == "query":  # no OR in `query`: before the cut-off unfiltered, after it the clear images only
+        assert _s2_queries(plan) == [("2019-12-14T00:00:00Z/2020-02-22T00:00:00Z", None, None, 6),
+                                     ("2020-02-22T00:00:00Z/2020-05-12T00:00:00Z", None, CLEAR_QUERY, 1)]
+        assert CLEAR_QUERY in [b.get("query") for b in proxy.bodies]
+    else:
+        assert _s2_queries(plan) == [("2019-12-14T00:00:00Z/2020-05-12T00:00:00Z", None, None, 8)]
+        assert all("query" not in b for b in proxy.bodies)
+
+
+def test_all_adds_every_acquisition_of_the_window(geoparquet_api: str, events_dir: Path, tmp_path: Path) -> None:
     opts = DiscoverOptions(retries=3, backoff=0.05, modalities=("s2",), selection=Selection(all=True))
-    assert _run(events_dir, api, tmp_path, options=opts).ok
+    assert _run(events_dir, geoparquet_api, tmp_path, options=opts).ok
     plan = json.loads((tmp_path / f"{KH}.json").read_text())
     roles = _roles(plan, "s2")
     assert roles["S2A_29RKH_20200129_0_L2A"] == ["pre-event"]
@@ -220,19 +333,19 @@ def test_a_lasting_event_gets_its_first_co_event_image(items: dict[str, list[dic
     ]
 
 
-def test_rerun_is_byte_identical_and_leaves_the_file_alone(api: str, events_dir: Path, tmp_path: Path) -> None:
+def test_rerun_is_byte_identical_and_leaves_the_file_alone(geoparquet_api: str, events_dir: Path, tmp_path: Path) -> None:
     t1 = datetime(2026, 1, 1, tzinfo=UTC)
-    _run(events_dir, api, tmp_path, now=lambda: t1)
+    _run(events_dir, geoparquet_api, tmp_path, now=lambda: t1)
     path = tmp_path / f"{KH}.json"
     before, mtime = path.read_bytes(), path.stat().st_mtime_ns
     assert json.loads(before)["queries"][0]["searched_at"] == "2026-01-01T00:00:00Z"
     time.sleep(0.01)
-    report = _run(events_dir, api, tmp_path, now=lambda: t1 + timedelta(days=3))
+    report = _run(events_dir, geoparquet_api, tmp_path, now=lambda: t1 + timedelta(days=3))
     assert {e.event_id: e.status for e in report.events} == {AM: "unchanged", KH: "unchanged", TN: "unchanged"}
     assert path.read_bytes() == before and path.stat().st_mtime_ns == mtime
 
 
-def test_update_adds_only_what_is_new(items: dict[str, list[dict[str, Any]]], api: str, events_dir: Path,
+def test_update_adds_only_what_is_new(items: dict[str, list[dict[str, Any]]], geoparquet_api: str, events_dir: Path,
                                       tmp_path: Path) -> None:
     cut = "2020-02-15"  # the API as it was on 15 February 2020: nothing usable after the event yet
     early = {k: [it for it in v if it["properties"]["datetime"] < cut or k != "sentinel-2-l2a"] for k, v in items.items()}
@@ -243,7 +356,7 @@ def test_update_adds_only_what_is_new(items: dict[str, list[dict[str, Any]]], ap
     old = json.loads(path.read_text())
     assert sorted(_roles(old, "s2")) == ["S2A_29RKH_20200203_0_L2A", "S2A_29RKH_20200208_1_L2A", "S2A_29RKH_20200214_0_L2A"]
     opts = DiscoverOptions(retries=3, backoff=0.05, modalities=("s2",), update=True)
-    report = _run(events_dir, api, tmp_path / "plans", options=opts)
+    report = _run(events_dir, geoparquet_api, tmp_path / "plans", options=opts)
     assert {e.event_id: e.status for e in report.events}[KH] == "updated"
     new = json.loads(path.read_text())
     added = [a for a in new["acquisitions"] if a not in old["acquisitions"]]
@@ -254,11 +367,15 @@ def test_update_adds_only_what_is_new(items: dict[str, list[dict[str, Any]]], ap
 # ----------------------------------------------------------------------------- a misbehaving network
 class FlakyProxy(http.server.ThreadingHTTPServer):
     """A reverse proxy on 127.0.0.1: the 1st search answered 429 (Retry-After: 1), the 2nd cut without
-    an answer, then forwarded; with `fail_after`, every search after that many answers 503."""
+    an answer, then forwarded; with `fail_after`, every search after that many answers 503. With `hide`,
+    it answers every search and removes the conformance classes containing one of those words (an API
+    without filter or query), rewriting the upstream's own URL to its own in the answers."""
 
-    def __init__(self, upstream: str, fail_after: int | None = None) -> None:
+    def __init__(self, upstream: str, fail_after: int | None = None, hide: tuple[str, ...] = ()) -> None:
         self.upstream = upstream.split("//", 1)[1]
         self.fail_after = fail_after
+        self.hide = hide
+        self.bodies: list[dict[str, Any]] = []
         self.searches = 0
         self.log: list[str] = []
         self.lock = threading.Lock()
@@ -282,7 +399,9 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
         srv = self.server
         with srv.lock:
             n = srv.searches = srv.searches + (1 if self.path.startswith("/search") else 0)
-        if self.path.startswith("/search"):
+            if self.path.startswith("/search") and body:
+                srv.bodies.append(json.loads(body))
+        if self.path.startswith("/search") and not srv.hide:
             if srv.fail_after is None and n == 1:
                 srv.log.append("429")
                 self.send_response(429)
@@ -307,6 +426,12 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
         conn.request(self.command, self.path, body=body or None, headers=headers)
         resp = conn.getresponse()
         data = resp.read()
+        if srv.hide:
+            data = data.replace(f"//{srv.upstream}".encode(), f"//127.0.0.1:{srv.server_address[1]}".encode())
+            doc = json.loads(data)
+            if isinstance(doc, dict) and "conformsTo" in doc:
+                doc["conformsTo"] = [c for c in doc["conformsTo"] if not any(w in c for w in srv.hide)]
+                data = json.dumps(doc).encode()
         self.send_response(resp.status)
         for k, v in resp.getheaders():
             if k.lower() not in ("transfer-encoding", "connection", "content-length"):
@@ -319,7 +444,8 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
     do_GET = do_POST = _handle
 
 
-def test_429_with_retry_after_and_a_dropped_connection_are_retried(api: str, events_dir: Path, tmp_path: Path) -> None:
+def test_429_with_retry_after_and_a_dropped_connection_are_retried(api: str, events_dir: Path, tmp_path: Path,
+                                                                   request: pytest.FixtureRequest) -> None:
     proxy = FlakyProxy(api)
     try:
         t0 = time.monotonic()
@@ -332,18 +458,21 @@ def test_429_with_retry_after_and_a_dropped_connection_are_retried(api: str, eve
     assert report.ok, report.failures
     assert proxy.log.count("429") == 1 and proxy.log.count("drop") == 1
     assert elapsed >= 1.0  # Retry-After: 1 was waited for
-    # 4 pages + the two retried attempts reached the proxy; the client made 4 search calls, and read the
-    # landing page twice (pystac-client's Client.open does)
-    assert proxy.searches == 6
-    assert report.requests[proxy.url] == 4 + 2
+    # the searches to the cut-off (6 items: 3 pages of 2) and after it (1 page) reached the proxy, plus the
+    # two retried attempts; the client also read the landing page twice (pystac-client's Client.open does).
+    # stac-fastapi-geoparquet gives a full last page a `next` link (one more, empty, page); pgstac does not.
+    calls = 3 + 1 + (1 if request.node.callspec.params["api"] == "geoparquet" else 0)
+    assert proxy.searches == calls + 2
+    assert report.requests[proxy.url] == calls + 2
     plan = json.loads((tmp_path / "via-proxy" / f"{KH}.json").read_text())
     assert sorted(_roles(plan, "s2")) == ["S2A_29RKH_20200203_0_L2A", "S2A_29RKH_20200208_1_L2A",
                                           "S2A_29RKH_20200214_0_L2A", "S2A_29RKH_20200219_0_L2A"]
 
 
-def test_provider_down_names_it_and_the_events_not_planned(api: str, events_dir: Path, tmp_path: Path) -> None:
-    # the provider answers the 4 pages of the first event (sorted: chukotka has 1 page, sahara 4) then goes down
-    proxy = FlakyProxy(api, fail_after=5)
+def test_provider_down_names_it_and_the_events_not_planned(geoparquet_api: str, events_dir: Path, tmp_path: Path) -> None:
+    # the provider answers the first two events (sorted: chukotka's two searches, 1 page and an empty one;
+    # sahara's 3 pages + the empty one geoparquet adds + 1 after the cut-off), then goes down
+    proxy = FlakyProxy(geoparquet_api, fail_after=7)
     out = tmp_path / "plans"
     try:
         result = CliRunner().invoke(
@@ -360,13 +489,13 @@ def test_provider_down_names_it_and_the_events_not_planned(api: str, events_dir:
     assert "503" in err
 
 
-def test_rate_limit_spaces_the_requests(api: str) -> None:
+def test_rate_limit_spaces_the_requests(geoparquet_api: str) -> None:
     from stac_mmtp.discover.search import LimitedIO
 
     io = LimitedIO(rate_limit=5.0, timeout=10, retries=0, backoff=0)
     t0 = time.monotonic()
     for _ in range(6):
-        json.loads(io.request(api + "/"))
+        json.loads(io.request(geoparquet_api + "/"))
     assert io.requests == 6
     assert time.monotonic() - t0 >= 1.0  # 6 requests at 5 per second: 5 intervals of 0.2 s
 
@@ -383,6 +512,21 @@ def test_multipolygon_with_an_empty_member_does_not_crash(real_fixtures: Path) -
         ("S2B_MSIL2A_20190629T212529_R043_T06VVN_20201006T080531", "MGRS-06VVN",
          ["first-post-event", "first-usable-post-event"], 1.0)]
     assert aoi_coverage({"type": "MultiPolygon", "coordinates": [[]]}, ev.geometry) == 0.0
+
+
+def test_multipolygon_with_an_empty_member_served_by_pgstac(pgstac_url: str, tmp_path: Path) -> None:
+    # the same footprint through a real API end to end: pgstac stores it and serves the empty members back
+    served = json.loads(urllib.request.urlopen(
+        f"{pgstac_url}/collections/sentinel-2-l2a/items/S2B_MSIL2A_20190629T212529_R043_T06VVN_20201006T080531").read())
+    assert [len(p) for p in served["geometry"]["coordinates"]] == [0, 1, 0]
+    events = _events_at(-147.8, 60.8, "2019-06-20T00:00:00Z")
+    opts = DiscoverOptions(retries=3, backoff=0.05, modalities=("s2",))
+    report = discover_events(events, resolve([pgstac_url], page_size=2, rate_limit=50), tmp_path, opts)
+    assert report.ok, report.failures
+    plan = json.loads((tmp_path / "alaska-test.json").read_text())
+    assert [(a["item_id"], a["stack"], a["roles"], a["aoi_coverage"]) for a in plan["acquisitions"]] == [
+        ("S2B_MSIL2A_20190629T212529_R043_T06VVN_20201006T080531", "MGRS-06VVN",
+         ["first-post-event", "first-usable-post-event"], 1.0)]
 
 
 def test_coverage_of_an_aoi_across_the_antimeridian() -> None:
@@ -421,11 +565,11 @@ def test_named_providers_and_bad_specs() -> None:
     assert r.exit_code == 2 and "--provider 'nope'" in r.output
 
 
-def test_discover_json_is_one_document_with_the_plans(api: str, events_dir: Path, tmp_path: Path) -> None:
+def test_discover_json_is_one_document_with_the_plans(geoparquet_api: str, events_dir: Path, tmp_path: Path) -> None:
     from stac_mmtp.commands.main import main
 
     out = tmp_path / "plans"
-    r = CliRunner().invoke(main, ["discover", "--events", str(events_dir), "--provider", api, "--out", str(out),
+    r = CliRunner().invoke(main, ["discover", "--events", str(events_dir), "--provider", geoparquet_api, "--out", str(out),
                                   "--modality", "s2", "--json"])
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)  # stdout holds that document and nothing else

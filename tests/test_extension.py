@@ -41,6 +41,30 @@ def test_examples_valid(name: str, schema_store) -> None:
     assert validate_objects([_load(name)], schema_store) == []
 
 
+# the roles an acquisition plan gives (issue 15, docs/acquisition.md): each is a value an item may carry
+PLAN_ROLES = ("pre-event", "co-event", "first-post-event", "first-usable-post-event", "post-event")
+
+
+@pytest.mark.parametrize("role", PLAN_ROLES)
+def test_every_plan_role_is_an_item_temporal_role(role: str, schema_store) -> None:
+    item = _load("item.json")
+    item["properties"]["mmtp:temporal_role"] = role
+    assert _mmtp_problems(item, schema_store) == []
+    assert f"`{role}`" in (EXT / "README.md").read_text()
+
+
+def test_plan_roles_and_item_roles_agree() -> None:
+    from stac_mmtp.discover.selection import ROLE_ORDER
+    from stac_mmtp.sources.remote_s2 import item_role
+
+    schema = json.loads((EXT / "json-schema" / "schema.json").read_text())
+    assert set(schema["definitions"]["temporal_role"]["enum"]) == set(PLAN_ROLES) == set(ROLE_ORDER)
+    # a plan entry with several roles becomes one item role: the first post-event image says so first
+    assert item_role(["first-post-event", "first-usable-post-event"]) == "first-post-event"
+    assert item_role(["first-usable-post-event"]) == "first-usable-post-event"
+    assert item_role(["first-post-event", "post-event"]) == "first-post-event"
+
+
 @pytest.mark.parametrize("field", ["mmtp:event_id", "mmtp:phenomenon"])
 def test_item_required_fields(field: str, schema_store) -> None:
     item = _load("item.json")

@@ -36,6 +36,31 @@ BROWSER_SRC = Path(__file__).resolve().parents[2] / "browser"
 BUILD_OPTIONS = {"historyMode": "hash", "pathPrefix": "./", "catalogTitle": "stac-mmtp", "displayPreview": "false"}
 # Files of browser/ that change what the build produces: they key the cache directory.
 BUILD_INPUTS = ("package-lock.json", "fields.config.js", "mmtp-fields.json")
+# Two edits to the copied sources, each (file, text it must contain, replacement): they key the cache too, and
+# a build fails if a text is not found (another version of the package: look at the edit again).
+PATCHES = (
+    # STAC Browser groups an item's links by relation and titles each group with stac-fields' rel mapping;
+    # our labels for our relations (fields.config.js) must be registered before the links are drawn, but
+    # only the lazily loaded Metadata component imports fields.config.js. linkActions.config.js (another of
+    # STAC Browser's configuration files) is imported by every link: it imports our fields first.
+    ("stac-browser/linkActions.config.js", "import Cesium from './src/actions/links/Cesium.js';",
+     "import './fields.config'; // stac-mmtp: our rel labels before any link group is titled\n"
+     "import Cesium from './src/actions/links/Cesium.js';"),
+    # ol-stac 1.2.0 draws a vector label item's `source` items under its outlines, but creates them without
+    # their URL (our items have no absolute self link), so their relative asset hrefs resolve to nothing and
+    # no imagery is drawn. Give each fetched source item the URL it was fetched from.
+    ("ol-stac/layer/STAC.js", "const stac = create(response);",
+     "const stac = create(response);\n                    stac.setAbsoluteUrl(link.getAbsoluteUrl()); // stac-mmtp"),
+    # stac-js 0.1.9 (STAC Browser's) makes Asset objects of a Collection's or an Item's assets, not of a
+    # Catalog's (STAC 1.1 allows them; our root catalog has the overview's): the root page then fails in
+    # getThumbnails ("isPreview is not a function") and shows nothing. Wrap a Catalog's assets the same way.
+    ("stac-js/src/catalog.js", "    super(data, absoluteUrl);",
+     "    super(data, absoluteUrl, { assets: Asset.fromAssets }); // stac-mmtp: STAC 1.1 catalog assets"),
+    ("stac-js/src/catalog.js", "import CatalogLike from './cataloglike.js';",
+     "import Asset from './asset.js'; // stac-mmtp\nimport CatalogLike from './cataloglike.js';"),
+)
+# The packages of browser/node_modules that PATCHES edits: the build gets a copy of each.
+PATCHED_PACKAGES = tuple(sorted({rel.split("/")[0] for rel, _, _ in PATCHES} - {"stac-browser"}))
 # Packages whose installed version must match the lock file before a build (ol-stac is pinned to 1.2.0).
 CHECKED_PACKAGES = ("@radiantearth/stac-browser", "ol-stac", "ol", "@radiantearth/stac-fields", "ol-stac/node_modules/stac-js")
 
@@ -57,7 +82,7 @@ def build_key(src: Path = BROWSER_SRC) -> str:
     if not (src / "package-lock.json").is_file():
         raise BrowserBuildError("STAC Browser sources not found (browser/package-lock.json): run from a checkout, "
                                 "or set STAC_MMTP_BROWSER_BUILD to a STAC Browser build", src)
-    h = hashlib.sha256(json.dumps(BUILD_OPTIONS, sort_keys=True).encode())
+    h = hashlib.sha256(json.dumps([BUILD_OPTIONS, PATCHES], sort_keys=True).encode())
     for name in BUILD_INPUTS:
         h.update(name.encode() + b"\0" + (src / name).read_bytes())
     return h.hexdigest()[:12]
@@ -127,8 +152,17 @@ def ensure_stac_browser(src: Path = BROWSER_SRC, out: Path | None = None) -> Pat
         shutil.copytree(src / "node_modules" / "@radiantearth" / "stac-browser", pkg)
         for name in ("fields.config.js", "mmtp-fields.json"):
             shutil.copy2(src / name, pkg / name)
-        # Module resolution walks up from the copied sources: point it at the locked install.
-        (pkg / "node_modules").symlink_to((src / "node_modules").resolve(), target_is_directory=True)
+        # Module resolution walks up from the copied sources: point it at the locked install, package by
+        # package, with patched copies of ol-stac and stac-js (ol-stac's `ol` still resolves to the one
+        # locked OpenLayers).
+        modules = pkg / "node_modules"
+        modules.mkdir()
+        for entry in (src / "node_modules").resolve().iterdir():
+            if entry.name not in PATCHED_PACKAGES:
+                (modules / entry.name).symlink_to(entry, target_is_directory=entry.is_dir())
+        for name in PATCHED_PACKAGES:
+            shutil.copytree(src / "node_modules" / name, modules / name, symlinks=True)
+        _apply_patches({"stac-browser": pkg, **{name: modules / name for name in PATCHED_PACKAGES}})
         env = dict(os.environ, **{f"SB_{k}": v for k, v in BUILD_OPTIONS.items()})
         cli = src / "node_modules" / "@vue" / "cli-service" / "bin" / "vue-cli-service.js"
         _run([node, str(cli), "build", "--noSourceMaps"], pkg, out.parent / "logs" / f"{out.name}.log", env)
@@ -137,6 +171,17 @@ def ensure_stac_browser(src: Path = BROWSER_SRC, out: Path | None = None) -> Pat
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return out
+
+
+def _apply_patches(roots: dict[str, Path]) -> None:
+    for rel, old, new in PATCHES:
+        top, _, inner = rel.partition("/")
+        path = roots[top] / inner
+        text = path.read_text(encoding="utf-8")
+        if text.count(old) != 1:
+            raise BrowserBuildError(f"cannot apply our edit to {rel}: {old!r} is not found once in it "
+                                    "(another version of the package?)", path)
+        path.write_text(text.replace(old, new), encoding="utf-8")
 
 
 # --------------------------------------------------------------------------- serving

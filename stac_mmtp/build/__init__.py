@@ -7,7 +7,7 @@ point and the reduce step. Their names are re-exported here for existing callers
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,7 @@ from typing import Any
 from stac_mmtp.atomic import staged_dir
 from stac_mmtp.build.executor import Progress, run_tasks
 from stac_mmtp.build.plan import Selection, plan, temporal_role
-from stac_mmtp.build.state import WorkDir, place, task_key
+from stac_mmtp.build.state import WorkDir, task_key
 from stac_mmtp.build.tasks import ROLE_WORDS, TaskResult, item_title, run_task
 from stac_mmtp.dataset.inventory import Event, load_inventory
 from stac_mmtp.errors import InputError, OutputError, ProductError
@@ -102,11 +102,12 @@ def build(
     protect: list[Path] | None = None,
     allow_empty: bool = False,
     acquisitions: Path | None = None,
-    work: Path | None = None,
+    work: Path | str | None = None,
     select: Selection | None = None,
     dry_run: bool = False,
     executor: str = "local",
     scheduler: str | None = None,
+    overview: bool = False,
 ) -> BuildReport:
     """Build the catalog tree into `out` (replaced atomically). Raises InputError for a bad inventory
     or an `out` that may not be replaced (see `check_out_dir`; `protect` adds inputs it must not hold),
@@ -114,10 +115,12 @@ def build(
     unless `allow_empty`.
 
     With `work`, the build is incremental (see build/state.py): a task whose key is unchanged since a
-    previous build with the same work directory is reused, not converted again. `select` runs part of
+    previous build with the same work directory is reused, not converted again. A URL (s3://bucket/prefix)
+    is a work store on object storage, for workers without a shared disk (build/workstore.py). `select` runs part of
     the plan; `dry_run` only fills `report.planned` and writes nothing. `executor` is "local" (a process
     pool of `options.jobs` processes) or "dask" (the cluster at `scheduler`, DASK_SCHEDULER_ADDRESS, or a
-    LocalCluster); the catalog is the same on every executor."""
+    LocalCluster); the catalog is the same on every executor. `overview` also writes overview/ (PNG,
+    HTML, JSON; see build/overview.py) linked from the root catalog: off by default, it costs seconds."""
     options = options or BuildOptions()
     check_out_dir(out, [events_dir, *product_dirs, *(protect or []), *([acquisitions] if acquisitions else [])])
     events = load_inventory(events_dir)  # raises before anything is written
@@ -164,10 +167,12 @@ def build(
         out.resolve().parent.mkdir(parents=True, exist_ok=True)
         tempfile.TemporaryDirectory(dir=out.resolve().parent, prefix=f".{out.name}.probe.").cleanup()
         if work is None:
-            _write(out, events, tasks, report, options, progress, extra_bundles, None, _runner(executor, scheduler))
+            _write(out, events, tasks, report, options, progress, extra_bundles, None, _runner(executor, scheduler),
+                   overview)
         else:
-            with WorkDir(work) as wd:
-                _write(out, events, tasks, report, options, progress, extra_bundles, wd, _runner(executor, scheduler))
+            with _open_work(work) as wd:
+                _write(out, events, tasks, report, options, progress, extra_bundles, wd, _runner(executor, scheduler),
+                       overview)
     except OSError as exc:  # read-only or full disk: one line naming the directory, not a traceback
         raise OutputError(f"cannot write the output directory ({exc.strerror or exc})", out) from None
     return report
@@ -176,7 +181,7 @@ def build(
 def _write(out: Path, events: list[Event], tasks: list[Task], report: BuildReport, options: BuildOptions,
            progress: Progress | None,
            extra_bundles: Callable[[list[Event], list[CollectionBundle], Path], list[CollectionBundle]] | None,
-           work: WorkDir | None, runner: Runner) -> None:
+           work: Any, runner: Runner, overview: bool = False) -> None:
     with staged_dir(out) as stage:
         (stage / BUILD_MARKER).write_text("written by stac-mmtp build; its directory is replaced by the next build\n")
         results = runner(tasks, stage, options.jobs, progress) if work is None else \
@@ -187,9 +192,8 @@ def _write(out: Path, events: list[Event], tasks: list[Task], report: BuildRepor
                 d.rmdir()
         bundles = [events_bundle(events)]
         by_coll: dict[str, list[dict[str, Any]]] = {}
-        for r in report.results:
-            if r.ok and r.item is not None:
-                by_coll.setdefault(r.collection, []).append(r.item)
+        for collection, item in task_items(report.results, work):
+            by_coll.setdefault(collection, []).append(item)
         for src_name in sorted({t.product.source for t in tasks}):
             source = get_source(src_name)
             items = by_coll.get(source.collection_id, [])
@@ -204,7 +208,28 @@ def _write(out: Path, events: list[Event], tasks: list[Task], report: BuildRepor
         catalog = root_catalog_metadata()
         mark_catalog(catalog, [it for b in bundles for it in b.items], MMTP)
         write_tree(stage, catalog, bundles, geoparquet=True)
+        if overview:  # in the stage: the tree moves into place with the root catalog already linking it
+            from stac_mmtp.build.overview import link_from_root, write_overview
+
+            link_from_root(stage, write_overview(stage, events=events))
         report.collections = {b.id: len(b.items) for b in bundles}
+
+
+def task_items(results: list[TaskResult], work: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(collection, item) of every successful task, as the reduce step consumes them: kept from the
+    results, or read back from a work store on object storage, where the workers wrote them."""
+    for r in results:
+        if r.ok:
+            item = r.item if r.item is not None or work is None or not r.key else work.item(r.key)
+            if item is not None:
+                yield r.collection, item
+
+
+def _open_work(work: Path | str) -> Any:
+    """The local work directory (SQLite state) or, for a URL, the work store on object storage."""
+    from stac_mmtp.build.workstore import StoreWork, is_store_url
+
+    return StoreWork(str(work)) if is_store_url(work) else WorkDir(Path(work))
 
 
 EXECUTORS = ("local", "dask")
@@ -221,25 +246,27 @@ def _runner(executor: str, scheduler: str | None) -> Runner:
     return run_tasks
 
 
-def _dry_run(tasks: list[Task], work: Path | None) -> list[tuple[str, str, str]]:
+def _dry_run(tasks: list[Task], work: Path | str | None) -> list[tuple[str, str, str]]:
     from stac_mmtp.build.state import STATE
+    from stac_mmtp.build.workstore import is_store_url
 
     out: list[tuple[str, str, str]] = []
-    if work is None or not (Path(work) / STATE).is_file():
+    if work is None or (not is_store_url(work) and not (Path(work) / STATE).is_file()):
         return [(get_source(t.product.source).collection_id, t.item_id, "run") for t in tasks]
     cache: dict[Path, str] = {}
-    with WorkDir(work) as wd:
+    with _open_work(work) as wd:
+        done = wd.keys()  # one query (one listing of a store): what the records say, no output is read
         for t in tasks:
             source = get_source(t.product.source)
-            done = wd.finished(task_key(t, source, cache))
-            out.append((source.collection_id, t.item_id, "reuse" if done else "run"))
+            out.append((source.collection_id, t.item_id, "reuse" if task_key(t, source, cache) in done else "run"))
     return out
 
 
-def _run_incremental(tasks: list[Task], stage: Path, work: WorkDir, jobs: int,
+def _run_incremental(tasks: list[Task], stage: Path, work: Any, jobs: int,
                      progress: Progress | None, runner: Runner) -> list[TaskResult]:
-    """Reuse every finished task whose key is unchanged; run the others into the work directory,
-    recording each as it finishes; then place all outputs into the stage (hard links)."""
+    """Reuse every finished task whose key is unchanged; run the others into the work directory (or
+    store), recording each as it finishes; then place all outputs into the stage (hard links locally,
+    downloads checked against their digests from a store)."""
     work.begin()
     cache: dict[Path, str] = {}
     keys = {id(t): task_key(t, get_source(t.product.source), cache) for t in tasks}
@@ -247,19 +274,21 @@ def _run_incremental(tasks: list[Task], stage: Path, work: WorkDir, jobs: int,
     todo: list[Task] = []
     for t in tasks:
         done = work.finished(keys[id(t)])
-        if done is None:
+        if done is None or not work.place(done, stage):
             todo.append(t)
             continue
-        place(work.output_dir(done.key) / done.collection / done.item_id, stage / done.collection / done.item_id)
         results.append(TaskResult(t.event.id, t.product.id, done.collection, t.item_id, t.temporal_role, True,
-                                  0.0, item=done.item, reused=True))
+                                  0.0, item=done.item if work.keeps_items else None, reused=True, key=done.key))
     for t in todo:
         work.prepare(keys[id(t)])
 
     def finished(t: Task, r: TaskResult) -> None:
-        work.record(keys[id(t)], t, r.collection, r.item, r.ok, r.seconds)
+        r.key = keys[id(t)]
+        work.recorded(r.key, t, r)
         if r.ok:
-            place(work.output_dir(keys[id(t)]) / r.collection / r.item_id, stage / r.collection / r.item_id)
+            done = work.finished(r.key, verify=False)
+            if done is None or not work.place(done, stage):
+                r.ok, r.message = False, f"{t.product.path}: the outputs of {r.item_id} are missing from the work store"
 
-    results += runner(todo, lambda t: work.output_dir(keys[id(t)]), jobs, progress, on_result=finished)
+    results += runner(todo, lambda t: work.target(keys[id(t)]), jobs, progress, on_result=finished)
     return results

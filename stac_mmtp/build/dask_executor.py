@@ -4,7 +4,8 @@ dask.distributed is used as it is: `Client.submit` per task, `as_completed`, `re
 workers advertise a `MEMORY` resource (`dask worker --resources MEMORY=4e9`), each task's memory
 estimate so that a worker is never given more than fits. A worker lost mid-task is the scheduler's
 business: it runs the task again elsewhere (run_task starts from an empty directory each time).
-The workers must see the stage (or work) directory at the same path: a shared disk.
+The workers must see the stage (or work) directory at the same path, a shared disk, unless the work
+is on object storage (`--work s3://...`, build/workstore.py): then each task uploads its own outputs.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from stac_mmtp.build.executor import Done, Progress
 from stac_mmtp.build.tasks import TaskResult, run_task
@@ -59,7 +61,7 @@ def scheduler_address(scheduler: str | None) -> str | None:
     return scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS") or None
 
 
-def run_tasks(tasks: list[Task], stage: Path | Callable[[Task], Path], jobs: int, progress: Progress | None,
+def run_tasks(tasks: list[Task], stage: Path | Callable[[Task], Any], jobs: int, progress: Progress | None,
               on_result: Done | None = None, scheduler: str | None = None) -> list[TaskResult]:
     """Run every task on the cluster at `scheduler` (or DASK_SCHEDULER_ADDRESS); without an address, on a
     LocalCluster of `jobs` single-threaded worker processes (0 = all cores). Results in completion order."""

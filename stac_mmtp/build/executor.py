@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
+from typing import Any
 
 from stac_mmtp.build.tasks import TaskResult, run_task
 from stac_mmtp.sources.base import Task
@@ -30,12 +31,12 @@ def _die_with_parent() -> None:
 Done = Callable[[Task, TaskResult], None]  # called in this process as each task finishes
 
 
-def run_tasks(tasks: list[Task], stage: Path | Callable[[Task], Path], jobs: int, progress: Progress | None,
+def run_tasks(tasks: list[Task], stage: Path | Callable[[Task], Any], jobs: int, progress: Progress | None,
               on_result: Done | None = None) -> list[TaskResult]:
     """Run every task, in `jobs` processes (0 = all cores); results in completion order.
 
     `stage` is the directory the outputs go to, or a function giving each task its own (the work
-    directory of an incremental build); `on_result` sees each result as it arrives (to record it).
+    directory of an incremental build, or a target on object storage); `on_result` sees each result as it arrives (to record it).
     """
     if not tasks:
         return []

@@ -2,16 +2,18 @@
 
 A task's key hashes everything its outputs depend on (the event's feature bytes and its triggers,
 the product metadata or plan entry, the temporal role, the options that affect conversion, the
-converter's version). A finished task's outputs stay in `tasks/<key>/` with their SHA-256 digests in
-`state.sqlite`; a rebuild hard-links (or copies) them into the new stage instead of converting again.
-Each state row is committed as its task finishes, so a build killed at any point resumes from there.
+package version and the source code of every package module the converter imports). A finished task's
+outputs stay in `tasks/<key>/` with their SHA-256 digests in `state.sqlite`; a rebuild hard-links (or
+copies) them into the new stage instead of converting again. Each state row is committed as its task
+finishes, so a build killed at any point resumes from there. On object storage (`--work s3://...`) the
+same interface keeps one JSON record per key instead (build/workstore.py).
 """
 
 from __future__ import annotations
 
+import ast
 import fcntl
 import hashlib
-import inspect
 import json
 import os
 import shutil
@@ -36,14 +38,73 @@ CREATE TABLE IF NOT EXISTS builds (build INTEGER PRIMARY KEY AUTOINCREMENT, star
 """
 
 _CONVERTER: dict[str, str] = {}
+# module name -> SHA-256 of its source file, read once per process (a test may set an entry)
+MODULE_DIGESTS: dict[str, str] = {}
+PACKAGE = "stac_mmtp"
+_PACKAGE_DIR = Path(__file__).resolve().parents[1]
+
+
+def _module_file(name: str) -> Path | None:
+    """The source file of a module of this package (a package's __init__.py), or None for a name
+    that is not a module (`from stac_mmtp.raster import cog`'s `stac_mmtp.raster.cog` is; an imported
+    function's dotted name is not)."""
+    rel = Path(*name.split(".")[1:]) if name != PACKAGE else Path()
+    for cand in (_PACKAGE_DIR / rel / "__init__.py", (_PACKAGE_DIR / rel).with_suffix(".py")):
+        if cand.is_file():
+            return cand
+    return None
+
+
+def _imported(name: str, path: Path) -> set[str]:
+    """The package's modules `path` imports (at module level or inside functions), and its parents."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_bytes())):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative: resolved against this module's package
+                pkg = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+                base = ".".join(pkg[: len(pkg) - node.level + 1] + ([base] if base else []))
+            names = [base, *(f"{base}.{a.name}" for a in node.names)]
+        for n in names:
+            if n == PACKAGE or n.startswith(PACKAGE + "."):
+                parts = n.split(".")
+                found.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
+    return {n for n in found if n != name and _module_file(n) is not None}
+
+
+def code_closure(module: str) -> list[str]:
+    """Every module of the package that `module` runs: itself and what it imports, transitively
+    (the shared raster/, stac/ and sources/ modules a converter uses), sorted."""
+    seen, todo = {module}, [module]
+    while todo:
+        name = todo.pop()
+        path = _module_file(name)
+        if path is None:
+            continue
+        for dep in _imported(name, path) - seen:
+            seen.add(dep)
+            todo.append(dep)
+    return sorted(seen)
+
+
+def module_digest(name: str) -> str:
+    if name not in MODULE_DIGESTS:
+        path = _module_file(name)
+        MODULE_DIGESTS[name] = hashlib.sha256(path.read_bytes()).hexdigest() if path else "absent"
+    return MODULE_DIGESTS[name]
 
 
 def converter_version(source: Source) -> str:
-    """The package version and the bytes of the family's module: an edited converter re-runs its tasks."""
+    """The package version and a digest of the source code of every module the family's converter
+    runs (its own and the shared ones it imports): editing a shared module re-runs exactly the tasks
+    of the families that use it."""
     name = type(source).__module__
     if name not in _CONVERTER:
-        code = Path(inspect.getfile(type(source))).read_bytes()
-        _CONVERTER[name] = f"{__version__}+{hashlib.sha256(code).hexdigest()[:16]}"
+        code = "\n".join(f"{m} {module_digest(m)}" for m in code_closure(name))
+        _CONVERTER[name] = f"{__version__}+{hashlib.sha256(code.encode()).hexdigest()[:16]}"
     return _CONVERTER[name]
 
 
@@ -101,7 +162,12 @@ def place(src: Path, dest: Path) -> None:
 
 
 class WorkDir:
-    """One build's view of the work directory; only one build may hold it at a time."""
+    """One build's view of the work directory; only one build may hold it at a time.
+
+    The interface the build uses (build/__init__.py), shared with workstore.StoreWork (object storage):
+    begin, finished, place, prepare, target, recorded, item, keys."""
+
+    keeps_items = True  # results keep their item in memory; the reduce step needs no read-back
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
@@ -151,6 +217,24 @@ class WorkDir:
         if verify and _digests(root) != done.outputs:
             return None
         return done
+
+    def keys(self) -> set[str]:
+        return {k for (k,) in self.db.execute("SELECT key FROM tasks")}
+
+    def place(self, done: Finished, stage: Path) -> bool:
+        place(self.output_dir(done.key) / done.collection / done.item_id, stage / done.collection / done.item_id)
+        return True
+
+    def target(self, key: str) -> Path:
+        return self.output_dir(key)
+
+    def recorded(self, key: str, task: Task, result: Any) -> None:
+        """Commit a result that came back from the executor (a TaskResult)."""
+        self.record(key, task, result.collection, result.item, result.ok, result.seconds)
+
+    def item(self, key: str) -> dict[str, Any]:
+        row = self.db.execute("SELECT item FROM tasks WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0])
 
     def prepare(self, key: str) -> Path:
         """An empty output root for a task about to run (a killed run's leftovers are discarded)."""

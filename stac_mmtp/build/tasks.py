@@ -29,9 +29,11 @@ class TaskResult:
     item: dict[str, Any] | None = field(default=None, repr=False)
     reused: bool = False  # taken from the work directory of a previous build, not converted again
     worker: str = ""  # host:pid of the process that ran it (the summary per worker, on every executor)
+    key: str = ""  # the task's key in the work directory or store of an incremental build
 
 
 ROLE_WORDS = {"pre-event": "before the event", "first-post-event": "first image after the event",
+              "first-usable-post-event": "first usable image after the event",
               "post-event": "after the event", "co-event": "spanning the event"}
 
 
@@ -48,8 +50,12 @@ def _worker() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def run_task(task: Task, stage: Path) -> TaskResult:
-    """Run one unit of work; its outputs appear in `stage/<collection>/<item-id>/` only on success."""
+def run_task(task: Task, stage: Path | Any) -> TaskResult:
+    """Run one unit of work; its outputs appear in `stage/<collection>/<item-id>/` only on success.
+    `stage` may instead be a target on object storage (build/workstore.py StoreTarget), which runs
+    the task in a scratch directory and uploads what it wrote."""
+    if not isinstance(stage, Path):
+        return stage.run(task)
     source = get_source(task.product.source)
     t0 = time.perf_counter()
     final = stage / source.collection_id / task.item_id

@@ -33,9 +33,11 @@ from stac_mmtp.paths import default_events_dir
 @click.option("--split-ratios", default="0.7,0.15,0.15", show_default=True, help="train,validate,test ratios (in events).")
 @click.option("--acquisitions", "acquisitions_dir", type=click.Path(path_type=Path),
               help="Acquisition plans of `discover` [default: catalog/acquisitions when it exists].")
-@click.option("--work", type=click.Path(path_type=Path, file_okay=False),
+@click.option("--work", metavar="DIR|URL",
               help="Work directory that outlives one build: finished tasks are recorded there and reused when "
-                   "their inputs are unchanged [default: `work` beside --out, e.g. build/work].")
+                   "their inputs are unchanged [default: `work` beside --out, e.g. build/work]. A URL "
+                   "(s3://bucket/prefix, gs://, az://) keeps outputs and state on object storage, for workers "
+                   "that do not share a disk.")
 @click.option("--no-work", is_flag=True, help="Not incremental: convert every task, keep no work directory.")
 @click.option("--dry-run", is_flag=True, help="Print which tasks would run and which would be reused; write nothing.")
 @click.option("--event", "event_ids", multiple=True, help="Only the tasks of this event (repeatable).")
@@ -49,7 +51,7 @@ from stac_mmtp.paths import default_events_dir
 @json_option
 def build_command(events_dir: Path | None, product_dirs: tuple[Path, ...], allow_empty: bool, out: Path, days_before: int,
           days_after: int, buffer_m: float, jobs: int, annotations_dir: Path | None, split_ratios: str,
-          acquisitions_dir: Path | None, work: Path | None, no_work: bool, dry_run: bool, event_ids: tuple[str, ...],
+          acquisitions_dir: Path | None, work: str | None, no_work: bool, dry_run: bool, event_ids: tuple[str, ...],
           since: datetime | None, limit: int | None, executor: str, scheduler: str | None) -> None:
     """Build the STAC catalog: events collection plus one item per (event, product).
 
@@ -74,18 +76,11 @@ def build_command(events_dir: Path | None, product_dirs: tuple[Path, ...], allow
             report = run_build(events_dir, list(product_dirs), out, options, progress, extra_bundles=hook,
                                protect=[annotations_dir], allow_empty=allow_empty,
                                acquisitions=acquisitions_dir or _default_acquisitions(),
-                               work=None if no_work else (work or out.parent / "work"),
+                               work=None if no_work else _work(work, out),
                                select=Selection(tuple(event_ids), since, limit) if (event_ids or since or limit) else None,
-                               dry_run=dry_run, executor=executor, scheduler=scheduler)
+                               dry_run=dry_run, executor=executor, scheduler=scheduler, overview=True)
     except MmtpError as exc:
         fail(exc)
-    if not dry_run and (out / "catalog.json").is_file():  # the dataset at a glance, linked from the root catalog
-        from stac_mmtp.release.overview import link_from_root, write_overview
-
-        try:
-            link_from_root(out, write_overview(out, events_dir=events_dir))
-        except MmtpError as exc:
-            fail(exc)
     if dry_run:
         console.table(f"dry run: {sum(1 for p in report.planned if p[2] == 'run')} task(s) to run, "
                       f"{sum(1 for p in report.planned if p[2] == 'reuse')} to reuse",
@@ -118,6 +113,13 @@ def build_command(events_dir: Path | None, product_dirs: tuple[Path, ...], allow
     if not console.quiet() and not console.json_mode():
         console.err.print(f"catalog written to {out} ({report.events} events, {len(problems)} problem(s))", highlight=False)
     sys.exit(EXIT_FAILED if problems else 0)
+
+
+def _work(work: str | None, out: Path) -> Path | str:
+    """A URL stays a string (a Path would fold its `//`); anything else is a directory."""
+    if work is None:
+        return out.parent / "work"
+    return work if "://" in work else Path(work)
 
 
 def _default_acquisitions() -> Path | None:

@@ -37,12 +37,16 @@ from stac_mmtp.errors import EXIT_FAILED, MmtpError
 @click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds per HTTP request.")
 @click.option("--retries", type=click.IntRange(0), default=5, show_default=True,
               help="Retries of a request answered 429/5xx or cut (exponential backoff, Retry-After honoured).")
+@click.option("--server-filter/--no-server-filter", default=True, show_default=True,
+              help="Send the S2 cloud filter (CQL2 JSON or query) to APIs that take one, past the cut-off.")
+@click.option("--filter-cutoff-days", type=click.FloatRange(0), default=10.0, show_default=True,
+              help="Days after the event before which every image comes back unfiltered.")
 @json_option
 def discover_command(events_dir: Path | None, providers: tuple[str, ...], collections: tuple[str, ...], out: Path | None,
                      event_ids: tuple[str, ...], modalities: tuple[str, ...], update: bool, all_: bool, aoi_cloud: bool,
                      pre_event: int, min_coverage: float, max_cloud: float, days_before: int, days_after: int,
                      page_size: int | None, rate_limit: float | None, timeout: float,
-                     retries: int) -> None:
+                     retries: int, server_filter: bool, filter_cutoff_days: float) -> None:
     """Search STAC APIs for the Sentinel-1/2 acquisitions of each event and write one plan per event.
 
     Per stack (S2: MGRS tile; S1: relative orbit, direction, mode, polarisations): the last
@@ -60,6 +64,7 @@ def discover_command(events_dir: Path | None, providers: tuple[str, ...], collec
         options = DiscoverOptions(
             days_before=days_before, days_after=days_after, modalities=tuple(modalities) or MODALITIES,
             selection=Selection(pre_event, min_coverage, max_cloud, all_, aoi_cloud), update=update, timeout=timeout, retries=retries,
+            server_filter=server_filter, filter_cutoff_days=filter_cutoff_days,
         )
         # relative to the working directory: never into an installed package's own copy of catalog/
         out = out or Path("catalog") / "acquisitions"

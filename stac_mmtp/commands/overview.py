@@ -23,7 +23,7 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 def overview_command(build_dir: Path, out_dir: Path | None, events_dir: Path | None) -> None:
     """Write a world map of the events by phenomenon, a timeline of events and acquisitions, the counts per
     phenomenon x continent x split and the cascade graph, as overview.png and a self-contained overview.html."""
-    from stac_mmtp.release.overview import write_overview
+    from stac_mmtp.build.overview import write_overview
 
     try:
         files = write_overview(build_dir, out_dir, events_dir)

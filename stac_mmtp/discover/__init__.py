@@ -31,6 +31,8 @@ class DiscoverOptions:
     timeout: float = 30.0
     retries: int = 5
     backoff: float = 1.0
+    server_filter: bool = True  # send the cloud filter when the API takes CQL2 JSON or `query` (filters.py)
+    filter_cutoff_days: float = 10.0  # up to this long after the event, every image comes back unfiltered
 
 
 @dataclass
@@ -67,6 +69,7 @@ Progress = Callable[[str, int, int], None]
 def discover_events(events: list[Event], providers: list[Provider], out: Path, options: DiscoverOptions | None = None,
                     progress: Progress | None = None, now: Callable[[], datetime] | None = None) -> DiscoverReport:
     """Plan every event; a provider that is down fails only the (event, modality) it was needed for."""
+    from stac_mmtp.discover.filters import filtered_search
     from stac_mmtp.discover.search import (  # pystac-client: only when something is searched
         ProviderError,
         Session,
@@ -92,20 +95,22 @@ def discover_events(events: list[Event], providers: list[Provider], out: Path, o
                     continue
                 try:
                     when = _iso(now())
-                    r = s.search(coll, ev.geometry, start, end)
+                    found, results = filtered_search(s, mod, coll, ev, start, end, options.selection,
+                                                     options.filter_cutoff_days, options.server_filter)
                 except ProviderError as exc:
                     errors.append(str(exc))
                     continue
                 try:
-                    recs = select(ev, mod, s.provider.name, coll, r.items, options.selection,
+                    recs = select(ev, mod, s.provider.name, coll, found, options.selection,
                                   _cloud_reader(ev, s.provider.name) if options.selection.aoi_cloud and mod == "s2" else None)
                 except MmtpError as exc:  # e.g. an SCL window that cannot be read: not the provider's fault
                     errors.append(str(exc))
                     break
-                queries.append({"modality": mod, "provider": r.provider, "url": r.url, "method": r.method,
-                                "body": r.body, "pages": r.pages, "returned": len(r.items), "searched_at": when})
+                queries += [{"modality": mod, "provider": r.provider, "url": r.url, "method": r.method,
+                             "body": r.body, "pages": r.pages, "returned": len(r.items), "searched_at": when}
+                            for r in results]
                 acquisitions += recs
-                res.found[mod], res.selected[mod] = len(r.items), len(recs)
+                res.found[mod], res.selected[mod] = len(found), len(recs)
                 errors = []
                 break
             else:

@@ -7,6 +7,7 @@ around the AOI's centre before projecting, so both halves of a split footprint m
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -60,6 +61,13 @@ def _centre_lon(geojson: dict[str, Any]) -> float:
     return math.degrees(math.atan2(s, c))
 
 
+@lru_cache(maxsize=256)
+def _laea(proj4: str) -> Transformer:
+    """Lambert azimuthal equal-area centred on the AOI (equal-area everywhere, poles included); one
+    transformer per AOI, not one per footprint."""
+    return Transformer.from_crs("EPSG:4326", CRS.from_proj4(proj4), always_xy=True)
+
+
 def aoi_coverage(footprint: dict[str, Any], aoi: dict[str, Any]) -> float:
     """Fraction of the AOI's area the footprint covers, in [0, 1], rounded to 4 decimals."""
     centre = _centre_lon(aoi)
@@ -69,10 +77,7 @@ def aoi_coverage(footprint: dict[str, Any], aoi: dict[str, Any]) -> float:
     f = to_shape(footprint, centre)
     if f.is_empty:
         return 0.0
-    lat = a.centroid.y
-    # Lambert azimuthal equal-area centred on the AOI: equal-area everywhere, poles included
-    laea = CRS.from_proj4(f"+proj=laea +lat_0={lat:.6f} +lon_0={centre:.6f} +datum=WGS84 +units=m")
-    tr = Transformer.from_crs("EPSG:4326", laea, always_xy=True)
+    tr = _laea(f"+proj=laea +lat_0={a.centroid.y:.6f} +lon_0={centre:.6f} +datum=WGS84 +units=m")
 
     def project(xy: np.ndarray) -> np.ndarray:
         return np.column_stack(tr.transform(xy[:, 0], xy[:, 1]))

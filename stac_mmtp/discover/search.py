@@ -96,14 +96,23 @@ class Session:
     def requests(self) -> int:
         return self.io.requests if self.io else 0
 
-    def search(self, collection: str, intersects: dict[str, Any], start: str, end: str) -> SearchResult:
+    def search(self, collection: str, intersects: dict[str, Any], start: str, end: str,
+               filter: dict[str, Any] | None = None, query: dict[str, Any] | None = None) -> SearchResult:  # noqa: A002
+        """One search paged to the end; `filter` (CQL2 JSON) and `query` are sent only when given."""
         client = self.open()  # raises at once for a provider already found down
-        body = {"collections": [collection], "intersects": intersects, "datetime": f"{start}/{end}",
-                "limit": self.provider.page_size}
+        body: dict[str, Any] = {"collections": [collection], "intersects": intersects, "datetime": f"{start}/{end}",
+                                "limit": self.provider.page_size}
+        extra: dict[str, Any] = {}
+        if filter is not None:
+            extra = {"filter": filter, "filter_lang": "cql2-json"}
+        if query is not None:
+            extra["query"] = query
         try:
-            search = client.search(method="POST", **body)
+            search = client.search(method="POST", **body, **extra)
             url = search.url
-            result = SearchResult(self.provider.name, collection, redact(url), "POST", body)
+            # the plan records the body as sent (the wire spells it "filter-lang")
+            sent = {**body, **{k.replace("_", "-"): v for k, v in extra.items()}}
+            result = SearchResult(self.provider.name, collection, redact(url), "POST", sent)
             for page in search.pages_as_dicts():
                 result.pages += 1
                 result.items.extend(page.get("features", []))

@@ -44,7 +44,7 @@ IMAGERY_FIELDS = (
     ("id", "sc:Text", "STAC item id: <event id>_<product id>"),
     ("datetime", "sc:Date", "acquisition time (UTC)"),
     ("mmtp:event_id", "sc:Text", "the event this acquisition observes"),
-    ("mmtp:temporal_role", "sc:Text", "pre-event, first-post-event, post-event or co-event"),
+    ("mmtp:temporal_role", "sc:Text", "pre-event, first-post-event, first-usable-post-event, post-event or co-event"),
     ("mmtp:days_from_event", "sc:Float", "days from the event (negative before it)"),
     ("platform", "sc:Text", "satellite"),
     ("ml-aoi:split", "sc:Text", "split"),

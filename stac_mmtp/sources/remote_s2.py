@@ -122,11 +122,12 @@ def _iso(dt: datetime) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.%f").rstrip("0").rstrip(".") + "Z"
 
 
-ROLE_FOR_ITEM = ("first-post-event", "pre-event", "co-event", "post-event")
+ROLE_FOR_ITEM = ("first-post-event", "first-usable-post-event", "pre-event", "co-event", "post-event")
 
 
 def item_role(roles: list[str]) -> str:
-    """The mmtp:temporal_role of a plan entry (the extension has no "first usable" value: it is a post-event)."""
+    """The mmtp:temporal_role of a plan entry: one value, the first post-event image first (when it is also the
+    usable one, it says so in the plan only)."""
     for r in ROLE_FOR_ITEM:
         if r in roles:
             return r

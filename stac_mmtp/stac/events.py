@@ -116,7 +116,7 @@ def events_bundle(events: list[Event], source: Path | None = None) -> Collection
 
 
 # The order in which an event page lists its acquisitions (each temporal role is a link relation).
-TEMPORAL_ROLES = ("pre-event", "co-event", "first-post-event", "post-event")
+TEMPORAL_ROLES = ("pre-event", "co-event", "first-post-event", "first-usable-post-event", "post-event")
 REL_ANNOTATION = "annotation"
 
 

@@ -48,7 +48,7 @@ class MmtpExtension(
     countries = _field("countries", "ISO 3166-1 alpha-3 country codes.")
     triggered_by = _field("triggered_by", "Ids of the events that triggered this one.")
     triggers = _field("triggers", "Ids of the events this one triggered.")
-    temporal_role = _field("temporal_role", "pre-event, first-post-event, post-event or co-event.")
+    temporal_role = _field("temporal_role", "pre-event, first-post-event, first-usable-post-event, post-event or co-event.")
     days_from_event = _field("days_from_event", "Acquisition time minus event time, in days.")
     synthetic = _field("synthetic", "True when made from a synthetic sample product (stac-mmtp sample), not an observation.")
     annotation_method = _field("annotation_method", "manual, semi-automatic or automatic.")

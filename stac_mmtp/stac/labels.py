@@ -53,7 +53,7 @@ from stac_mmtp.stac.tree import STAC_VERSION, CollectionBundle, bbox_of, item_hr
 
 LABEL_COLLECTION = "annotations"
 # Acquisitions that show the ground after (or during) the event: an outline describes them.
-APPLIES_TO_ROLES = ("first-post-event", "post-event", "co-event")
+APPLIES_TO_ROLES = ("first-post-event", "first-usable-post-event", "post-event", "co-event")
 TASKS = ["segmentation", "detection"]
 
 

@@ -29,7 +29,7 @@ from stac_mmtp.raster.geo import utm_epsg
 log = logging.getLogger(__name__)
 
 DEFAULT_BANDS: dict[str, tuple[str, ...]] = {"sentinel-2": ("blue", "green", "red", "nir"), "sentinel-1": ("vv", "vh")}
-ROLES = ("pre-event", "first-post-event", "post-event", "co-event")
+ROLES = ("pre-event", "first-post-event", "first-usable-post-event", "post-event", "co-event")
 SIGMA0_DB_FLOOR = 1e-6  # linear sigma0 clipped here before 10*log10 (0 after noise removal -> -60 dB)
 
 
