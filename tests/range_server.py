@@ -2,6 +2,7 @@
 
 What object stores do for COG readers (HEAD, `Range: bytes=a-b` -> 206), with a log of
 (method, path, first byte, last byte, bytes sent) so tests can tell which tiles were fetched.
+Paths listed in `deny` answer 403 with the body Azure Blob Storage sends for an expired SAS token.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class RangeServer(http.server.ThreadingHTTPServer):
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
         self.log = Log()
+        self.deny: set[str] = set()  # request paths (without the query) that answer 403
         super().__init__(("127.0.0.1", 0), _Handler)
         self.thread = threading.Thread(target=self.serve_forever, daemon=True)
         self.thread.start()
@@ -74,7 +76,24 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         with self.server.log.lock:
             self.server.log.requests.append(Request(self.command, self.path, start, end, status, sent))
 
+    def _denied(self) -> bool:
+        if self.path.split("?", 1)[0] not in self.server.deny:
+            return False
+        body = (b'<?xml version="1.0" encoding="utf-8"?><Error><Code>AuthenticationFailed</Code><Message>Server '
+                b'failed to authenticate the request.</Message><AuthenticationErrorDetail>Signature not valid in the '
+                b'specified time frame</AuthenticationErrorDetail></Error>')
+        self.send_response(403)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Type", "application/xml")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+        self._record(403, None, None, len(body))
+        return True
+
     def do_HEAD(self) -> None:
+        if self._denied():
+            return
         path = self._file()
         if path is None:
             self._not_found()
@@ -86,6 +105,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self._record(200, None, None, 0)
 
     def do_GET(self) -> None:
+        if self._denied():
+            return
         path = self._file()
         if path is None:
             self._not_found()

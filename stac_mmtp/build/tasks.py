@@ -13,7 +13,7 @@ from typing import Any
 from stac_mmtp.errors import MmtpError
 from stac_mmtp.sources.base import Task
 from stac_mmtp.sources.registry import get_source
-from stac_mmtp.stac.synthetic import PREFIX
+from stac_mmtp.stac.synthetic import PREFIX, is_synthetic_item
 
 
 @dataclass
@@ -66,7 +66,8 @@ def run_task(task: Task, stage: Path | Any) -> TaskResult:
         item = source.convert(task, part)
         props = item["properties"]
         props.setdefault("title", item_title(task, source.collection_id, item))
-        if task.product.synthetic and not props["title"].startswith(PREFIX):
+        # a remote source only learns it is synthetic while converting: the item's marker counts too
+        if (task.product.synthetic or is_synthetic_item(item)) and not props["title"].startswith(PREFIX):
             props["title"] = f"{PREFIX}: {props['title']}"
         shutil.rmtree(final, ignore_errors=True)  # a previous attempt of this task (a lost worker's)
         os.replace(part, final)

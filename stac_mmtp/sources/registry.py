@@ -18,6 +18,7 @@ SOURCE_MODULES: tuple[str, ...] = (
     "stac_mmtp.sources.sentinel1:SOURCE",
     "stac_mmtp.sources.flatsim:SOURCE",
     "stac_mmtp.sources.remote_s2:SOURCE",
+    "stac_mmtp.sources.remote_s1:SOURCE",
 )
 
 _LOADED: dict[str, Source] = {}

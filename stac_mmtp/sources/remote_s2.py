@@ -5,10 +5,13 @@ is one unit of work. The source item is fetched from its `self` href, and each b
 remotely through GDAL's /vsicurl/ with only the internal tiles that the AOI (+ buffer) window
 needs: the window becomes a VRT the COG driver streams from (cog.clip_to_cog), and GDAL merges
 consecutive ranges into one request. The output is the item shape of local Sentinel-2 products.
+`tasks_from_plans` makes the tasks of every plan entry: Sentinel-2 ones for this source, Sentinel-1
+ones for remote_s1.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from datetime import UTC, datetime
@@ -80,7 +83,9 @@ def vsi(href: str) -> str:
     return href
 
 
-def fetch_json(href: str, timeout: float = 30.0) -> dict[str, Any]:
+def fetch_bytes(href: str, what: str, timeout: float = 30.0) -> bytes:
+    """GET `href` whole, retrying 429/5xx (honouring Retry-After) and cut connections; a short body
+    (fewer bytes than Content-Length) is an error. Errors name `what` and the href, redacted of tokens."""
     import requests
     import urllib3
 
@@ -92,10 +97,21 @@ def fetch_json(href: str, timeout: float = 30.0) -> dict[str, Any]:
     session.mount("https://", requests.adapters.HTTPAdapter(max_retries=retry))
     try:
         resp = session.get(href, timeout=timeout)
+        if resp.status_code == 403:  # what Azure and S3 answer to an expired SAS token or presigned URL
+            raise ProductError(f"cannot read {what}: HTTP 403 Forbidden (an expired or invalid signature?)",
+                               redact(href))
         resp.raise_for_status()
-        return resp.json()
-    except (requests.RequestException, ValueError) as exc:
-        raise ProductError(f"cannot read the source STAC item: {redact_text(str(exc))[:300]}", redact(href)) from None
+        return resp.content
+    except requests.RequestException as exc:
+        raise ProductError(f"cannot read {what}: {redact_text(str(exc))[:300]}", redact(href)) from None
+
+
+def fetch_json(href: str, timeout: float = 30.0) -> dict[str, Any]:
+    data = fetch_bytes(href, "the source STAC item", timeout)
+    try:
+        return json.loads(data)
+    except ValueError as exc:
+        raise ProductError(f"cannot read the source STAC item: not JSON ({exc})", redact(href)) from None
 
 
 def _parse_dt(value: str) -> datetime:
@@ -118,8 +134,12 @@ def item_role(roles: list[str]) -> str:
     return "post-event"
 
 
+# the source that converts each modality of a plan entry (remote_s1 names itself "remote-sentinel-1")
+PLAN_SOURCES = {"s2": NAME, "s1": "remote-sentinel-1"}
+
+
 def tasks_from_plans(events: list[Event], directory: Path, options: BuildOptions) -> tuple[list[Task], list[str]]:
-    """One task per Sentinel-2 acquisition of every plan in `directory`; the other entries are reported."""
+    """One task per Sentinel-2 or Sentinel-1 acquisition of every plan in `directory`; others are reported."""
     from stac_mmtp.discover.plan import read_plans
 
     if not directory.is_dir():
@@ -133,12 +153,13 @@ def tasks_from_plans(events: list[Event], directory: Path, options: BuildOptions
             problems.append(f"{path}: event {plan.get('event')!r} is not in the inventory")
             continue
         for rec in plan.get("acquisitions", []):
-            if rec.get("modality") != "s2":
+            source = PLAN_SOURCES.get(rec.get("modality", ""))
+            if source is None:
                 problems.append(f"{path}: {rec.get('item_id')}: building {rec.get('modality')} from a plan is not "
-                                "supported yet (only Sentinel-2 L2A COGs)")
+                                "supported (Sentinel-2 L2A and Sentinel-1 GRD COGs only)")
                 continue
             when = _parse_dt(rec["datetime"])
-            meta = ProductMeta(path, NAME, rec["item_id"], ev.geometry, when, when, rec)
+            meta = ProductMeta(path, source, rec["item_id"], ev.geometry, when, when, rec)
             tasks.append(Task(ev, meta, item_role(rec["roles"]), rec["days_from_event"], options))
     return tasks, problems
 

@@ -264,7 +264,12 @@ def _vector_lut(vectors: Iterable[ET.Element], value_tag: str, what: str, w: str
 
 
 def parse_calibration(fs: ProductFS, rel: str) -> CalibrationLUT:
-    return _vector_lut(_parse_xml(fs, rel).iter("calibrationVector"), "sigmaNought", "calibration", fs.display(rel))
+    return calibration_lut(_parse_xml(fs, rel), fs.display(rel))
+
+
+def calibration_lut(root: ET.Element, where: str) -> CalibrationLUT:
+    """The sigma0 LUT of a parsed calibration XML (`where` names it in errors)."""
+    return _vector_lut(root.iter("calibrationVector"), "sigmaNought", "calibration", where)
 
 
 @dataclass
@@ -290,8 +295,11 @@ class NoiseLUT:
 def parse_noise(fs: ProductFS, rel: str) -> NoiseLUT:
     """The noise LUT: `noiseRangeVector`s (IPF 2.9 on) or `noiseVector`s (before), and the azimuth
     blocks when present."""
-    root = _parse_xml(fs, rel)
-    w = fs.display(rel)
+    return noise_lut(_parse_xml(fs, rel), fs.display(rel))
+
+
+def noise_lut(root: ET.Element, w: str) -> NoiseLUT:
+    """The noise LUT of a parsed noise XML (`w` names it in errors)."""
     if any(True for _ in root.iter("noiseRangeVector")):
         rng = _vector_lut(root.iter("noiseRangeVector"), "noiseRangeLut", "noise range", w)
     else:
@@ -443,6 +451,76 @@ def orbit_state_from_gcps(gcps: list[GroundControlPoint]) -> str | None:
     if not first or not last or np.mean(first) == np.mean(last):
         return None
     return "ascending" if np.mean(last) > np.mean(first) else "descending"
+
+
+def event_grid(task: Task, res: float) -> Grid:
+    """The output grid: the event's UTM zone, over the AOI plus buffer, edges on multiples of `res`."""
+    ev = task.event
+    lon, lat = ev.shape.centroid.coords[0]
+    epsg = utm_epsg(lon, lat)
+    aoi = reproject_geom(ev.shape, 4326, epsg).buffer(task.options.buffer_m)
+    return snap_grid(aoi.bounds, CRS.from_epsg(epsg), res)
+
+
+def resolution_from_gcps(gcps: list[GroundControlPoint], nominal: float | None) -> float:
+    """The ground spacing the GCPs show: the product's `nominal` spacing when within 10 % of it (a
+    full-size raster), else the estimate rounded to the metre (a reduced-resolution one)."""
+    rng, azi = ground_spacing(gcps)
+    est = max(rng, azi)
+    if nominal and abs(est - nominal) <= 0.1 * nominal:
+        return float(nominal)
+    return float(max(1, round(est)))
+
+
+def sigma0_cog(dn: np.ndarray, win: Window, gcps: list[GroundControlPoint], lut: CalibrationLUT,
+               noise: NoiseLUT | None, grid: Grid, pol: str, item_dir: Path, event_id: str,
+               where: str | Path) -> tuple[np.ndarray, dict[str, Any]]:
+    """The chain on one polarisation's source window `win` (DN as read): noise removal and calibration,
+    geocoding onto `grid`, the float32 COG `<pol>.tif` in `item_dir`; returns the plane and its asset."""
+    sigma0 = calibrate_window(dn, lut, win, noise=noise)
+    data = geocode(sigma0, window_gcps(gcps, win), grid)
+    del sigma0
+    if not np.isfinite(data).any():
+        raise ProductError(f"no valid pixel of this scene falls in the AOI of {event_id}", where)
+    dst = item_dir / f"{pol.lower()}.tif"
+    array_to_cog(data, dst, grid.crs, grid.transform, nodata=float("nan"),
+                 profile=CogProfile(overview_resampling="average", predictor=3),
+                 descriptions=[f"sigma0_{pol.lower()}"],
+                 band_tags=[{"UNITS": "linear power (sigma0)", "POLARISATION": pol}])
+    return data, {**Sentinel1._asset(pol, grid), **file_fields(dst)}
+
+
+def display_assets(planes: dict[str, np.ndarray], grid: Grid, item_dir: Path) -> dict[str, Any]:
+    """The dB false-colour overview COG and the thumbnail PNG of the sigma0 planes."""
+    rgb, what = Sentinel1._false_colour(planes, 1)
+    out = {"overview": {**write_overview_cog(rgb, item_dir / "overview.tif", grid.crs, grid.transform,
+                                             f"Overview: {what}", "8-bit rendering for display (percentile "
+                                             "stretch of each channel), not for analysis; 0 = no data"),
+                        "type": COG_MEDIA_TYPE}}
+    Sentinel1._thumbnail(planes, item_dir / "thumbnail.png")
+    out["thumbnail"] = {"href": "./thumbnail.png", "type": PNG_MEDIA_TYPE, "roles": ["thumbnail"],
+                        "title": "sigma0 in dB (R: VV, G: VH, B: VV/VH)" if {"VV", "VH"} <= set(planes)
+                        else "sigma0 in dB", **file_fields(item_dir / "thumbnail.png")}
+    return out
+
+
+def item_geometry(planes: dict[str, np.ndarray], grid: Grid, footprint: Any) -> Any:
+    """Lon/lat geometry of the valid pixels (the grid's box when none), within the product footprint."""
+    valid = _valid_footprint(planes, grid)
+    geom = valid if valid is not None and not valid.is_empty else reproject_geom(box(*grid.bounds), grid.crs, 4326)
+    return geom.intersection(footprint) if geom.intersects(footprint) else geom
+
+
+def lineage(denoised: bool, georeference: str, grid: Grid, buffer_m: float) -> str:
+    """processing:lineage of a sigma0 item; `georeference` names where the GCPs came from."""
+    return (
+        "Sentinel-1 GRD digital numbers calibrated to sigma0 ("
+        + ("(DN^2 - N) / A^2, thermal noise N from the noise LUT (range times azimuth vectors) removed and "
+           "negative results set to 0, " if denoised else "DN^2 / A^2, no thermal-noise removal (no noise LUT), ")
+        + f"A bilinearly interpolated from the calibration LUT), georeferenced from {georeference} "
+        "(thin-plate spline through the GCPs, ellipsoid heights, no terrain correction), bilinear resampling "
+        f"onto a {grid.transform.a:g} m grid in {grid.crs.to_string()}, clipped to the event AOI plus "
+        f"{buffer_m:g} m.")
 
 
 # ---------------------------------------------------------------- the source
@@ -738,12 +816,7 @@ class Sentinel1:
         return list(gcps)
 
     def output_grid(self, prod: S1Product, task: Task, gcps: list[GroundControlPoint]) -> Grid:
-        ev = task.event
-        lon, lat = ev.shape.centroid.coords[0]
-        epsg = utm_epsg(lon, lat)
-        aoi = reproject_geom(ev.shape, 4326, epsg).buffer(task.options.buffer_m)
-        res = self.output_resolution(prod, gcps)
-        return snap_grid(aoi.bounds, CRS.from_epsg(epsg), res)
+        return event_grid(task, self.output_resolution(prod, gcps))
 
     @staticmethod
     def output_resolution(prod: S1Product, gcps: list[GroundControlPoint]) -> float:
@@ -751,12 +824,8 @@ class Sentinel1:
         ann = next(iter(prod.annotations.values()), None)
         if ann is not None:
             return float(max(ann.range_spacing, ann.azimuth_spacing))
-        rng, azi = ground_spacing(gcps)
-        est = max(rng, azi)
         ch = prod.characteristics
-        if ch and abs(est - max(ch[2], ch[3])) <= 0.1 * max(ch[2], ch[3]):
-            return float(max(ch[2], ch[3]))
-        return float(max(1, round(est)))
+        return resolution_from_gcps(gcps, max(ch[2], ch[3]) if ch else None)
 
     def convert(self, task: Task, item_dir: Path) -> dict[str, Any]:
         prod = self.parse(task.product.path)
@@ -795,37 +864,16 @@ class Sentinel1:
                     dn = src.read(1, window=win)
             except RasterioIOError as exc:
                 raise ProductError(f"unreadable or truncated measurement file ({exc})", prod.fs.display(rel)) from None
-            sigma0 = calibrate_window(dn, lut, win, noise=noise)
+            planes[pol], assets[pol.lower()] = sigma0_cog(dn, win, gcps, lut, noise, grid, pol, item_dir,
+                                                          ev.id, prod.fs.path)
             del dn
-            data = geocode(sigma0, window_gcps(gcps, win), grid)
-            del sigma0
-            if not np.isfinite(data).any():
-                raise ProductError(f"no valid pixel of this scene falls in the AOI of {ev.id}", prod.fs.path)
-            planes[pol] = data
-            dst = item_dir / f"{pol.lower()}.tif"
-            array_to_cog(data, dst, grid.crs, grid.transform, nodata=float("nan"),
-                         profile=CogProfile(overview_resampling="average", predictor=3),
-                         descriptions=[f"sigma0_{pol.lower()}"],
-                         band_tags=[{"UNITS": "linear power (sigma0)", "POLARISATION": pol}])
-            assets[pol.lower()] = self._asset(pol, grid)
-            assets[pol.lower()].update(file_fields(dst))
             if not incidence:
                 ann = prod.annotations.get(pol)
                 if ann is not None:
                     incidence = _incidence_in(ann, win)
         assert grid is not None
-        rgb, what = self._false_colour(planes, 1)
-        assets["overview"] = {**write_overview_cog(rgb, item_dir / "overview.tif", grid.crs, grid.transform,
-                                                   f"Overview: {what}", "8-bit rendering for display (percentile "
-                                                   "stretch of each channel), not for analysis; 0 = no data"),
-                              "type": COG_MEDIA_TYPE}
-        self._thumbnail(planes, item_dir / "thumbnail.png")
-        assets["thumbnail"] = {"href": "./thumbnail.png", "type": PNG_MEDIA_TYPE, "roles": ["thumbnail"],
-                               "title": "sigma0 in dB (R: VV, G: VH, B: VV/VH)" if {"VV", "VH"} <= set(planes)
-                               else "sigma0 in dB", **file_fields(item_dir / "thumbnail.png")}
-        valid = _valid_footprint(planes, grid)
-        geom = valid if valid is not None and not valid.is_empty else reproject_geom(box(*grid.bounds), grid.crs, 4326)
-        geom = geom.intersection(prod.footprint) if geom.intersects(prod.footprint) else geom
+        assets.update(display_assets(planes, grid, item_dir))
+        geom = item_geometry(planes, grid, prod.footprint)
         item["geometry"] = round_geometry(mapping(geom))
         item["bbox"] = [round(v, 6) for v in geom.bounds]
         props = item["properties"]
@@ -837,14 +885,7 @@ class Sentinel1:
         props["mmtp:temporal_role"] = task.temporal_role
         props["mmtp:days_from_event"] = task.days_from_event
         props["processing:level"] = "GEC"
-        props["processing:lineage"] = (
-            "Sentinel-1 GRD digital numbers calibrated to sigma0 ("
-            + ("(DN^2 - N) / A^2, thermal noise N from the noise LUT (range times azimuth vectors) removed and "
-               "negative results set to 0, " if denoised else "DN^2 / A^2, no thermal-noise removal (no noise LUT), ")
-            + "A bilinearly interpolated from the calibration LUT), georeferenced from the annotation geolocation grid "
-            "(thin-plate spline through the GCPs, ellipsoid heights, no terrain correction), bilinear resampling "
-            f"onto a {grid.transform.a:g} m grid in {grid.crs.to_string()}, clipped to the event AOI plus "
-            f"{task.options.buffer_m:g} m.")
+        props["processing:lineage"] = lineage(denoised, "the annotation geolocation grid", grid, task.options.buffer_m)
         software = dict(props.get("processing:software", {}))
         software["stac-mmtp"] = __version__
         props["processing:software"] = software

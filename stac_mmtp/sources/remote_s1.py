@@ -1,0 +1,279 @@
+"""Sentinel-1 GRD straight from the COGs of a STAC API (Planetary Computer `sentinel-1-grd`), per plan entry.
+
+A Planetary Computer GRD item holds the measurement COGs (`vv`, `vh`: uint16 DN in radar geometry,
+no CRS, GCPs in EPSG:4326) and, as metadata assets, the calibration and noise XML of each
+polarisation (`schema-calibration-<pol>`, `schema-noise-<pol>`). Its `schema-product-<pol>` points to
+the RFI annotation, not to the product annotation, so the geolocation comes from the COG's own GCPs.
+
+Per plan entry: the source item is fetched from its `self` href, the calibration and noise XML are
+fetched whole (a few hundred KiB), and only the window of each measurement COG that the event's AOI
+(+ buffer) needs is read through GDAL's /vsicurl/ (the AOI's output grid mapped back through the
+GCPs). Then the chain of the local SAFE path (sources/sentinel1: noise removal, calibration to sigma0,
+thin-plate-spline geocoding onto the event's UTM grid, COGs, dB overview, thumbnail) runs on that
+window, and the item has the shape of a local Sentinel-1 item plus the source item's provenance.
+
+An input that says it is synthetic (the source item's `mmtp:synthetic`, or an XML holding the
+sample marker's name) makes a synthetic item: marked, without links to a real product or licence.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+from rasterio._err import CPLE_BaseError  # what GDAL errors raised mid-read are (a cut transfer, a bad tile)
+from rasterio.control import GroundControlPoint
+from rasterio.errors import RasterioError
+from shapely.geometry import mapping
+
+from stac_mmtp import __version__
+from stac_mmtp.discover.geometry import to_shape
+from stac_mmtp.discover.providers import sign
+from stac_mmtp.discover.redact import redact, redact_text
+from stac_mmtp.errors import ProductError
+from stac_mmtp.raster.geo import round_geometry
+from stac_mmtp.sources.base import ProductMeta, Task
+from stac_mmtp.sources.remote_s2 import PROVIDER_HOSTS, VSI_OPTIONS, _parse_dt, fetch_bytes, fetch_json, vsi
+from stac_mmtp.sources.safe_xml import esa_providers, license_link
+from stac_mmtp.sources.sentinel1 import (
+    INTERNATIONAL_DESIGNATOR,
+    NAME_RE,
+    CalibrationLUT,
+    Grid,
+    NoiseLUT,
+    S1Product,
+    Sentinel1,
+    calibration_lut,
+    display_assets,
+    event_grid,
+    item_geometry,
+    lineage,
+    noise_lut,
+    relative_orbit,
+    resolution_from_gcps,
+    sigma0_cog,
+    source_window,
+)
+from stac_mmtp.stac import FILE, MMTP, PROJ, RASTER
+from stac_mmtp.stac.events import event_fields
+from stac_mmtp.stac.synthetic import FIELD, MARKER, PREFIX, mark_item
+
+NAME = "remote-sentinel-1"
+POLS = ("VV", "VH", "HH", "HV")
+# metadata asset keys per polarisation: Planetary Computer's, then plain ones (other providers, our tests)
+CALIBRATION_KEYS = ("schema-calibration-{p}", "calibration-{p}")
+NOISE_KEYS = ("schema-noise-{p}", "noise-{p}")
+RESOLUTION_CLASS = {"full": "F", "high": "H", "medium": "M"}
+
+
+def _asset_href(assets: dict[str, Any], keys: tuple[str, ...], pol: str) -> str | None:
+    for k in keys:
+        a = assets.get(k.format(p=pol.lower()))
+        if a and a.get("href"):
+            return str(a["href"])
+    return None
+
+
+def _xml(data: bytes, where: str) -> ET.Element:
+    """The root element, namespaces dropped (as safe_xml.parse_xml does for files in a product)."""
+    try:
+        root = ET.fromstring(data)
+    except ET.ParseError as exc:
+        raise ProductError(f"malformed XML ({exc})", where) from None
+    for el in root.iter():
+        if isinstance(el.tag, str) and "}" in el.tag:
+            el.tag = el.tag.split("}", 1)[1]
+    return root
+
+
+def _check_lut_covers(lut: CalibrationLUT | NoiseLUT, width: int, height: int, what: str, where: str) -> None:
+    """A LUT of another product (other dimensions) would calibrate silently wrong: refuse it."""
+    rng = lut.range if isinstance(lut, NoiseLUT) else lut
+    last_px, last_line = float(rng.pixels[-1]), float(rng.lines[-1])
+    if not (width - 1 <= last_px <= 1.05 * width and last_line >= height - 1):
+        raise ProductError(f"the {what} LUT spans {last_px + 1:g} pixels x {last_line + 1:g} lines but the measurement "
+                           f"is {width} x {height} pixels: not this product's", where)
+
+
+class RemoteSentinel1:
+    name = NAME
+    collection_id = "sentinel-1"
+
+    def detect(self, path: Path) -> bool:
+        return False  # never found in a products directory: plan entries make these tasks
+
+    def read(self, path: Path) -> ProductMeta:
+        raise ProductError("remote Sentinel-1 products come from acquisition plans", path)
+
+    def collection(self, items: list[dict[str, Any]]) -> dict[str, Any]:
+        return Sentinel1().collection(items)
+
+    def convert(self, task: Task, item_dir: Path) -> dict[str, Any]:
+        rec = task.product.item
+        if not rec.get("self_href"):
+            raise ProductError(f"{rec['item_id']}: the plan entry has no self href", task.product.path)
+        source = redact(rec["self_href"])
+        src_item = fetch_json(rec["self_href"])
+        sp = src_item.get("properties", {})
+        assets = src_item.get("assets", {})
+        synthetic = sp.get(FIELD) is True
+        pols = [p for p in (sp.get("sar:polarizations") or POLS) if p.lower() in assets]
+        if not pols:
+            raise ProductError("the source item has no measurement asset (vv, vh, hh, hv)", source)
+        hrefs = [str(assets[p.lower()].get("href", "")) for p in pols]
+        if any(not h.startswith(("http://", "https://")) for h in hrefs):
+            # Earth Search's s3://sentinel-s1-l1c is requester-pays: reading it needs AWS credentials and
+            # AWS_REQUEST_PAYER, which this reader does not set up (yet); say so instead of a GDAL error
+            raise ProductError("Sentinel-1 assets outside http(s) (e.g. Earth Search's requester-pays "
+                               "s3://sentinel-s1-l1c) are not read from plans yet: plan Sentinel-1 with "
+                               "--provider planetary-computer", redact(hrefs[0]))
+        inputs: list[tuple[str, str, CalibrationLUT, NoiseLUT | None, str, str | None]] = []
+        for pol in pols:  # every href found and every XML read before any pixel is
+            cal = _asset_href(assets, CALIBRATION_KEYS, pol)
+            if cal is None:
+                raise ProductError(f"the source item has no calibration XML asset for {pol} "
+                                   f"({' or '.join(k.format(p=pol.lower()) for k in CALIBRATION_KEYS)})", source)
+            data = fetch_bytes(sign(cal, rec.get("provider", "")), f"the {pol} calibration XML")
+            synthetic = synthetic or MARKER.encode() in data
+            lut = calibration_lut(_xml(data, redact(cal)), redact(cal))
+            noise, noise_href = None, _asset_href(assets, NOISE_KEYS, pol)
+            if noise_href is not None:
+                data = fetch_bytes(sign(noise_href, rec.get("provider", "")), f"the {pol} noise XML")
+                synthetic = synthetic or MARKER.encode() in data
+                noise = noise_lut(_xml(data, redact(noise_href)), redact(noise_href))
+            inputs.append((pol, str(assets[pol.lower()]["href"]), lut, noise, redact(cal), noise_href and redact(noise_href)))
+        prod = _product(src_item, inputs[0][1], pols, source)
+        ev = task.event
+        grid: Grid | None = None
+        planes: dict[str, np.ndarray] = {}
+        out_assets: dict[str, Any] = {}
+        with rasterio.Env(**VSI_OPTIONS):
+            for pol, href, lut, noise, cal_where, noise_where in inputs:
+                shown = redact(href)
+                try:
+                    with rasterio.open(vsi(sign(href, rec.get("provider", "")))) as src:
+                        gcps = _gcps(src, shown)
+                        _check_lut_covers(lut, src.width, src.height, "calibration", cal_where)
+                        if noise is not None and noise_where:
+                            _check_lut_covers(noise, src.width, src.height, "noise", noise_where)
+                        if grid is None:
+                            grid = event_grid(task, resolution_from_gcps(gcps, _nominal_spacing(sp, prod)))
+                        win = source_window(gcps, grid, (src.height, src.width))
+                        if win is None:
+                            raise ProductError(f"the event AOI of {ev.id} does not overlap this scene", shown)
+                        dn = src.read(1, window=win)
+                        ipf = re.search(r"IPF (\d{3}\.\d{2})", src.tags().get("TIFFTAG_SOFTWARE", ""))
+                        if ipf and not prod.ipf_version:
+                            prod.ipf_version = ipf.group(1)
+                except (RasterioError, CPLE_BaseError) as exc:
+                    raise ProductError(f"unreadable or truncated remote measurement ({redact_text(str(exc))[:300]})",
+                                       shown) from None
+                planes[pol], out_assets[pol.lower()] = sigma0_cog(dn, win, gcps, lut, noise, grid, pol, item_dir,
+                                                                  ev.id, shown)
+                del dn
+        assert grid is not None
+        out_assets.update(display_assets(planes, grid, item_dir))
+        geom = item_geometry(planes, grid, prod.footprint)
+        return _item(task, rec, prod, grid, geom, out_assets, all(i[3] is not None for i in inputs), synthetic)
+
+
+def _gcps(src: Any, where: str) -> list[GroundControlPoint]:
+    gcps, crs = src.gcps
+    if not gcps:
+        raise ProductError("the measurement COG has no GCPs (nothing to georeference it from)", where)
+    if crs is not None and crs.to_epsg() != 4326:
+        raise ProductError(f"the measurement GCPs are in {crs}, expected EPSG:4326", where)
+    return list(gcps)
+
+
+def _nominal_spacing(sp: dict[str, Any], prod: S1Product) -> float | None:
+    spacing = [sp.get("sar:pixel_spacing_range"), sp.get("sar:pixel_spacing_azimuth")]
+    if all(isinstance(v, int | float) for v in spacing):
+        return float(max(spacing))
+    ch = prod.characteristics
+    return max(ch[2], ch[3]) if ch else None
+
+
+def _product(src_item: dict[str, Any], measurement_href: str, pols: list[str], where: str) -> S1Product:
+    """The source item's metadata as the local reader's S1Product, so the item has the local shape.
+
+    The full product name (with its 4-character unique id, which Planetary Computer's item ids drop)
+    is the folder of the measurement COG when it matches the SAFE naming, else the item id."""
+    sp = src_item.get("properties", {})
+    folder = redact(measurement_href).rstrip("/").split("/")
+    name = next((f.removesuffix(".SAFE") for f in reversed(folder) if NAME_RE.match(f.removesuffix(".SAFE"))),
+                src_item.get("id", ""))
+    m = NAME_RE.match(name)
+    try:
+        platform = str(sp.get("platform") or name[:3])[-1].upper()
+        start = _parse_dt(sp.get("start_datetime") or sp["datetime"])
+        stop = _parse_dt(sp.get("end_datetime") or sp["datetime"])
+        absolute = int(sp["sat:absolute_orbit"])
+        mode = str(sp.get("sar:instrument_mode") or (m.group(2) if m else ""))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ProductError(f"the source item lacks or mangles {exc}", where) from None
+    product_type = str(sp.get("product:type") or sp.get("sar:product_type") or (m.group(3) if m else "GRD"))
+    if product_type != "GRD":
+        raise ProductError(f"Sentinel-1 {product_type} items are not supported (GRD only)", where)
+    res_class = m.group(4) if m else RESOLUTION_CLASS.get(str(sp.get("s1:resolution", "")), "H")
+    footprint = to_shape(src_item.get("geometry") or {}, float(np.mean(src_item.get("bbox", [0, 0, 0])[::2])))
+    slice_no, total = sp.get("s1:slice_number"), sp.get("s1:total_slices")
+    dtid = sp.get("s1:datatake_id")
+    return S1Product(
+        fs=None, id=name, layout="STAC", platform=platform, mode=mode, product_type=product_type,  # type: ignore[arg-type]
+        resolution_class=res_class if res_class in ("F", "H", "M") else "H",
+        polarisations=list(pols), start=start, stop=stop, absolute_orbit=absolute,
+        relative_orbit=int(sp.get("sat:relative_orbit") or relative_orbit(platform, absolute)),
+        orbit_state=sp.get("sat:orbit_state"), datatake=int(dtid) if dtid not in (None, "") else None,
+        footprint=footprint,
+        international_designator=sp.get("sat:platform_international_designator") or INTERNATIONAL_DESIGNATOR.get(platform),
+        timeliness=sp.get("s1:product_timeliness"),
+        product_class=m.group(6) if m else None,
+        slice_number=int(slice_no) if slice_no not in (None, "") else None,
+        total_slices=int(total) if total not in (None, "") else None,
+    )
+
+
+def _item(task: Task, rec: dict[str, Any], prod: S1Product, grid: Grid, geom: Any, assets: dict[str, Any],
+          denoised: bool, synthetic: bool) -> dict[str, Any]:
+    item = Sentinel1()._base_item(prod)
+    item["id"] = task.item_id
+    item["geometry"] = round_geometry(mapping(geom))
+    item["bbox"] = [round(v, 6) for v in geom.bounds]
+    ev = task.event
+    props = item["properties"]
+    props.update(event_fields(ev))
+    props["mmtp:temporal_role"] = task.temporal_role
+    props["mmtp:days_from_event"] = task.days_from_event
+    props["processing:level"] = "GEC"
+    props["processing:lineage"] = lineage(denoised, "the GCPs of the measurement COG", grid, task.options.buffer_m)
+    props["processing:software"] = {**props.get("processing:software", {}), "stac-mmtp": __version__}
+    props["proj:code"] = grid.crs.to_string()
+    props["license"] = "other"
+    host_name, host_url = PROVIDER_HOSTS.get(rec["provider"], (rec["provider"], rec["provider"]))
+    esa, ours = esa_providers("sentinel-1")
+    props["providers"] = [esa, {"name": host_name, "roles": ["host"], "url": redact(host_url)}, ours]
+    item["stac_extensions"] = [*item["stac_extensions"], PROJ, RASTER, FILE, MMTP]
+    source = redact(rec["self_href"])
+    title = f"Source item {rec['item_id']} ({rec['collection']}, {host_name})"
+    item["links"] = [
+        {"rel": "via", "href": source, "type": "application/geo+json", "title": title},
+        {"rel": "derived_from", "href": source, "type": "application/geo+json", "title": title},
+        license_link(),
+        {"rel": "related", "href": f"../../events/{ev.id}/{ev.id}.json", "type": "application/geo+json",
+         "title": f"Event: {ev.title}"},
+    ]
+    item["assets"] = assets
+    if synthetic:
+        mark_item(item, "sentinel-1", MMTP)
+        props["description"] = (
+            f"{PREFIX}: built by stac-mmtp from the source item {rec['item_id']}, whose item or calibration/noise "
+            "XML is marked synthetic (not a Copernicus product's): its sigma0 values are not observations.")
+    return item
+
+
+SOURCE = RemoteSentinel1()  # listed in sources/registry.py
