@@ -287,7 +287,8 @@ def _fetch(h: Header, level: int, wanted: list[int]) -> None:
 
 def read_window(h: Header, col: int, row: int, width: int, height: int, band: int = 1,
                 level: int = 0) -> np.ndarray:
-    """Pixels [row:row+height, col:col+width] of band `band` (inside the image) at `level`."""
+    """Pixels [row:row+height, col:col+width] of band `band` (inside the image) at `level` (a read-only
+    view of the cached tile when the window lies in one tile: copy it before writing)."""
     lv = h.levels[level]
     tw, th = h.tile_width, h.tile_height
     across = -(-lv.width // tw)
@@ -296,6 +297,12 @@ def read_window(h: Header, col: int, row: int, width: int, height: int, band: in
     missing = [i for i in idx if (h.href, level, i) not in _tiles]
     if missing:
         _fetch(h, level, missing)
+    if len(idx) == 1 and (key := (h.href, level, idx[0])) in _tiles:  # one tile: a read-only view of it
+        _tiles.move_to_end(key)
+        ty, tx = divmod(idx[0], across)
+        view = _tiles[key][row - ty * th:row - ty * th + height, col - tx * tw:col - tx * tw + width, band - 1]
+        view.flags.writeable = False
+        return view
     out = np.empty((height, width), dtype=np.dtype(h.dtype).newbyteorder("="))
     for ty in range(ty0, ty1 + 1):
         for tx in range(tx0, tx1 + 1):

@@ -39,6 +39,7 @@ FAST_READS = True  # False: every read through GDAL (the reference path; benchma
 MAX_HANDLES = 256
 _handles: OrderedDict[str, Any] = OrderedDict()
 _env: Any = None
+_env_s3: str | None = None  # the S3 endpoint _env was entered with
 _pid = -1
 
 NEAREST_ROLES = {"labels", "labels-raster", "classification", "cloud", "snow-ice", "water-mask", "data-mask"}
@@ -88,11 +89,16 @@ def _process_state() -> None:
 
 def _gdal_env() -> Any:
     """One rasterio.Env per process, entered once and kept: the GDAL options above for every read."""
-    global _env
+    global _env, _env_s3
+    from stac_mmtp.access.ml import remote
+
     _process_state()
+    if _env is not None and _env_s3 != remote.s3_endpoint():
+        close_all()
     if _env is None:
         import rasterio
 
+        _env_s3 = remote.s3_endpoint()
         _env = rasterio.Env(**GDAL_OPTIONS, **_s3_gdal_options())
         _env.__enter__()
     return _env
@@ -171,7 +177,8 @@ def resampling_for(asset: dict[str, Any], dst_res: float) -> str:
 def read_on_grid(href: str, grid: Grid, band: int = 1, resampling: str = "bilinear") -> tuple[np.ndarray, np.ndarray]:
     """Band `band` of `href` on `grid`: (values in the file's dtype, float32 when interpolated; valid mask).
 
-    Pixels outside the file or equal to its nodata are invalid (their value is 0 or NaN).
+    Pixels outside the file or equal to its nodata are invalid (their value is 0 or NaN). The values
+    may be a read-only view of a cached tile: copy them before writing.
     """
     if FAST_READS:
         fast = _read_tiles(href, grid, band)
@@ -237,21 +244,29 @@ def _read_tiles(href: str, grid: Grid, band: int) -> tuple[np.ndarray, np.ndarra
     if abs(col - round(col)) > 1e-6 or abs(row - round(row)) > 1e-6:
         return None
     col, row = round(col), round(row)
-    dtype = np.dtype(h.dtype).newbyteorder("=")
-    out = np.zeros((grid.height, grid.width), dtype=dtype)
-    valid = np.zeros((grid.height, grid.width), dtype=bool)
     c0, r0 = max(col, 0), max(row, 0)
     c1, r1 = min(col + grid.width, h.width), min(row + grid.height, h.height)
-    if c1 > c0 and r1 > r0:
-        try:
-            part = cog.read(href, c0, r0, c1 - c0, r1 - r0, band)
-        except cog.Unsupported:
-            return None
-        sl = (slice(r0 - row, r1 - row), slice(c0 - col, c1 - col))
-        out[sl] = part
-        valid[sl] = True
+    try:
+        if (c0, r0, c1, r1) == (col, row, col + grid.width, row + grid.height):  # inside the file: no copy
+            out = cog.read(href, col, row, grid.width, grid.height, band)
+            valid = None
+        else:
+            out = np.zeros((grid.height, grid.width), dtype=np.dtype(h.dtype).newbyteorder("="))
+            valid = np.zeros((grid.height, grid.width), dtype=bool)
+            if c1 > c0 and r1 > r0:
+                sl = (slice(r0 - row, r1 - row), slice(c0 - col, c1 - col))
+                out[sl] = cog.read(href, c0, r0, c1 - c0, r1 - r0, band)
+                valid[sl] = True
+    except cog.Unsupported:
+        return None
     if h.nodata is not None:
-        valid &= ~np.isnan(out) if np.isnan(h.nodata) else out != h.nodata
+        ok = ~np.isnan(out) if np.isnan(h.nodata) else out != h.nodata
     elif np.issubdtype(out.dtype, np.floating):
-        valid &= ~np.isnan(out)
+        ok = ~np.isnan(out)
+    else:
+        ok = None
+    if valid is None:
+        valid = ok if ok is not None else np.ones(out.shape, dtype=bool)
+    elif ok is not None:
+        valid &= ok
     return out, valid
