@@ -133,6 +133,16 @@ def _parse(href: str, data: bytes, version: str) -> Header:
                       crs=f"EPSG:{int(epsg)}", levels=tuple(levels))
 
 
+def _codecs_available() -> bool:
+    """tifffile and imagecodecs come with the [ml] extra; without them GDAL reads every file."""
+    try:
+        import imagecodecs  # noqa: F401
+        import tifffile  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def cache_dir() -> Path:
     return Path(os.environ.get("STAC_MMTP_CACHE", Path.home() / ".cache" / "stac-mmtp")) / "cog-headers"
 
@@ -152,6 +162,9 @@ def header(href: str) -> Header | None:
     _fresh()
     if href in _headers:
         return _headers[href]
+    if not _codecs_available():
+        _headers[href] = None
+        return None
     h = None
     remote_href = remote.local_path(href) is None
     if remote_href and os.environ.get("STAC_MMTP_NO_CACHE") != "1":

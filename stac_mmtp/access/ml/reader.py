@@ -230,10 +230,7 @@ def _read_tiles(href: str, grid: Grid, band: int) -> tuple[np.ndarray, np.ndarra
     """`read_on_grid` by `cog` when the file lies on the grid's lattice; None otherwise (use GDAL)."""
     from stac_mmtp.access.ml import cog
 
-    try:
-        h = cog.header(href)
-    except ImportError:  # tifffile/imagecodecs absent (the [ml] extra): GDAL reads everything
-        return None
+    h = cog.header(href)  # None without tifffile/imagecodecs (the [ml] extra) or for a file it cannot read
     if h is None or h.crs != grid.crs or band > h.samples:
         return None
     a, _, c, _, e, f = grid.transform
