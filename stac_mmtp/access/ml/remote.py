@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import urllib.parse
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,8 @@ from stac_mmtp.errors import InputError
 _pid = -1
 _session: Any = None
 _s3: Any = None
-_files: dict[str, Any] = {}
+_files: OrderedDict[str, Any] = OrderedDict()  # open local files, LRU-bounded (file descriptors are finite)
+MAX_FILES = 256
 S3_ENDPOINT: str | None = None  # set by `configure_s3` (the ChipDataset/Index option); else the environment
 
 
@@ -53,7 +55,7 @@ def _fresh() -> None:
     global _pid, _session, _s3
     if _pid != os.getpid():
         _pid, _session, _s3 = os.getpid(), None, None
-        _files.clear()
+        _files.clear()  # the parent's file objects: left to it (closing them here would close its descriptors)
 
 
 def http_session() -> Any:
@@ -111,6 +113,10 @@ def get_range(href: str, start: int, end: int) -> Part:
         try:
             if fh is None:
                 fh = _files[path] = open(path, "rb")  # noqa: SIM115 - kept open for the process
+                if len(_files) > MAX_FILES:
+                    _files.popitem(last=False)[1].close()
+            else:
+                _files.move_to_end(path)
             st = os.fstat(fh.fileno())
             return Part(os.pread(fh.fileno(), end - start, start), f"{st.st_size}:{st.st_mtime_ns}", st.st_size)
         except OSError as exc:
