@@ -146,13 +146,14 @@ def open_dataset(href: str) -> Any:
 
 
 def close_all() -> None:
-    """Close this process's cached handles and GDAL environment (the next read re-enters
-    `GDAL_OPTIONS`, so a change to them applies)."""
+    """Close this process's cached handles, files, HTTP session, tile and header caches (in memory) and
+    GDAL environment (the next read re-enters `GDAL_OPTIONS`, so a change to them applies)."""
     global _env
-    from stac_mmtp.access.ml import cog
+    from stac_mmtp.access.ml import cog, remote
 
     _process_state()
     cog.clear()
+    remote.close()
     while _handles:
         _handles.popitem()[1].close()
     if _env is not None:

@@ -55,7 +55,18 @@ def _fresh() -> None:
     global _pid, _session, _s3
     if _pid != os.getpid():
         _pid, _session, _s3 = os.getpid(), None, None
-        _files.clear()  # the parent's file objects: left to it (closing them here would close its descriptors)
+        _files.clear()  # a fresh set per process (pread needs no shared offset, but sockets must not be shared)
+
+
+def close() -> None:
+    """Close this process's open files and HTTP session (the next read opens them again)."""
+    global _session
+    _fresh()
+    while _files:
+        _files.popitem()[1].close()
+    if _session is not None:
+        _session.close()
+        _session = None
 
 
 def http_session() -> Any:
