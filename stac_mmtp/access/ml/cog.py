@@ -99,11 +99,13 @@ def _parse(href: str, data: bytes, version: str) -> Header:
         first = pages[0]
         if not first.is_tiled or first.planarconfig != 1 or first.imagedepth != 1:
             raise Unsupported("not tiled chunky 2-D")
-        if first.compression not in TIFF.DECOMPRESSORS or first.predictor not in TIFF.UNPREDICTORS:
-            raise Unsupported(f"codec {first.compression}/{first.predictor}")
-        TIFF.DECOMPRESSORS[first.compression]  # noqa: B018 - raises KeyError when imagecodecs lacks it
-        if first.predictor != 1:
-            TIFF.UNPREDICTORS[first.predictor]  # noqa: B018
+        try:  # KeyError: a codec tifffile does not know, or that this imagecodecs build lacks
+            if first.compression != 1:
+                TIFF.DECOMPRESSORS[first.compression]  # noqa: B018
+            if first.predictor != 1:
+                TIFF.UNPREDICTORS[first.predictor]  # noqa: B018
+        except KeyError:
+            raise Unsupported(f"codec {first.compression}/{first.predictor}") from None
         tags = first.tags
         keys = first.geotiff_tags or {}
         if int(keys.get("GTRasterTypeGeoKey", 1)) != 1:
