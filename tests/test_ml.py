@@ -529,3 +529,20 @@ def test_flatsim_displacement_series(release: Path) -> None:
             both = ~np.isnan(ref) & ~np.isnan(got)
             assert both.mean() > 0.9
             np.testing.assert_allclose(got[both], ref[both], atol=1e-4)
+
+
+def test_untiled_geotiff_falls_back_to_gdal(tmp_path: Path) -> None:
+    """A file the tile reader does not handle (striped, not tiled) is read by GDAL, same values."""
+    from rasterio.transform import from_origin
+
+    from stac_mmtp.access.ml import Grid, cog, read_on_grid
+
+    path = tmp_path / "striped.tif"
+    data = np.arange(40 * 30, dtype=np.uint16).reshape(30, 40)
+    with rasterio.open(path, "w", driver="GTiff", width=40, height=30, count=1, dtype="uint16", crs="EPSG:32632",
+                       transform=from_origin(600000, 5000000, 10, 10), compress="deflate", nodata=0) as dst:
+        dst.write(data, 1)
+    assert cog.header(str(path)) is None
+    out, valid = read_on_grid(str(path), Grid("EPSG:32632", (10.0, 0.0, 600050.0, 0.0, -10.0, 4999950.0), 20, 10))
+    np.testing.assert_array_equal(out, data[5:15, 5:25])
+    assert valid.sum() == 200
