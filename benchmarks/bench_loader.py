@@ -6,7 +6,7 @@ mask, first-post-event images of the Gjerdrum event, random positions. Each meas
 fresh subprocess (peak RSS = that process + its DataLoader workers, from getrusage); the HTTP server
 runs in its own process (stac_mmtp.access.preview's range-capable server).
 
-    PYTHONPATH=$PWD python benchmarks/bench_loader.py --chips 96 --workdir /tmp/bench-loader \
+    PYTHONPATH=$PWD python benchmarks/bench_loader.py --chips 480 --repeat 3 --workdir /tmp/bench-loader \
         --rasteret-python /tmp/rasteret-venv/bin/python
 """
 
@@ -42,13 +42,19 @@ def peak_rss_mib() -> float:
 
 
 # ------------------------------------------------------------------ children
-def run_ours(base: str, workers: int, chips: int, cold: bool = False) -> dict:
+def run_ours(base: str, workers: int, chips: int, cold: bool = False, gdal: bool = False) -> dict:
+    import tempfile
+
     import torch
 
-    from stac_mmtp.access.ml import ChipDataset, reader
+    from stac_mmtp.access.ml import ChipDataset, cog, reader
 
-    if cold:  # a 1 MiB block cache: every chip decodes its tiles again (files bigger than the cache)
+    # an empty header cache: the run pays for every COG header once (a first epoch on a new machine)
+    os.environ["STAC_MMTP_CACHE"] = tempfile.mkdtemp(prefix="bench-loader-cache-")
+    reader.FAST_READS = not gdal
+    if cold:  # 1 MiB tile and block caches: every chip decodes its tiles again (files bigger than the cache)
         reader.GDAL_OPTIONS["GDAL_CACHEMAX"] = 1024 * 1024
+        cog.TILE_CACHE_BYTES = 1024 * 1024
 
     t0 = time.perf_counter()
     ds = ChipDataset(base, modalities=("sentinel-2", "sentinel-1"), time=("first-post-event",), event=GJ,
@@ -59,7 +65,10 @@ def run_ours(base: str, workers: int, chips: int, cold: bool = False) -> dict:
     for b in loader:
         n += b["mask"].shape[0]
         checksum += float(b["mask"].float().mean())
-    return {"setup_s": setup, "load_s": time.perf_counter() - t0, "chips": n}
+    out = {"setup_s": setup, "load_s": time.perf_counter() - t0, "chips": n}
+    if workers == 0:  # the reader's counters (in the workers' processes otherwise)
+        out.update({f"{k}_per_chip": v / n for k, v in cog.STATS.items()})
+    return out
 
 
 def run_torchgeo(base: str, workers: int, chips: int) -> dict:
@@ -102,8 +111,8 @@ def child(tool: str, base: str, workers: int, chips: int) -> None:
     # one intra-op thread in the main process (DataLoader workers already use one): with two on this
     # shared 2-core machine, the collate's torch.stack of 8 chips took 14.5 ms instead of 1.2 ms
     torch.set_num_threads(int(os.environ.get("BENCH_TORCH_THREADS", "1")))
-    runs = {"torchgeo": run_torchgeo, "ours": run_ours,
-            "ours-cold": lambda *a: run_ours(*a, cold=True)}
+    runs = {"torchgeo": run_torchgeo, "ours": run_ours, "ours-cold": lambda *a: run_ours(*a, cold=True),
+            "ours-gdal": lambda *a: run_ours(*a, gdal=True)}
     out = runs[tool](base, workers, chips)
     out["peak_rss_mib"] = peak_rss_mib()
     print(json.dumps(out))
@@ -140,6 +149,7 @@ def main() -> None:
     ap.add_argument("--chips", type=int, default=96)
     ap.add_argument("--workers", type=int, nargs="+", default=[0, 2])
     ap.add_argument("--tools", nargs="+", default=["ours", "ours-cold", "torchgeo", "rasteret"])
+    ap.add_argument("--repeat", type=int, default=1, help="rounds per (source, workers), tools interleaved")
     ap.add_argument("--modes", nargs="+", default=["local", "http"])
     ap.add_argument("--rasteret-python", help="a Python >= 3.12 with rasteret installed (its own venv)")
     ap.add_argument("--child", nargs=4, metavar=("TOOL", "BASE", "WORKERS", "CHIPS"), help=argparse.SUPPRESS)
@@ -156,37 +166,59 @@ def main() -> None:
     bases = {"local": str(cat), "http": f"http://127.0.0.1:{queue.get(timeout=30)}/v1/"}
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     rows = []
+    tools = [t for t in args.tools if t != "rasteret" or args.rasteret_python]
     try:
         for mode in args.modes:
             for workers in args.workers:
-                for tool in args.tools:
-                    if tool == "rasteret":
-                        if not args.rasteret_python:
-                            continue
-                        cmd = [args.rasteret_python, str(HERE / "bench_loader_rasteret.py"), bases[mode],
-                               str(workers), str(args.chips)]
-                    else:
-                        cmd = [sys.executable, str(HERE / "bench_loader.py"), "--child", tool, bases[mode],
-                               str(workers), str(args.chips)]
-                    r = measure(cmd, env)
-                    r.update(tool=tool, mode=mode, workers=workers)
-                    if "load_s" in r:
-                        r["chips_per_s"] = r["chips"] / r["load_s"]
-                    rows.append(r)
-                    print(json.dumps(r), flush=True)
+                for rnd in range(args.repeat):
+                    # the tools take turns, in an order rotated each round: a load change on this shared
+                    # machine hits every tool alike, and ratios are taken within one round
+                    for tool in tools[rnd % len(tools):] + tools[:rnd % len(tools)]:
+                        if tool == "rasteret":
+                            cmd = [args.rasteret_python, str(HERE / "bench_loader_rasteret.py"), bases[mode],
+                                   str(workers), str(args.chips)]
+                        else:
+                            cmd = [sys.executable, str(HERE / "bench_loader.py"), "--child", tool, bases[mode],
+                                   str(workers), str(args.chips)]
+                        r = measure(cmd, env)
+                        r.update(tool=tool, mode=mode, workers=workers, round=rnd)
+                        if "load_s" in r:
+                            r["chips_per_s"] = r["chips"] / r["load_s"]
+                        rows.append(r)
+                        print(json.dumps(r), flush=True)
     finally:
         server.terminate()
-    print("\n| source | workers | tool | chips/s | vs TorchGeo | setup s | peak RSS MiB |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    report(rows, tools)
+
+
+def report(rows: list[dict], tools: list[str]) -> None:
+    """Medians over the rounds; "vs TorchGeo" is the median of the per-round ratios."""
+    from statistics import median
+
+    print("\n| source | workers | tool | chips/s (median) | vs TorchGeo (median, min-max of rounds) | peak RSS MiB |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    cells = sorted({(r["mode"], r["workers"]) for r in rows}, key=lambda c: (c[0] != "local", c[1]))
+    for mode, workers in cells:
+        for tool in tools:
+            mine = [r for r in rows if (r["mode"], r["workers"], r["tool"]) == (mode, workers, tool)]
+            ok = [r for r in mine if "chips_per_s" in r]
+            if not ok:
+                print(f"| {mode} | {workers} | {tool} | failed: {mine[0].get('error') if mine else '?'} | | |")
+                continue
+            ratios = []
+            for r in ok:
+                ref = next((x for x in rows if x["tool"] == "torchgeo" and x["mode"] == mode and x["workers"] == workers
+                            and x["round"] == r["round"] and "chips_per_s" in x), None)
+                if ref:
+                    ratios.append(r["chips_per_s"] / ref["chips_per_s"])
+            ratio = (f"{median(ratios):.1f}x ({min(ratios):.1f}-{max(ratios):.1f})" if ratios else "-")
+            print(f"| {mode} | {workers} | {tool} | {median(r['chips_per_s'] for r in ok):.1f} | {ratio} | "
+                  f"{max(r['peak_rss_mib'] for r in ok):.0f} |")
     for r in rows:
-        ref = next((x for x in rows if x["tool"] == "torchgeo" and x["mode"] == r["mode"]
-                    and x["workers"] == r["workers"] and "chips_per_s" in x), None)
-        if "chips_per_s" not in r:
-            print(f"| {r['mode']} | {r['workers']} | {r['tool']} | failed: {r.get('error')} | | | |")
-            continue
-        ratio = f"{r['chips_per_s'] / ref['chips_per_s']:.1f}x" if ref else "-"
-        print(f"| {r['mode']} | {r['workers']} | {r['tool']} | {r['chips_per_s']:.1f} | {ratio} | "
-              f"{r['setup_s']:.2f} | {r['peak_rss_mib']:.0f} |")
+        if r["tool"].startswith("ours") and "requests_per_chip" in r:
+            print(f"{r['mode']} w{r['workers']} {r['tool']} round {r['round']}: "
+                  f"{r['requests_per_chip']:.3f} requests, {r['bytes_per_chip'] / 1024:.1f} KiB, "
+                  f"{r['tiles_decoded_per_chip']:.2f} tiles decoded in {r['decode_s_per_chip'] * 1000:.2f} ms per chip")
 
 
 if __name__ == "__main__":

@@ -233,16 +233,17 @@ def test_random_sampler_skips_mostly_nodata(release: Path) -> None:
 
 # ---------------------------------------------------------------- DataLoader
 def test_dataset_pickles_without_handles(release: Path) -> None:
-    """After reads, the dataset still pickles to plain data (handles live per process, not on it)."""
+    """After reads, the dataset still pickles to plain data (headers, tiles, files and sessions live per
+    process, not on it)."""
     import pickle
 
-    from stac_mmtp.access.ml import ChipDataset, reader
+    from stac_mmtp.access.ml import ChipDataset, cog, remote
 
     ds = ChipDataset(release, split=None, length=2, seed=1)
     first = ds[0]
-    assert reader._handles  # this process holds open handles...
+    assert cog._headers and cog._tiles and remote._files  # this process holds headers, tiles, open files...
     blob = pickle.dumps(ds)
-    assert b"rasterio" not in blob  # ...and none of them went into the pickle
+    assert b"rasterio" not in blob and b"BufferedReader" not in blob and len(blob) < 200_000  # ...not the pickle
     again = pickle.loads(blob)[0]
     np.testing.assert_array_equal(again["image"]["sentinel-2"], first["image"]["sentinel-2"])
 
@@ -289,33 +290,93 @@ def test_same_samples_over_http(release: Path) -> None:
         close_all()
 
 
-def test_same_samples_from_s3(release: Path) -> None:
+def test_same_samples_from_s3(release: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The release published with our publish command to moto's S3 server: read as s3://bucket/prefix
+    (endpoint option, signed with credentials; then AWS_ENDPOINT_URL, anonymous) and through the
+    server's HTTP URL, the samples equal the local build's, and FLATSIM (reprojected by GDAL, /vsis3/)
+    too."""
     from helpers import published_to_s3
 
-    from stac_mmtp.access.ml import ChipDataset, close_all, reader
+    from stac_mmtp.access.ml import ChipDataset, Index, close_all, torchgeo_dataset
 
-    local = ChipDataset(release, split=None, length=3, seed=5)
-    # moto's anonymous policy check refuses HEAD (real S3 grants it with s3:GetObject): GDAL sizes the
-    # file with a GET instead
-    reader.GDAL_OPTIONS["CPL_VSIL_CURL_USE_HEAD"] = "NO"
+    monkeypatch.setenv("STAC_MMTP_CACHE", str(tmp_path))
+    kw = {"split": None, "length": 3, "seed": 5}
+    fs = {"modalities": ("flatsim",), "bands": {"flatsim": ("displacement",)}, "time": "series", "label": False,
+          "split": None, "size": 64, "resolution": 90.0, "sampler": "grid"}
+    local, local_fs = ChipDataset(release, **kw), ChipDataset(release, **fs)
+
+    def same(ds: ChipDataset, ref: ChipDataset, n: int, keys: tuple[str, ...]) -> None:
+        for i in range(n):
+            a, b = ref[i], ds[i]
+            for m in keys:
+                np.testing.assert_array_equal(a["image"][m], b["image"][m])
+            if "mask" in a:
+                np.testing.assert_array_equal(a["mask"], b["mask"])
+
     close_all()
     with published_to_s3(release, cors=False) as url:
-        remote = ChipDataset(url, split=None, length=3, seed=5)
-        for i in range(3):
-            a, b = local[i], remote[i]
-            np.testing.assert_array_equal(a["image"]["sentinel-1"], b["image"]["sentinel-1"])
-            np.testing.assert_array_equal(a["image"]["sentinel-2"], b["image"]["sentinel-2"])
-            np.testing.assert_array_equal(a["mask"], b["mask"])
-    del reader.GDAL_OPTIONS["CPL_VSIL_CURL_USE_HEAD"]
+        endpoint, _, key = url.partition("/release-no-cors/")
+        s3_url = f"s3://release-no-cors/{key}"
+        assert s3_url == "s3://release-no-cors/v1/catalog.json"
+        signed = ChipDataset(s3_url, endpoint_url=endpoint, **kw)
+        assert signed.scenes[0].items["sentinel-2"][0].href("red").startswith("s3://release-no-cors/v1/sentinel-2/")
+        same(signed, local, 3, ("sentinel-2", "sentinel-1"))
+        same(ChipDataset(s3_url, endpoint_url=endpoint, **fs), local_fs, 1, ("flatsim",))
+        assert len(Index("s3://release-no-cors/v1", endpoint_url=endpoint)) == len(Index(release))
+        same(ChipDataset(url, **kw), local, 3, ("sentinel-2", "sentinel-1"))  # the bucket's HTTP URL
+        if torch is not None:
+            tg = torchgeo_dataset(s3_url, modality="sentinel-2", endpoint_url=endpoint, event=GJ)
+            ref = torchgeo_dataset(release, modality="sentinel-2", event=GJ)
+            x0, y1 = ref.bounds[0].start, ref.bounds[1].stop
+            q = (slice(x0, x0 + 1280, 10.0), slice(y1 - 1280, y1, 10.0), slice(ref.bounds[2].start, ref.bounds[2].stop))
+            torch.testing.assert_close(tg[q]["image"], ref[q]["image"], rtol=0, atol=0, equal_nan=True)
+        close_all()
+        for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):  # anonymous: the bucket's public-read policy
+            monkeypatch.delenv(k)
+        monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+        from stac_mmtp.access.ml import remote
+
+        remote.configure_s3(None)
+        same(ChipDataset(s3_url, **kw), local, 3, ("sentinel-2", "sentinel-1"))
     close_all()
 
 
-def test_remote_chip_costs_range_reads_of_its_tiles(release: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Over HTTP, each COG is opened once (HEAD + one header read), a chip then costs at most one
-    (merged) range read per file for tiles not read yet, and re-reading a chip costs no request."""
-    from stac_mmtp.access import preview
-    from stac_mmtp.access.ml import ChipDataset, close_all
+def test_cog_reader_equals_rasterio_for_every_cog_of_the_build(release: Path) -> None:
+    """Every COG the build writes (S2 bands, SCL, visual RGB, S1 sigma0 float32 with the floating-point
+    predictor, masks, FLATSIM multi-band series, overviews): header fields and windows equal rasterio's."""
+    from stac_mmtp.access.ml import cog
 
+    files = sorted(release.rglob("*.tif"))
+    kinds = {(p.parts[len(release.parts)], p.name) for p in files}
+    assert {("sentinel-2", "red.tif"), ("sentinel-2", "visual.tif"), ("sentinel-1", "vv.tif"),
+            ("annotations", "mask.tif"), ("flatsim", "displacement.tif")} <= kinds
+    rng = np.random.default_rng(3)
+    cog.clear()
+    for path in files:
+        h = cog.header(str(path))
+        assert h is not None, path  # every COG of the build is read without GDAL
+        with rasterio.open(path) as src:
+            assert (h.crs, h.transform, h.width, h.height) == (src.crs.to_string(), tuple(src.transform)[:6],
+                                                               src.width, src.height), path
+            assert h.nodata == src.nodata or (np.isnan(h.nodata) and np.isnan(src.nodata)), path
+            for b in sorted({1, src.count}):
+                w, hh = int(rng.integers(1, min(300, src.width) + 1)), int(rng.integers(1, min(300, src.height) + 1))
+                c, r = int(rng.integers(0, src.width - w + 1)), int(rng.integers(0, src.height - hh + 1))
+                ref = src.read(b, window=Window(c, r, w, hh))
+                got = cog.read(str(path), c, r, w, hh, b)
+                assert got.dtype == ref.dtype and np.array_equal(got, ref, equal_nan=True), (path, b, c, r, w, hh)
+    cog.clear()
+
+
+def test_remote_chip_costs_range_reads_of_its_tiles(release: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over HTTP a COG costs one header range read, ever (then cached on disk): no HEAD, no whole-file
+    GET; a chip costs at most one range read per file for tiles not read yet, re-reading it costs
+    none, and a new process with the disk cache reads no header."""
+    from stac_mmtp.access import preview
+    from stac_mmtp.access.ml import ChipDataset, close_all, cog
+
+    monkeypatch.setenv("STAC_MMTP_CACHE", str(tmp_path))
     log: list[tuple[str, str, str | None]] = []
     send_head = preview._Handler.send_head
 
@@ -332,11 +393,10 @@ def test_remote_chip_costs_range_reads_of_its_tiles(release: Path, monkeypatch: 
         ds[0]
         cogs = {p for _, p, _ in log}
         assert len(cogs) == 7  # 4 S2 bands, 2 S1 bands, the mask
-        for cog in cogs:
-            gets = [r for m, p, r in log if p == cog and m == "GET"]
-            assert all(r and r.startswith("bytes=") for r in gets), gets  # never a whole-file GET
-            assert len(gets) <= 2 and gets[0].startswith("bytes=0-")  # the header, then the chip's tiles
-            assert sum(1 for m, p, _ in log if p == cog and m == "HEAD") <= 2
+        assert all(m == "GET" for m, _, _ in log)
+        for c in cogs:
+            gets = [r for _, p, r in log if p == c]
+            assert gets[0] == f"bytes=0-{cog.HEADER_BYTES - 1}" and len(gets) == 2, gets  # the header, then the tile
         log.clear()
         ds[0]
         assert log == []
@@ -344,8 +404,37 @@ def test_remote_chip_costs_range_reads_of_its_tiles(release: Path, monkeypatch: 
             ds[i]
         assert all(m == "GET" and r for m, _, r in log)
         tiles = 4 * 4 + 2 * 4 + 4  # 600 x 600 S2 and mask, 820 x 818 S1: 2 x 2 tiles of 512 each
-        assert len(log) <= tiles
+        assert len(log) <= tiles - 7
+        assert len(list((tmp_path / "cog-headers").glob("*.json"))) == 7
+        cog.clear()  # as a new worker process: the headers come from the disk cache
+        log.clear()
+        ds[0]
+        assert len(log) == 7 and not any(r.startswith("bytes=0-") for _, _, r in log)
     close_all()
+
+
+def test_changed_remote_cog_is_read_again(release: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cached header whose object changed (another size) is dropped at the first tile read and read
+    again: the values are the new file's."""
+    import shutil
+
+    from stac_mmtp.access import preview
+    from stac_mmtp.access.ml import cog
+
+    monkeypatch.setenv("STAC_MMTP_CACHE", str(tmp_path / "cache"))
+    served = tmp_path / "served"
+    served.mkdir()
+    red, vv = release / "sentinel-2" / S2_POST / "red.tif", release / "sentinel-1" / S1_POST / "vv.tif"
+    shutil.copy(red, served / "a.tif")
+    cog.clear()
+    with preview.serve({"/d/": served}) as base:
+        np.testing.assert_array_equal(cog.read(f"{base}d/a.tif", 0, 0, 50, 50), _dn(red, Window(0, 0, 50, 50)))
+        shutil.copy(vv, served / "a.tif")
+        cog.clear()  # memory only: the disk cache still holds red.tif's header
+        got = cog.read(f"{base}d/a.tif", 100, 100, 50, 50)
+        assert got.dtype == np.float32
+        np.testing.assert_array_equal(got, _dn(vv, Window(100, 100, 50, 50)))
+    cog.clear()
 
 
 # ---------------------------------------------------------------- TorchGeo
@@ -440,3 +529,20 @@ def test_flatsim_displacement_series(release: Path) -> None:
             both = ~np.isnan(ref) & ~np.isnan(got)
             assert both.mean() > 0.9
             np.testing.assert_allclose(got[both], ref[both], atol=1e-4)
+
+
+def test_untiled_geotiff_falls_back_to_gdal(tmp_path: Path) -> None:
+    """A file the tile reader does not handle (striped, not tiled) is read by GDAL, same values."""
+    from rasterio.transform import from_origin
+
+    from stac_mmtp.access.ml import Grid, cog, read_on_grid
+
+    path = tmp_path / "striped.tif"
+    data = np.arange(40 * 30, dtype=np.uint16).reshape(30, 40)
+    with rasterio.open(path, "w", driver="GTiff", width=40, height=30, count=1, dtype="uint16", crs="EPSG:32632",
+                       transform=from_origin(600000, 5000000, 10, 10), compress="deflate", nodata=0) as dst:
+        dst.write(data, 1)
+    assert cog.header(str(path)) is None
+    out, valid = read_on_grid(str(path), Grid("EPSG:32632", (10.0, 0.0, 600050.0, 0.0, -10.0, 4999950.0), 20, 10))
+    np.testing.assert_array_equal(out, data[5:15, 5:25])
+    assert valid.sum() == 200

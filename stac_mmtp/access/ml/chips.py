@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from stac_mmtp.access.ml import remote
 from stac_mmtp.access.ml.index import LABELS, Entry, Index
 from stac_mmtp.access.ml.reader import Grid, read_on_grid, resampling_for
 from stac_mmtp.dataset.annotations import CLASSES, IGNORE
@@ -100,7 +101,8 @@ class ChipDataset:
     chip grid and keep only events with one; `physical`: reflectance / sigma0 from `raster:scale` and
     `raster:offset` with nodata as `fill` (NaN), else the stored values (raw DN) as float32;
     `sigma0`: "linear" or "db"; `min_valid`: the random sampler redraws (up to `max_tries`) a chip
-    whose fraction of valid pixels is below it.
+    whose fraction of valid pixels is below it; `endpoint_url`: the S3 endpoint of an `s3://bucket/prefix`
+    release (else AWS_ENDPOINT_URL; anonymous unless AWS credentials are found).
     """
 
     def __init__(self, release: str | Path | Index, modalities: Sequence[str] = ("sentinel-2", "sentinel-1"),
@@ -110,7 +112,7 @@ class ChipDataset:
                  length: int | None = None, resolution: float = 10.0, physical: bool = True,
                  sigma0: str = "linear", fill: float = float("nan"), min_valid: float = 0.5, max_tries: int = 10,
                  series_length: int | None = None, phenomenon: str | Sequence[str] | None = None,
-                 event: str | Sequence[str] | None = None):
+                 event: str | Sequence[str] | None = None, endpoint_url: str | None = None):
         if sampler not in ("random", "grid"):
             raise InputError(f"sampler must be 'random' or 'grid', not {sampler!r}", "ChipDataset")
         if sigma0 not in ("linear", "db"):
@@ -128,7 +130,9 @@ class ChipDataset:
         self.min_valid, self.max_tries, self.series_length = min_valid, max_tries, series_length
         self.classes = {v: k for k, v in CLASSES.items()} | {IGNORE: "ignore"}
         self.epoch = 0
-        index = release if isinstance(release, Index) else Index(release, collections=[*self.modalities, LABELS])
+        index = release if isinstance(release, Index) else Index(release, collections=[*self.modalities, LABELS],
+                                                                 endpoint_url=endpoint_url)
+        self.endpoint_url = endpoint_url or index.endpoint_url
         index = index.filter(split=split, phenomenon=phenomenon, event=event)
         self.scenes = self._scenes(index)
         if not self.scenes:
@@ -240,26 +244,26 @@ class ChipDataset:
     # ------------------------------------------------------------------ reading
     def chip(self, scene_index: int, col: int, row: int) -> dict[str, Any]:
         """The chip of scene `scene_index` at pixel (col, row) of its grid."""
+        if self.endpoint_url:  # a spawned DataLoader worker starts without the parent's setting
+            remote.configure_s3(self.endpoint_url)
         scene = self.scenes[scene_index]
         grid = scene.grid.window(col, row, self.size, self.size)
         images, stamps, roles, ids, valid_sum, total = {}, {}, {}, {}, 0, 0
         for m in self.modalities:
-            steps = []
-            for entry in scene.items[m]:
-                layers = []
-                for key in self.bands[m]:
-                    data, valid = self._band(entry, key, grid)
-                    valid_sum += int(valid.sum())
-                    total += valid.size
-                    layers.append(data)
-                steps.append(np.stack(layers))
-            image = np.stack(steps)
-            ts = np.array([int(e.datetime.timestamp()) for e in scene.items[m]], dtype=np.int64)
+            steps = scene.items[m]
             pad = max(0, (self.series_length or 0) - len(steps))  # a short series, padded in front
-            images[m] = np.concatenate([np.full((pad, *image.shape[1:]), self.fill, np.float32), image])
+            # one array per modality, each band decoded straight into its slice (no stack, no concatenate)
+            image = np.empty((pad + len(steps), len(self.bands[m]), self.size, self.size), dtype=np.float32)
+            image[:pad] = self.fill
+            for t, entry in enumerate(steps, start=pad):
+                for c, key in enumerate(self.bands[m]):
+                    valid_sum += self._band(entry, key, grid, image[t, c])
+                    total += self.size * self.size
+            images[m] = image
+            ts = np.array([int(e.datetime.timestamp()) for e in steps], dtype=np.int64)
             stamps[m] = np.concatenate([np.full(pad, -1, np.int64), ts])
             roles[m] = [""] * pad + list(scene.roles[m])
-            ids[m] = [""] * pad + [e.id for e in scene.items[m]]
+            ids[m] = [""] * pad + [e.id for e in steps]
         sample: dict[str, Any] = {
             "image": images, "timestamps": stamps, "temporal_roles": roles, "item_ids": ids,
             "event_id": scene.event_id, "crs": grid.crs, "bounds": np.array(grid.bounds, dtype=np.float64),
@@ -270,21 +274,31 @@ class ChipDataset:
             sample["label"] = self._provenance(scene.label)
         return sample
 
-    def _band(self, entry: Entry, key: str, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
+    def _band(self, entry: Entry, key: str, grid: Grid, out: np.ndarray) -> int:
+        """Band `key` of `entry` on `grid`, written into `out` (float32); returns its count of valid pixels."""
         asset = entry.assets.get(key)
         if asset is None:
             raise InputError(f"no asset {key!r} (has {', '.join(sorted(entry.assets))})", entry.id)
         data, valid = read_on_grid(entry.href(key), grid, entry.band, resampling_for(asset, grid.res))
-        data = data.astype(np.float32)
+        n_valid = int(np.count_nonzero(valid))
         if not self.physical:
-            return data, valid
+            np.copyto(out, data, casting="unsafe")
+            return n_valid
         bands = asset.get("bands") or [{}]
         band = bands[min(entry.band, len(bands)) - 1]
-        data = data * np.float32(band.get("raster:scale", 1.0)) + np.float32(band.get("raster:offset", 0.0))
+        scale, offset = band.get("raster:scale", 1.0), band.get("raster:offset", 0.0)
+        if scale == 1.0:
+            np.copyto(out, data, casting="unsafe")
+        else:
+            np.multiply(data, np.float32(scale), out=out, casting="unsafe")
+        if offset:
+            out += np.float32(offset)
         if entry.collection == "sentinel-1" and self.sigma0 == "db":
-            data = 10.0 * np.log10(np.maximum(data, SIGMA0_DB_FLOOR), dtype=np.float32)
-        data[~valid] = self.fill
-        return data, valid
+            np.log10(np.maximum(out, SIGMA0_DB_FLOOR, out=out), out=out)
+            out *= np.float32(10.0)
+        if n_valid < valid.size:
+            out[~valid] = self.fill
+        return n_valid
 
     def _mask(self, label: Entry, grid: Grid) -> np.ndarray:
         data, valid = read_on_grid(label.href("mask"), grid, 1, "nearest")

@@ -2,11 +2,13 @@
 
 No catalog walk and no STAC API: each collection's `items.parquet` (asset role `stac-items`) holds
 every item with its assets, so one small download per collection gives the whole index, for a
-local build or a published release (http(s)://, s3:// through its HTTP endpoint).
+local build or a published release (http(s)://, or s3://bucket/prefix read with boto3: endpoint
+from the `endpoint_url` option or AWS_ENDPOINT_URL, anonymous unless credentials are found).
 """
 
 from __future__ import annotations
 
+import json
 import tempfile
 import urllib.parse
 from collections.abc import Iterable, Iterator, Sequence
@@ -15,8 +17,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from stac_mmtp.access.ml import remote
 from stac_mmtp.errors import InputError
-from stac_mmtp.stac.geoparquet import absolutize, collection_parquets, local_copy
+from stac_mmtp.stac.geoparquet import PARQUET_MEDIA_TYPE, absolutize, collection_parquets, local_copy
 
 IMAGERY = ("sentinel-2", "sentinel-1", "flatsim")
 LABELS = "annotations"
@@ -94,30 +97,71 @@ def _entry(item: dict[str, Any], collection: str) -> Entry:
                  links=tuple(item.get("links", [])), bbox=tuple(float(v) for v in bbox[:4]))
 
 
+def _s3_json(href: str) -> dict[str, Any]:
+    try:
+        return json.loads(remote.get_all(href))
+    except ValueError as exc:
+        raise InputError(f"cannot read STAC JSON: {exc}", href) from exc
+
+
+def _s3_parquets(root: str) -> dict[str, str]:
+    """`collection_parquets` of an s3:// release (the stac layer reads http(s) and files only)."""
+    root = root if root.endswith(".json") else root.rstrip("/") + "/catalog.json"
+    out: dict[str, str] = {}
+    for link in _s3_json(root).get("links", []):
+        if link.get("rel") == "child":
+            coll_href = remote.join(root, link["href"])
+            coll = _s3_json(coll_href)
+            for asset in coll.get("assets", {}).values():
+                if "stac-items" in asset.get("roles", []) and asset.get("type") == PARQUET_MEDIA_TYPE:
+                    out[coll["id"]] = remote.join(coll_href, asset["href"])
+    if not out:
+        raise InputError("no collection of this catalog has a stac-geoparquet asset (role stac-items)", root)
+    return out
+
+
+def _s3_absolutize(item: dict[str, Any], base: str) -> dict[str, Any]:
+    item["assets"] = item.get("assets") or {}
+    item["links"] = item.get("links") or []
+    for obj in [*item["assets"].values(), *item["links"]]:
+        obj["href"] = remote.join(base, obj["href"])
+    return item
+
+
 def _read_parquet(href: str) -> list[dict[str, Any]]:
     import rustac
 
     with tempfile.TemporaryDirectory(prefix="stac-mmtp-index-") as tmp:
-        local = local_copy(href, Path(tmp))  # a fresh copy per load: a re-published release is never stale
+        if href.startswith("s3://"):
+            local = str(Path(tmp) / "items.parquet")
+            Path(local).write_bytes(remote.get_all(href))
+        else:  # a fresh copy per load: a re-published release is never stale
+            local = local_copy(href, Path(tmp))
         try:
             doc = rustac.read_sync(readable_href(local))
         except Exception as exc:  # rustac raises its own error types for unreadable parquet
             raise InputError(f"cannot read the stac-geoparquet index: {exc}", href) from exc
-    return [absolutize(it, href) for it in doc.get("features", [])]
+    fix = _s3_absolutize if href.startswith("s3://") else absolutize
+    return [fix(it, href) for it in doc.get("features", [])]
 
 
 class Index:
-    """Items of a release (local build dir, `catalog.json` path or URL), from its parquet files."""
+    """Items of a release (local build dir, `catalog.json` path or URL, s3://bucket/prefix), from its
+    parquet files. `endpoint_url`: the S3 endpoint of an s3:// release (else AWS_ENDPOINT_URL, else AWS)."""
 
     def __init__(self, release: str | Path | None = None, collections: Sequence[str] | None = None,
-                 entries: Iterable[Entry] | None = None):
+                 entries: Iterable[Entry] | None = None, endpoint_url: str | None = None):
         self.release = str(release) if release is not None else None
+        self.endpoint_url = endpoint_url
         if entries is not None:
             self.entries = list(entries)
             return
         if release is None:
             raise InputError("an Index needs a release (build directory, catalog.json or URL)", "Index")
-        hrefs = collection_parquets(str(release))
+        if endpoint_url is not None:
+            remote.configure_s3(endpoint_url)
+        release = str(release)
+        hrefs = _s3_parquets(release) if release.startswith("s3://") else collection_parquets(release)
         wanted = list(collections) if collections else [c for c in hrefs if c != "events"]
         unknown = sorted(set(wanted) - set(hrefs))
         if unknown:
@@ -167,4 +211,4 @@ class Index:
                                      or e.bbox[3] < bbox[1]):
                 continue
             kept.append(e)
-        return Index(self.release, entries=kept)
+        return Index(self.release, entries=kept, endpoint_url=self.endpoint_url)

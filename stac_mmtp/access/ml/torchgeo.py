@@ -20,6 +20,7 @@ from geopandas import GeoDataFrame
 from pyproj import CRS
 from torchgeo.datasets import GeoDataset
 
+from stac_mmtp.access.ml import remote
 from stac_mmtp.access.ml.chips import DEFAULT_BANDS, _proj_bbox, _utm_crs
 from stac_mmtp.access.ml.index import LABELS, Entry, Index
 from stac_mmtp.access.ml.reader import Grid, read_on_grid, resampling_for
@@ -60,8 +61,10 @@ class StacMmtpGeoDataset(GeoDataset):
                  crs: str | CRS | None = None, res: float = 10.0, split: str | Sequence[str] | None = None,
                  event: str | Sequence[str] | None = None, temporal_role: str | Sequence[str] | None = None,
                  physical: bool = True, transforms: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
-                 source_modality: str | None = None):
-        index = release if isinstance(release, Index) else Index(release, collections=[modality])
+                 source_modality: str | None = None, endpoint_url: str | None = None):
+        index = release if isinstance(release, Index) else Index(release, collections=[modality],
+                                                                 endpoint_url=endpoint_url)
+        self.endpoint_url = endpoint_url or index.endpoint_url
         entries = [e for e in index.filter(modality=modality, split=split, event=event, temporal_role=temporal_role)
                    if modality != LABELS or (e.properties.get("label:type") == "raster" and "mask" in e.assets
                                              and (source_modality is None or _on(e, source_modality)))]
@@ -83,6 +86,8 @@ class StacMmtpGeoDataset(GeoDataset):
         self._res = (float(res), float(res))
 
     def __getitem__(self, query: Any) -> dict[str, Any]:
+        if self.endpoint_url:
+            remote.configure_s3(self.endpoint_url)
         x, y, t = self._disambiguate_slice(query)
         rows = self.index.iloc[self.index.index.overlaps(pd.Interval(t.start, t.stop, closed="both"))]
         rows = rows.cx[x.start:x.stop, y.start:y.stop]
