@@ -26,7 +26,6 @@ from typing import Any
 import numpy as np
 import rasterio
 from rasterio._err import CPLE_BaseError  # what GDAL errors raised mid-read are (a cut transfer, a bad tile)
-from rasterio.control import GroundControlPoint
 from rasterio.errors import RasterioError
 from shapely.geometry import mapping
 
@@ -36,8 +35,16 @@ from stac_mmtp.discover.providers import sign
 from stac_mmtp.discover.redact import redact, redact_text
 from stac_mmtp.errors import ProductError
 from stac_mmtp.raster.geo import round_geometry
-from stac_mmtp.sources.base import ProductMeta, Task
-from stac_mmtp.sources.remote_s2 import PROVIDER_HOSTS, VSI_OPTIONS, _parse_dt, fetch_bytes, fetch_json, vsi
+from stac_mmtp.sources.base import Task
+from stac_mmtp.sources.remote_s2 import (
+    PROVIDER_HOSTS,
+    VSI_OPTIONS,
+    PlanSource,
+    _parse_dt,
+    fetch_bytes,
+    fetch_json,
+    vsi,
+)
 from stac_mmtp.sources.safe_xml import esa_providers, license_link
 from stac_mmtp.sources.sentinel1 import (
     INTERNATIONAL_DESIGNATOR,
@@ -52,6 +59,7 @@ from stac_mmtp.sources.sentinel1 import (
     event_grid,
     item_geometry,
     lineage,
+    measurement_gcps,
     noise_lut,
     relative_orbit,
     resolution_from_gcps,
@@ -99,18 +107,10 @@ def _check_lut_covers(lut: CalibrationLUT | NoiseLUT, width: int, height: int, w
                            f"is {width} x {height} pixels: not this product's", where)
 
 
-class RemoteSentinel1:
+class RemoteSentinel1(PlanSource):
     name = NAME
     collection_id = "sentinel-1"
-
-    def detect(self, path: Path) -> bool:
-        return False  # never found in a products directory: plan entries make these tasks
-
-    def read(self, path: Path) -> ProductMeta:
-        raise ProductError("remote Sentinel-1 products come from acquisition plans", path)
-
-    def collection(self, items: list[dict[str, Any]]) -> dict[str, Any]:
-        return Sentinel1().collection(items)
+    local = Sentinel1
 
     def convert(self, task: Task, item_dir: Path) -> dict[str, Any]:
         rec = task.product.item
@@ -156,7 +156,7 @@ class RemoteSentinel1:
                 shown = redact(href)
                 try:
                     with rasterio.open(vsi(sign(href, rec.get("provider", "")))) as src:
-                        gcps = _gcps(src, shown)
+                        gcps = measurement_gcps(src, shown, "(nothing to georeference it from)")
                         _check_lut_covers(lut, src.width, src.height, "calibration", cal_where)
                         if noise is not None and noise_where:
                             _check_lut_covers(noise, src.width, src.height, "noise", noise_where)
@@ -179,15 +179,6 @@ class RemoteSentinel1:
         out_assets.update(display_assets(planes, grid, item_dir))
         geom = item_geometry(planes, grid, prod.footprint)
         return _item(task, rec, prod, grid, geom, out_assets, all(i[3] is not None for i in inputs), synthetic)
-
-
-def _gcps(src: Any, where: str) -> list[GroundControlPoint]:
-    gcps, crs = src.gcps
-    if not gcps:
-        raise ProductError("the measurement COG has no GCPs (nothing to georeference it from)", where)
-    if crs is not None and crs.to_epsg() != 4326:
-        raise ProductError(f"the measurement GCPs are in {crs}, expected EPSG:4326", where)
-    return list(gcps)
 
 
 def _nominal_spacing(sp: dict[str, Any], prod: S1Product) -> float | None:

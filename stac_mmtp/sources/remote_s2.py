@@ -164,18 +164,27 @@ def tasks_from_plans(events: list[Event], directory: Path, options: BuildOptions
     return tasks, problems
 
 
-class RemoteSentinel2:
-    name = NAME
-    collection_id = "sentinel-2"
+class PlanSource:
+    """What a remote family shares: its tasks come from plan entries, never from a products directory,
+    and its collection is the local family's (`local`), so local and remote items mix in one collection."""
+    name: str
+    collection_id: str
+    local: Any
 
     def detect(self, path: Path) -> bool:
         return False  # never found in a products directory: plan entries make these tasks
 
     def read(self, path: Path) -> ProductMeta:
-        raise ProductError("remote Sentinel-2 products come from acquisition plans", path)
+        raise ProductError(f"{self.name} products come from acquisition plans", path)
 
     def collection(self, items: list[dict[str, Any]]) -> dict[str, Any]:
-        return Sentinel2().collection(items)
+        return self.local().collection(items)
+
+
+class RemoteSentinel2(PlanSource):
+    name = NAME
+    collection_id = "sentinel-2"
+    local = Sentinel2
 
     def convert(self, task: Task, item_dir: Path) -> dict[str, Any]:
         rec = task.product.item

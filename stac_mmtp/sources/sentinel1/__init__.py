@@ -347,6 +347,17 @@ def calibrate_window(dn: np.ndarray, lut: CalibrationLUT, win: Window, strip: in
 # ---------------------------------------------------------------- geocoding
 
 
+def measurement_gcps(src: Any, where: str, why: str) -> list[GroundControlPoint]:
+    """The GCPs of an opened measurement TIFF, which must be in EPSG:4326 (`why` completes the error
+    saying there are none)."""
+    gcps, crs = src.gcps
+    if not gcps:
+        raise ProductError(f"measurement has no GCPs {why}", where)
+    if crs is not None and crs.to_epsg() != 4326:
+        raise ProductError(f"measurement GCPs are in {crs}, expected EPSG:4326", where)
+    return list(gcps)
+
+
 def grid_gcps(grid: list[GridPoint]) -> list[GroundControlPoint]:
     # Annotation line/pixel are image coordinates as GDAL's SAFE driver and the measurement
     # TIFF's own GCPs use them (no half-pixel shift).
@@ -808,12 +819,7 @@ class Sentinel1:
                 raise ProductError(f"measurement is {src.width} x {src.height} pixels but its annotation says "
                                    f"{ann.samples} x {ann.lines}", where)
             return grid_gcps(ann.grid)
-        gcps, crs = src.gcps
-        if not gcps:
-            raise ProductError("measurement has no GCPs and no annotation with a geolocation grid", where)
-        if crs is not None and crs.to_epsg() != 4326:
-            raise ProductError(f"measurement GCPs are in {crs}, expected EPSG:4326", where)
-        return list(gcps)
+        return measurement_gcps(src, where, "and no annotation with a geolocation grid")
 
     def output_grid(self, prod: S1Product, task: Task, gcps: list[GroundControlPoint]) -> Grid:
         return event_grid(task, self.output_resolution(prod, gcps))
