@@ -54,7 +54,7 @@ def make_item(i: int) -> dict[str, Any]:
             "proj:shape": [w, w], "proj:transform": [gsd, 0, x0, 0, -gsd, y0],
             "bands": [{"name": band, "eo:common_name": name, "nodata": 0, "data_type": "uint16",
                        "raster:scale": 0.0001, "raster:offset": -0.1, "raster:spatial_resolution": gsd}],
-            "file:size": 100000 + rng.randrange(900000), "file:checksum": "1220" + "%064x" % rng.getrandbits(256),
+            "file:size": 100000 + rng.randrange(900000), "file:checksum": f"1220{rng.getrandbits(256):064x}",
         }
     assets["scl"] = {"href": "./scl.tif", "type": "image/tiff; application=geotiff; profile=cloud-optimized",
                      "roles": ["data", "cloud"], "title": "Scene classification", "gsd": 20,
@@ -64,7 +64,7 @@ def make_item(i: int) -> dict[str, Any]:
     props: dict[str, Any] = {
         "title": f"Synthetic sample: Sentinel-2 L2A {iid}",
         "description": "Synthetic sample made by benchmarks/bench_tree_write.py: not an observation.",
-        "datetime": f"2020-{1 + i % 12:02d}-{day:02d}T10:44:41.{i % 1000:03d}000Z",
+        "datetime": f"2020-{1 + i % 12:02d}-{day:02d}T10:44:41.{1 + i % 999:03d}000Z",
         "platform": "sentinel-2a" if i % 2 else "sentinel-2b", "constellation": "sentinel-2", "instruments": ["msi"],
         "processing:level": "L2A", "eo:cloud_cover": round(rng.uniform(0, 100), 2),
         "sat:relative_orbit": 1 + i % 143, "proj:code": f"EPSG:{epsg}",
@@ -179,6 +179,8 @@ def main() -> None:
     ap.add_argument("--pystac", default="10000", help="sizes (comma-separated) pystac is also run at")
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/bench-tree"))
+    ap.add_argument("--tools", default="ours,ours+parquet", help="of ours, ours+parquet (pystac: see --pystac)")
+    ap.add_argument("--keep", type=Path, help="move the last ours+parquet tree here (to validate/publish it)")
     a = ap.parse_args()
     if a.child:
         print(json.dumps(child(a.child, a.items, a.out)))
@@ -187,7 +189,7 @@ def main() -> None:
     a.workdir.mkdir(parents=True, exist_ok=False)  # never reuse (nor delete) a directory we did not make
     try:
         for n in (int(s) for s in a.sizes.split(",")):
-            tools = ["ours", "ours+parquet"] + (["pystac"] if n in pystac_sizes else [])
+            tools = a.tools.split(",") + (["pystac"] if n in pystac_sizes else [])
             runs: dict[str, list[dict[str, Any]]] = {t: [] for t in tools}
             for r in range(a.repeat):
                 for tool in tools if r % 2 == 0 else tools[::-1]:
@@ -195,10 +197,13 @@ def main() -> None:
                     runs[tool].append(res)
                     print(f"{n:>9,d} items  {tool:13s} write {res['write_s']:7.1f} s  (+ generating "
                           f"{res['generate_s']:.1f} s)  peak RSS {res['peak_rss_mib']:7.1f} MiB", flush=True)
-            if "pystac" in runs:
+            if "pystac" in runs and "ours" in runs:
                 best = {t: min(x["write_s"] for x in v) for t, v in runs.items()}
                 print(f"{n:>9,d} items  pystac / ours (JSON tree) = {best['pystac'] / best['ours']:.1f}x;  "
                       f"outputs: {same_items(a.workdir / 'ours', a.workdir / 'pystac', n)}", flush=True)
+            if a.keep and "ours+parquet" in tools:
+                shutil.rmtree(a.keep, ignore_errors=True)
+                os.replace(a.workdir / "ours+parquet", a.keep)
             for tool in tools:
                 shutil.rmtree(a.workdir / tool, ignore_errors=True)
     finally:
