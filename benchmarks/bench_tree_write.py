@@ -180,7 +180,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/bench-tree"))
     ap.add_argument("--tools", default="ours,ours+parquet", help="of ours, ours+parquet (pystac: see --pystac)")
-    ap.add_argument("--keep", type=Path, help="move the last ours+parquet tree here (to validate/publish it)")
+    ap.add_argument("--keep", type=Path, help="move the tree of the last of --tools here (to validate/publish it)")
     a = ap.parse_args()
     if a.child:
         print(json.dumps(child(a.child, a.items, a.out)))
@@ -201,9 +201,9 @@ def main() -> None:
                 best = {t: min(x["write_s"] for x in v) for t, v in runs.items()}
                 print(f"{n:>9,d} items  pystac / ours (JSON tree) = {best['pystac'] / best['ours']:.1f}x;  "
                       f"outputs: {same_items(a.workdir / 'ours', a.workdir / 'pystac', n)}", flush=True)
-            if a.keep and "ours+parquet" in tools:
+            if a.keep:
                 shutil.rmtree(a.keep, ignore_errors=True)
-                os.replace(a.workdir / "ours+parquet", a.keep)
+                os.replace(a.workdir / a.tools.split(",")[-1], a.keep)
             for tool in tools:
                 shutil.rmtree(a.workdir / tool, ignore_errors=True)
     finally:

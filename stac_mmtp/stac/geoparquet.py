@@ -156,6 +156,9 @@ def _merge(spills: list[Path], dst: Path, rows_per_group: int) -> None:
             a, b = col["bbox"], other["bbox"]
             col["bbox"] = [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])]
     keep = {k: v for k, v in (metas[0].metadata or {}).items() if k != b"ARROW:schema"}
+    # columns in order of first appearance (as unify_schemas gives them), the geometry last (as rustac does)
+    geom = merged["primary_column"]
+    schema = pa.schema([f for f in schema if f.name != geom] + [schema.field(geom)])
     schema = schema.with_metadata({**keep, b"geo": json.dumps(merged, separators=(",", ":")).encode()})
     empty = schema.empty_table()
     codec = metas[0].row_group(0).column(0).compression.lower()
