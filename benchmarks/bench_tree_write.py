@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 BANDS = [("coastal", "B01", 60), ("blue", "B02", 10), ("green", "B03", 10), ("red", "B04", 10),
-         ("rededge1", "B05", 20), ("rededge2", "B06", 20), ("rededge3", "B07", 20), ("nir", "B08", 10),
+         ("rededge071", "B05", 20), ("rededge075", "B06", 20), ("rededge078", "B07", 20), ("nir", "B08", 10),
          ("nir08", "B8A", 20), ("nir09", "B09", 60), ("swir16", "B11", 20), ("swir22", "B12", 20)]
 PHENOMENA = ["landslide", "flood", "earthquake", "wildfire", "volcanic-eruption", "glacier-collapse"]
 COLLECTION_ID = "bench-synthetic"
@@ -134,11 +134,32 @@ def child(tool: str, n: int, out: Path) -> dict[str, Any]:
     return {"wall_s": time.perf_counter() - t0 + gen_s, "generate_s": gen_s}
 
 
-def run_child(tool: str, n: int, out: Path) -> dict[str, Any]:
+def child_validate_publish(tool: str, tree: Path, dest: Path) -> dict[str, Any]:
+    """`validate` (schemas and links; the synthetic items' asset files do not exist, so no byte checks)
+    or `publish` to a file:// mirror (validated just before, so validate=False) of a written tree."""
+    t0 = time.perf_counter()
+    if tool == "validate":
+        from stac_mmtp.release.validate import SchemaStore, validate_tree
+
+        report = validate_tree(tree, SchemaStore(), check_assets=False)
+        if not report.ok:
+            raise SystemExit(f"invalid: {report.problems[:3]}")
+        return {"wall_s": time.perf_counter() - t0, "generate_s": 0.0, "objects": report.objects}
+    from stac_mmtp.release.publish import publish
+    from stac_mmtp.release.publish.stores import FileStore
+
+    dest.mkdir(parents=True, exist_ok=False)
+    report = publish(tree, FileStore(dest), public_check=False, validate=False, jobs=4)
+    if not report.ok:
+        raise SystemExit(f"publish failed: {report.problems[:3]}")
+    return {"wall_s": time.perf_counter() - t0, "generate_s": 0.0, "objects": len(report.uploads)}
+
+
+def run_child(tool: str, n: int, out: Path, tree: Path | None = None) -> dict[str, Any]:
     shutil.rmtree(out, ignore_errors=True)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    proc = subprocess.Popen([sys.executable, __file__, "--child", tool, "--items", str(n), "--out", str(out)],
-                            stdout=subprocess.PIPE, env=env)
+    proc = subprocess.Popen([sys.executable, __file__, "--child", tool, "--items", str(n), "--out", str(out),
+                             *(["--tree", str(tree)] if tree else [])], stdout=subprocess.PIPE, env=env)
     data = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
     if status:
@@ -181,9 +202,22 @@ def main() -> None:
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/bench-tree"))
     ap.add_argument("--tools", default="ours,ours+parquet", help="of ours, ours+parquet (pystac: see --pystac)")
     ap.add_argument("--keep", type=Path, help="move the tree of the last of --tools here (to validate/publish it)")
+    ap.add_argument("--tree", type=Path, help="validate and publish (file://) this tree written with --keep")
     a = ap.parse_args()
     if a.child:
-        print(json.dumps(child(a.child, a.items, a.out)))
+        print(json.dumps(child_validate_publish(a.child, a.tree, a.out) if a.tree else child(a.child, a.items, a.out)))
+        return
+    if a.tree:
+        n = sum(1 for lk in json.loads((a.tree / COLLECTION_ID / "collection.json").read_text())["links"]
+                if lk["rel"] == "item")
+        a.workdir.mkdir(parents=True, exist_ok=False)
+        try:
+            for tool in ("validate", "publish"):
+                res = run_child(tool, n, a.workdir / "mirror", a.tree)
+                print(f"{n:>9,d} items  {tool:9s} {res['wall_s']:7.1f} s  {res['objects']:,d} objects  "
+                      f"peak RSS {res['peak_rss_mib']:7.1f} MiB", flush=True)
+        finally:
+            shutil.rmtree(a.workdir, ignore_errors=True)
         return
     pystac_sizes = {int(s) for s in a.pystac.split(",") if s}
     a.workdir.mkdir(parents=True, exist_ok=False)  # never reuse (nor delete) a directory we did not make
