@@ -145,3 +145,42 @@ def test_a_stream_out_of_id_order_is_refused(tmp_path: Path) -> None:
 ])
 def test_dumps_bytes_is_json_dumps(value: object) -> None:
     assert dumps_bytes(value) == (json.dumps(value, indent=2, ensure_ascii=False) + "\n").encode()
+
+
+def test_item_stats_reduce_a_stream_to_what_the_lists_give() -> None:
+    """Collection metadata from ItemStats (one pass, no item kept) equals the list functions' on the same
+    items: extent, summaries (ranges, distinct values, flattened lists, mixed types), item_assets, the
+    synthetic marking; and the hand-computed values."""
+    from stac_mmtp.stac.synthetic import mark_collection
+    from stac_mmtp.stac.tree import ItemStats, distinct, item_assets, set_extent, summarise
+
+    items = [item(i) for i in range(N)]
+    for i, it in enumerate(items):
+        it["properties"]["sar:polarizations"] = ["VV", "VH"] if i % 2 else ["VV"]
+        it["properties"]["mixed"] = i if i % 10 else f"s{i}"
+        if i == 5:
+            it["properties"].update(start_datetime="2020-12-31T00:00:00Z", end_datetime="2021-12-31T00:00:00Z")
+    items[9]["properties"]["mmtp:synthetic"] = False
+    stats = ItemStats(iter(items))
+    fields = ["eo:cloud_cover", "mmtp:event_id", "sar:polarizations", "mixed", "late:only", "absent"]
+    assert stats.summarise(fields) == summarise(items, fields)
+    assert summarise(stats, fields)["late:only"] == {"minimum": 51, "maximum": 60}
+    assert summarise(stats, fields)["sar:polarizations"] == ["VH", "VV"]
+    assert distinct(stats, "mmtp:event_id") == distinct(items, "mmtp:event_id") == {"ev-0", "ev-1", "ev-2", "ev-3"}
+    keep = ("title",)
+    assert item_assets(stats, keep, ("nodata",)) == item_assets(items, keep, ("nodata",))
+    assert item_assets(stats, keep)["thumbnail"] == {"type": "image/png", "roles": ["thumbnail"]}  # first seen
+    a, b = {}, {}
+    set_extent(a, stats)
+    set_extent(b, items)
+    assert a == b
+    assert a["extent"]["temporal"]["interval"] == [["2020-12-31T00:00:00Z", "2021-12-31T00:00:00Z"]]
+    assert a["extent"]["spatial"]["bbox"] == [[-20.0, 33.4, 3.2, 41.0]]
+    ca, cb = dict(COLLECTION), dict(COLLECTION)
+    mark_collection(ca, stats, None)
+    mark_collection(cb, items, None)
+    assert ca == cb and ca["description"].startswith(f"Synthetic sample items included: {N - 1} of the {N} items")
+    small = ItemStats(items, cap=3)
+    with pytest.raises(MmtpError, match="more than 3 distinct values"):
+        small.summarise(["mixed"])
+    assert small.summarise(["eo:cloud_cover"]) == summarise(items, ["eo:cloud_cover"])  # a range needs no set

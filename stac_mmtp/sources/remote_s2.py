@@ -152,7 +152,7 @@ class RemoteSentinel2:
     def read(self, path: Path) -> ProductMeta:
         raise ProductError("remote Sentinel-2 products come from acquisition plans", path)
 
-    def collection(self, items: list[dict[str, Any]]) -> dict[str, Any]:
+    def collection(self, items: Any) -> dict[str, Any]:  # a list of items or a stac.tree.ItemStats
         return Sentinel2().collection(items)
 
     def convert(self, task: Task, item_dir: Path) -> dict[str, Any]:

@@ -38,8 +38,13 @@ DUCKDB_EXTENSIONS = ("spatial", "icu", "parquet")
 _STRUCTURAL = {"root", "parent", "collection", "self", "child", "item"}
 
 
+_URL_SCHEMES = frozenset(("http", "https", "s3", "file"))
+
+
 def _is_url(href: str) -> bool:
-    return urllib.parse.urlparse(href).scheme in ("http", "https", "s3", "file")
+    """`urlparse(href).scheme` in our URL schemes, without urlparse: it was a tenth of a large tree's write."""
+    i = href.find(":")
+    return i > 0 and href[:i].lower() in _URL_SCHEMES
 
 
 def _rebase(href: str, prefix: str) -> str:

@@ -50,7 +50,115 @@ def _strip_structural(links: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return [lk for lk in links if lk.get("rel") not in ("root", "parent", "child", "item", "collection", "self")]
 
 
-def temporal_extent(items: list[dict[str, Any]]) -> list[list[str | None]]:
+class ItemStats:
+    """What a collection's metadata needs from its items, reduced as they stream past (`add`), so no item
+    dict is kept: count, synthetic count, extent, distinct property values, each asset key as first seen.
+    `summarise`, `item_assets`, `distinct`, `set_extent` and synthetic.mark_* take it where they take a
+    list, with the same result.
+
+    Distinct values are kept for every property (flattening lists), up to `cap` of them per property; past
+    that a property keeps only its numeric range, and a summary of its distinct values is refused (MmtpError)
+    rather than given wrong. Titles, datetimes and ids reach the cap; summarised fields (event ids, EPSG
+    codes, orbits) stay far below it."""
+
+    def __init__(self, items: Iterable[dict[str, Any]] = (), cap: int = 20_000) -> None:
+        self.cap = cap
+        self.count = 0
+        self.synthetic = 0
+        self.bbox: list[float] | None = None
+        self.start: str | None = None
+        self.end: str | None = None
+        self.values: dict[str, set[Any]] = {}
+        self.overflow: set[str] = set()
+        self.numeric: dict[str, list[Any]] = {}  # name -> [min, max] while every value is a number
+        self.mixed: set[str] = set()  # names with a value that is not a number
+        self.assets: dict[str, dict[str, Any]] = {}
+        for it in items:
+            self.add(it)
+
+    def add(self, item: dict[str, Any]) -> None:
+        self.count += 1
+        p = item["properties"]
+        if p.get("mmtp:synthetic") is True:
+            self.synthetic += 1
+        b = item.get("bbox")
+        if b:
+            if self.bbox is None:
+                self.bbox = [b[0], b[1], b[2], b[3]]
+            else:
+                u = self.bbox
+                u[0], u[1], u[2], u[3] = min(u[0], b[0]), min(u[1], b[1]), max(u[2], b[2]), max(u[3], b[3])
+        start = p.get("start_datetime") or p.get("datetime")
+        end = p.get("end_datetime") or p.get("datetime")
+        if start and (self.start is None or start < self.start):
+            self.start = start
+        if end and (self.end is None or end > self.end):
+            self.end = end
+        for name, v in p.items():
+            if v is None:
+                continue
+            for x in v if isinstance(v, list) else (v,):
+                self._value(name, x)
+        for key, a in (item.get("assets") or {}).items():
+            if key not in self.assets:
+                self.assets[key] = a
+
+    def _value(self, name: str, x: Any) -> None:
+        if isinstance(x, int | float) and not isinstance(x, bool):
+            if name not in self.mixed:
+                r = self.numeric.get(name)
+                if r is None:
+                    self.numeric[name] = [x, x]
+                else:
+                    r[0], r[1] = (x if x < r[0] else r[0]), (x if x > r[1] else r[1])
+        else:
+            self.mixed.add(name)
+        if name in self.overflow:
+            return
+        try:
+            vals = self.values.setdefault(name, set())
+            vals.add(x)
+        except TypeError:  # a dict or list inside: not summarised by value
+            self.overflow.add(name)
+            self.values.pop(name, None)
+            return
+        if len(vals) > self.cap:
+            self.overflow.add(name)
+            del self.values[name]
+
+    def distinct(self, name: str) -> set[Any]:
+        if name in self.overflow:
+            raise MmtpError(f"{name}: more than {self.cap} distinct values (or unhashable ones): no summary of them")
+        return set(self.values.get(name, ()))
+
+    def summarise(self, fields: Iterable[str]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name in fields:
+            if name not in self.numeric and name not in self.mixed:
+                continue
+            if name not in self.mixed:
+                lo, hi = self.numeric[name]
+                out[name] = {"minimum": lo, "maximum": hi}
+            else:
+                out[name] = sorted(self.distinct(name), key=str)
+        return out
+
+
+def distinct(items: list[dict[str, Any]] | ItemStats, name: str) -> set[Any]:
+    """The distinct values of a property over the items (list values flattened)."""
+    if isinstance(items, ItemStats):
+        return items.distinct(name)
+    out: set[Any] = set()
+    for it in items:
+        v = it["properties"].get(name)
+        if v is not None:
+            out.update(v if isinstance(v, list) else [v])
+    return out
+
+
+def temporal_extent(items: list[dict[str, Any]] | ItemStats) -> list[list[str | None]]:
+    if isinstance(items, ItemStats):
+        return [[items.start, items.end]]
     starts, ends = [], []
     for it in items:
         p = it["properties"]
@@ -61,7 +169,11 @@ def temporal_extent(items: list[dict[str, Any]]) -> list[list[str | None]]:
     return [[min(starts) if starts else None, max(ends) if ends else None]]
 
 
-def spatial_extent(items: list[dict[str, Any]]) -> list[list[float]]:
+def spatial_extent(items: list[dict[str, Any]] | ItemStats) -> list[list[float]]:
+    if isinstance(items, ItemStats):
+        if items.bbox is None:
+            return [[-180.0, -90.0, 180.0, 90.0]]
+        return [[round(v, 6) for v in items.bbox]]
     boxes = [it["bbox"] for it in items if it.get("bbox")]
     if not boxes:
         return [[-180.0, -90.0, 180.0, 90.0]]
@@ -69,8 +181,10 @@ def spatial_extent(items: list[dict[str, Any]]) -> list[list[float]]:
     return [[round(v, 6) for v in union]]
 
 
-def summarise(items: list[dict[str, Any]], fields: Iterable[str]) -> dict[str, Any]:
+def summarise(items: list[dict[str, Any]] | ItemStats, fields: Iterable[str]) -> dict[str, Any]:
     """Distinct values (sorted) of each property; numbers as a range."""
+    if isinstance(items, ItemStats):
+        return items.summarise(fields)
     out: dict[str, Any] = {}
     for name in fields:
         values: list[Any] = []
@@ -88,24 +202,26 @@ def summarise(items: list[dict[str, Any]], fields: Iterable[str]) -> dict[str, A
     return out
 
 
-def item_assets(items: list[dict[str, Any]], keep: tuple[str, ...], drop_band_fields: tuple[str, ...] = (),
+def item_assets(items: list[dict[str, Any]] | ItemStats, keep: tuple[str, ...], drop_band_fields: tuple[str, ...] = (),
                 no_bands: tuple[str, ...] = ()) -> dict[str, Any]:
     """A collection's `item_assets`: each asset key as first seen, reduced to the fields that hold for
     every item (`keep`); band fields that vary per item (`drop_band_fields`) are left out, and so are
     the bands of assets listed in `no_bands`."""
+    first = items.assets if isinstance(items, ItemStats) else {}
+    if not isinstance(items, ItemStats):
+        for it in items:
+            for key, a in it["assets"].items():
+                first.setdefault(key, a)
     out: dict[str, Any] = {}
-    for it in items:
-        for key, a in it["assets"].items():
-            if key in out:
-                continue
-            out[key] = {k: v for k, v in a.items() if k in ("type", "roles", "title", *keep)}
-            if "bands" in a and key not in no_bands:
-                out[key]["bands"] = [{k: v for k, v in b.items() if k not in drop_band_fields} for b in a["bands"]]
+    for key, a in first.items():
+        out[key] = {k: v for k, v in a.items() if k in ("type", "roles", "title", *keep)}
+        if "bands" in a and key not in no_bands:
+            out[key]["bands"] = [{k: v for k, v in b.items() if k not in drop_band_fields} for b in a["bands"]]
     return out
 
 
-def set_extent(collection: dict[str, Any], items: list[dict[str, Any]]) -> None:
-    if items:
+def set_extent(collection: dict[str, Any], items: list[dict[str, Any]] | ItemStats) -> None:
+    if (items.count if isinstance(items, ItemStats) else items):
         collection["extent"] = {"spatial": {"bbox": spatial_extent(items)}, "temporal": {"interval": temporal_extent(items)}}
 
 
