@@ -29,7 +29,7 @@ from stac_mmtp.stac.events import (
     sample_collection_metadata,
 )
 from stac_mmtp.stac.synthetic import mark_catalog, mark_collection
-from stac_mmtp.stac.tree import CollectionBundle, set_extent, write_tree
+from stac_mmtp.stac.tree import CollectionBundle, ItemStats, set_extent, write_tree
 
 __all__ = ["BUILD_MARKER", "ROLE_WORDS", "BuildReport", "Progress", "TaskResult", "build", "check_out_dir",
            "Selection", "item_title", "plan", "run_task", "run_tasks", "temporal_role"]
@@ -198,9 +198,10 @@ def _write(out: Path, events: list[Event], tasks: list[Task], report: BuildRepor
             source = get_source(src_name)
             items = by_coll.get(source.collection_id, [])
             if items and source.collection_id not in {b.id for b in bundles}:  # local and remote S2 share one
-                coll = source.collection(items)
-                mark_collection(coll, items, sample_collection_metadata(source.collection_id))
-                set_extent(coll, items)
+                stats = ItemStats(items)  # one pass: the collection's metadata is reduced, not read off a list
+                coll = source.collection(stats)
+                mark_collection(coll, stats, sample_collection_metadata(source.collection_id))
+                set_extent(coll, stats)
                 bundles.append(CollectionBundle(coll, items))
         if extra_bundles:
             bundles += extra_bundles(events, bundles, stage)

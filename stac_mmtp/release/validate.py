@@ -335,13 +335,13 @@ def _walk(root: Path) -> Iterator[tuple[Path, dict[str, Any] | None, str | None,
     """iter_tree, plus each file's bytes. Hrefs are joined lexically (os.path.normpath) below the
     resolved root: resolving each one cost a stat per path component, most of a large tree's walk."""
     root_file = root / "catalog.json" if root.is_dir() else root
-    seen: set[str] = set()
+    seen: set[int] = set()  # hashes, not the paths: a million paths would be ~200 MiB
     stack = [str(root_file.resolve())]
     while stack:
         name = stack.pop()
-        if name in seen:
+        if hash(name) in seen:
             continue
-        seen.add(name)
+        seen.add(hash(name))
         path = Path(name)
         try:
             data = path.read_bytes()
@@ -395,27 +395,45 @@ def validate_tree(root: Path, store: SchemaStore, check_assets: bool = True) -> 
     (digests.Cache).
     """
     from stac_mmtp.digests import Cache, content_key
-    from stac_mmtp.release.asset_checks import check_assets as check_asset_bytes
-    from stac_mmtp.release.asset_checks import local_assets
 
     if root.is_dir() and not (root / "catalog.json").is_file():
         raise InputError("no catalog.json here: give a built catalog directory or a STAC JSON file", root)
     report = TreeReport()
     base = root.resolve() if root.is_dir() else root.resolve().parent
     store.use_tree(base)  # the tree's own copy of our schema, when it ships one
-    found: list[tuple[Path, str, dict[str, Any], str]] = []
     fingerprint = schema_fingerprint(store)
+    cache = Cache()
+    validator = StacValidator(store)
+    batch: list[tuple[Path, str, dict[str, Any], str]] = []
     for path, obj, error, data in _walk(root):
         rel = os.path.relpath(path, base)
         if obj is None:
             report.problems.append(Problem(rel, error or "unreadable"))
-        else:
-            found.append((path, rel, obj, content_key(data, fingerprint)))
-    cache = Cache()
+            continue
+        batch.append((path, rel, obj, content_key(data, fingerprint)))
+        if len(batch) >= VALIDATE_BATCH:
+            _validate_batch(batch, report, validator, cache, check_assets)
+            batch = []
+    if batch:
+        _validate_batch(batch, report, validator, cache, check_assets)
+    for url in sorted(report.schemas):
+        store.get(url)  # a cached result never hides a schema that is no longer available: SchemaMissing
+    return report
+
+
+# Objects validated together as the walk goes: a tree of a million items is never held whole, and a batch
+# still gives the digest cache and the asset checker's thread pool enough work per call.
+VALIDATE_BATCH = 2_000
+
+
+def _validate_batch(found: list[tuple[Path, str, dict[str, Any], str]], report: TreeReport,
+                    validator: StacValidator, cache: Any, check_assets: bool) -> None:
+    from stac_mmtp.release.asset_checks import check_assets as check_asset_bytes
+    from stac_mmtp.release.asset_checks import local_assets
+
     known = cache.valid_keys(k for *_, k in found)
     todo = [f for f in found if f[3] not in known]
-    report.cached = len(found) - len(todo)
-    validator = StacValidator(store)
+    report.cached += len(found) - len(todo)
     schema_problems = [list(validator.iter_problems(o, r)) for _, r, o, _ in todo]
     by_path = {f[0]: probs for f, probs in zip(todo, schema_problems, strict=True)}
     for path, rel, obj, _ in found:
@@ -427,12 +445,9 @@ def validate_tree(root: Path, store: SchemaStore, check_assets: bool = True) -> 
         report.problems.extend(_structure_problems(path, rel, obj))
     if check_assets:
         refs = [ref for path, rel, obj, _ in found for ref in local_assets(path, rel, obj)]
-        report.assets = len(refs)
+        report.assets += len(refs)
         report.problems += [Problem(where, msg) for where, msg in check_asset_bytes(refs)]
-    for url in sorted(report.schemas):
-        store.get(url)  # a cached result never hides a schema that is no longer available: SchemaMissing
     cache.add_valid(f[3] for f, probs in zip(todo, schema_problems, strict=True) if not probs)
-    return report
 
 
 def validate_objects(objs: Iterable[dict[str, Any]], store: SchemaStore) -> list[Problem]:

@@ -177,7 +177,7 @@ class PlanSource:
     def read(self, path: Path) -> ProductMeta:
         raise ProductError(f"{self.name} products come from acquisition plans", path)
 
-    def collection(self, items: list[dict[str, Any]]) -> dict[str, Any]:
+    def collection(self, items: Any) -> dict[str, Any]:  # a list of items or a stac.tree.ItemStats
         return self.local().collection(items)
 
 

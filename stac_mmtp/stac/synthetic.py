@@ -126,15 +126,24 @@ def is_synthetic_item(item: dict[str, Any]) -> bool:
     return item.get("properties", {}).get(FIELD) is True
 
 
-def mark_collection(coll: dict[str, Any], items: list[dict[str, Any]], sample_meta: dict[str, Any] | None) -> None:
+def _counts(items: Any) -> tuple[int, int]:
+    """(synthetic items, items) of a list of items or of a stac.tree.ItemStats (which counted them)."""
+    if hasattr(items, "synthetic"):
+        return items.synthetic, items.count
+    items = list(items)
+    return sum(is_synthetic_item(it) for it in items), len(items)
+
+
+def mark_collection(coll: dict[str, Any], items: Any, sample_meta: dict[str, Any] | None) -> None:
     """A collection of sample items only takes the sample metadata (`sample_meta`: title, description,
     licence, providers, links); one that mixes them with other items keeps its metadata and says how
-    many of its items are synthetic. Either way it carries `mmtp:synthetic: true` (it holds synthetic items)."""
-    n = sum(is_synthetic_item(it) for it in items)
+    many of its items are synthetic. Either way it carries `mmtp:synthetic: true` (it holds synthetic items).
+    `items`: a list of items or a stac.tree.ItemStats."""
+    n, total = _counts(items)
     if not n:
         return
     coll[FIELD] = True
-    if n == len(items) and sample_meta is not None:
+    if n == total and sample_meta is not None:
         for key in REAL_FIELDS:
             coll.pop(key, None)
         coll.update({k: v for k, v in sample_meta.items() if k not in ("id", "links")})
@@ -142,19 +151,20 @@ def mark_collection(coll: dict[str, Any], items: list[dict[str, Any]], sample_me
         coll["links"] += sample_meta.get("links", [dict(LICENSE_LINK)])
         coll["stac_extensions"] = [e for e in coll.get("stac_extensions", []) if not e.startswith(SCIENTIFIC_PREFIX)]
         return
-    coll["description"] = (f"{PREFIX} items included: {n} of the {len(items)} items of this collection are made "
+    coll["description"] = (f"{PREFIX} items included: {n} of the {total} items of this collection are made "
                            f"from synthetic sample products (they carry {FIELD}: true). " + coll.get("description", ""))
 
 
-def mark_catalog(catalog: dict[str, Any], items: list[dict[str, Any]], schema_uri: str) -> None:
-    """The root catalog of a build that holds any synthetic item says so first thing in its description."""
-    n = sum(is_synthetic_item(it) for it in items)
+def mark_catalog(catalog: dict[str, Any], items: Any, schema_uri: str) -> None:
+    """The root catalog of a build that holds any synthetic item says so first thing in its description.
+    `items`: the items (any iterable) or (synthetic, total) counts."""
+    n, total = items if isinstance(items, tuple) else _counts(items)
     if not n:
         return
     catalog[FIELD] = True
     catalog["stac_extensions"] = sorted({*catalog.get("stac_extensions", []), schema_uri})
     catalog["description"] = (
-        f"{PREFIX} build: {n} of its {len(items)} items are made from synthetic, format-faithful sample products "
+        f"{PREFIX} build: {n} of its {total} items are made from synthetic, format-faithful sample products "
         f"written by `stac-mmtp sample` (they carry {FIELD}: true and their titles begin with \"{PREFIX}\"): "
         "their pixels and acquisition metadata are not observations. The events are real; the real dataset is "
         "built from real products. " + catalog.get("description", ""))

@@ -583,7 +583,7 @@ class Flatsim:
                 "description": desc, "flatsim:colour_scale": {**scale, "asset": key}, **file_fields(png)}
 
     # ---------------------------------------------------------------- collection
-    def collection(self, items: list[dict[str, Any]]) -> dict[str, Any]:
+    def collection(self, items: Any) -> dict[str, Any]:  # a list of items or a stac.tree.ItemStats
         from stac_mmtp.stac.tree import item_assets as derive_item_assets
         from stac_mmtp.stac.tree import summarise
 

@@ -957,9 +957,9 @@ class Sentinel1:
         step = max(1, math.ceil(max(next(iter(planes.values())).shape) / 256))
         write_png(cls._false_colour(planes, step)[0], png)
 
-    def collection(self, items: list[dict[str, Any]]) -> dict[str, Any]:
+    def collection(self, items: Any) -> dict[str, Any]:  # a list of items or a stac.tree.ItemStats
+        from stac_mmtp.stac.tree import distinct, summarise
         from stac_mmtp.stac.tree import item_assets as derive_item_assets
-        from stac_mmtp.stac.tree import summarise
 
         meta = collection_metadata(COLLECTION)
         item_assets = derive_item_assets(items, ("gsd", "sar:polarizations"), ("raster:spatial_resolution",))
@@ -970,13 +970,13 @@ class Sentinel1:
             **meta,
             "extent": {"spatial": {"bbox": [[-180, -90, 180, 90]]}, "temporal": {"interval": [[None, None]]}},
             "summaries": {
-                "platform": sorted({it["properties"]["platform"] for it in items}),
+                "platform": sorted(distinct(items, "platform")),
                 "constellation": ["sentinel-1"],
                 "instruments": ["c-sar"],
                 "sar:frequency_band": ["C"],
-                "sar:center_frequency": sorted({it["properties"]["sar:center_frequency"] for it in items}),
-                "sar:instrument_mode": sorted({it["properties"]["sar:instrument_mode"] for it in items}),
-                "sar:polarizations": sorted({p for it in items for p in it["properties"]["sar:polarizations"]}),
+                "sar:center_frequency": sorted(distinct(items, "sar:center_frequency")),
+                "sar:instrument_mode": sorted(distinct(items, "sar:instrument_mode")),
+                "sar:polarizations": sorted(distinct(items, "sar:polarizations")),
                 **summarise(items, ["mmtp:phenomenon", "mmtp:temporal_role", "mmtp:event_id", "product:type",
                                     "sat:orbit_state", "sat:relative_orbit", "proj:code", "view:incidence_angle"]),
             },

@@ -546,9 +546,9 @@ class Sentinel2:
             data = src.read(out_shape=(src.count, max(1, src.height // step), max(1, src.width // step)))
         write_png(data[:3], png)
 
-    def collection(self, items: list[dict[str, Any]]) -> dict[str, Any]:
+    def collection(self, items: Any) -> dict[str, Any]:  # a list of items or a stac.tree.ItemStats
+        from stac_mmtp.stac.tree import distinct, summarise
         from stac_mmtp.stac.tree import item_assets as derive_item_assets
-        from stac_mmtp.stac.tree import summarise
 
         meta = collection_metadata(COLLECTION)
         item_assets = derive_item_assets(items, ("gsd",), ("raster:offset",))  # the offset depends on the baseline
@@ -559,7 +559,7 @@ class Sentinel2:
             **meta,
             "extent": {"spatial": {"bbox": [[-180, -90, 180, 90]]}, "temporal": {"interval": [[None, None]]}},
             "summaries": {
-                "platform": sorted({it["properties"]["platform"] for it in items}),
+                "platform": sorted(distinct(items, "platform")),
                 "constellation": ["sentinel-2"],
                 "instruments": ["msi"],
                 **summarise(items, ["mmtp:phenomenon", "mmtp:temporal_role", "mmtp:event_id", "processing:level",
