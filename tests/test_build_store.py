@@ -45,7 +45,8 @@ def s3() -> Iterator[object]:
     server.start()
     host, port = server.get_host_and_port()
     os.environ["AWS_ENDPOINT_URL"] = f"http://{host}:{port}"
-    client = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"])
+    # a session of its own, not boto3's default one (which would keep these credentials for later tests)
+    client = boto3.session.Session().client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"])
     client.create_bucket(Bucket=BUCKET)
     try:
         yield client

@@ -175,7 +175,8 @@ def _client(url: str):  # noqa: ANN202
     import boto3
     from botocore.config import Config
 
-    return boto3.client("s3", endpoint_url=url, config=Config(s3={"addressing_style": "path"}))
+    # a session of its own: boto3's default session keeps the credentials of the first client any test made
+    return boto3.session.Session().client("s3", endpoint_url=url, config=Config(s3={"addressing_style": "path"}))
 
 
 def _objects(url: str, bucket: str, prefix: str = "", with_manifest: bool = False) -> dict[str, dict]:
