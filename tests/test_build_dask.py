@@ -129,3 +129,28 @@ def test_a_worker_killed_mid_build(inputs, local_build, cluster: Cluster, tmp_pa
     assert any(w.endswith(":" + survivor) for w in report.per_worker())
     assert report.ok and report.ran == 18, [r.message for r in report.results if not r.ok]
     assert _files(tmp_path / "catalog") == local_build
+
+
+def test_gdal_threads_are_each_workers_share_of_the_cores() -> None:
+    """N workers on one machine get cores // N GDAL threads each (not a thread per core each, which made
+    two workers on 2 cores no faster than one); a user's STAC_MMTP_GDAL_THREADS wins."""
+    try:
+        import distributed
+    except ModuleNotFoundError:
+        unavailable("distributed is not installed (pip install 'stac-mmtp[dask]')")
+    from stac_mmtp.build.dask_executor import GdalSettings, gdal_settings, host_threads
+    from stac_mmtp.build.executor import threads_per_worker
+    from stac_mmtp.raster.cog import THREADS_ENV
+
+    cores = os.cpu_count() or 1
+    assert threads_per_worker(1) == str(cores) and threads_per_worker(2) == str(max(1, cores // 2))
+    assert threads_per_worker(4 * cores) == "1"
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as c, \
+            distributed.Client(c) as client:
+        info = client.scheduler_info()["workers"]
+        assert host_threads(info) == {"127.0.0.1": 2}
+        client.register_plugin(GdalSettings(gdal_settings(), host_threads(info)), name=GdalSettings.name)
+        seen = client.run(lambda: os.environ.get(THREADS_ENV))
+        assert sorted(seen.values()) == [str(max(1, cores // 2))] * 2
+        client.register_plugin(GdalSettings({THREADS_ENV: "3"}, host_threads(info)), name=GdalSettings.name)
+        assert set(client.run(lambda: os.environ.get(THREADS_ENV)).values()) == {"3"}

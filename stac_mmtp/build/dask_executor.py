@@ -16,9 +16,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from stac_mmtp.build.executor import Done, Progress
+from stac_mmtp.build.executor import Done, Progress, threads_per_worker
 from stac_mmtp.build.tasks import TaskResult, run_task
 from stac_mmtp.errors import InputError
+from stac_mmtp.raster.cog import THREADS_ENV
 from stac_mmtp.sources.base import Task
 
 MEMORY = "MEMORY"  # the resource name the workers declare
@@ -30,7 +31,24 @@ GDAL_PREFIXES = ("GDAL_", "CPL_", "VSI_")  # GDAL's cache and HTTP options; neve
 
 def gdal_settings() -> dict[str, str]:
     """This process's GDAL settings, to apply on every worker (a remote worker has its own environment)."""
-    return {k: v for k, v in os.environ.items() if k.startswith(GDAL_PREFIXES)}
+    out = {k: v for k, v in os.environ.items() if k.startswith(GDAL_PREFIXES)}
+    if os.environ.get(THREADS_ENV):
+        out[THREADS_ENV] = os.environ[THREADS_ENV]
+    return out
+
+
+def host_threads(workers: Any) -> dict[str, int]:
+    """Task threads per host, from the scheduler's view of the workers (`scheduler_info()["workers"]`)."""
+    out: dict[str, int] = {}
+    for addr, w in workers.items():
+        host = str(w.get("host") or _host(addr))
+        out[host] = out.get(host, 0) + int(w.get("nthreads", 1) or 1)
+    return out
+
+
+def _host(address: str) -> str:
+    """"tcp://10.0.0.5:40123" -> "10.0.0.5" (the `host` of the scheduler's worker info)."""
+    return address.split("://")[-1].rsplit(":", 1)[0]
 
 
 try:
@@ -40,15 +58,22 @@ except ModuleNotFoundError:  # run_tasks says what to install
 
 
 class GdalSettings(WorkerPlugin):
-    """Applies the build's GDAL settings on each worker (also on one that joins the cluster later)."""
+    """Applies the build's GDAL settings on each worker (also on one that joins the cluster later), and
+    GDAL threads of the worker's share of its machine's cores: `host_threads` is the number of task
+    threads of all the workers on each host (dask's own default for OpenMP/MKL is 1 thread)."""
 
     name = "stac-mmtp-gdal-settings"
 
-    def __init__(self, settings: dict[str, str]) -> None:
+    def __init__(self, settings: dict[str, str], host_threads: dict[str, int] | None = None) -> None:
         self.settings = settings
+        self.host_threads = host_threads or {}
 
-    def setup(self, worker: object) -> None:
+    def setup(self, worker: Any) -> None:
         os.environ.update(self.settings)
+        if THREADS_ENV not in self.settings and not os.environ.get(THREADS_ENV):
+            host = _host(str(getattr(worker, "address", "")))
+            share = self.host_threads.get(host) or int(getattr(worker, "nthreads", 1) or 1)
+            os.environ[THREADS_ENV] = threads_per_worker(share)
 
 
 def task_memory(task: Task) -> int:
@@ -86,9 +111,9 @@ def run_tasks(tasks: list[Task], stage: Path | Callable[[Task], Any], jobs: int,
         raise InputError(f"cannot reach the dask scheduler ({exc})", Path(address or "LocalCluster")) from None
     results: list[TaskResult] = []
     try:
-        client.register_plugin(GdalSettings(gdal_settings()), name=GdalSettings.name)
-        workers = client.scheduler_info().get("workers", {}).values()
-        with_memory = any(MEMORY in w.get("resources", {}) for w in workers)
+        info = client.scheduler_info().get("workers", {})
+        client.register_plugin(GdalSettings(gdal_settings(), host_threads(info)), name=GdalSettings.name)
+        with_memory = any(MEMORY in w.get("resources", {}) for w in info.values())
         run = uuid.uuid4().hex[:8]  # keys unique to this build on a long-lived cluster
         futures = {}
         for t in tasks:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from stac_mmtp.build.tasks import TaskResult, run_task
+from stac_mmtp.raster.cog import THREADS_ENV
 from stac_mmtp.sources.base import Task
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
@@ -26,6 +27,17 @@ def _die_with_parent() -> None:
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def _worker_init(gdal_threads: str) -> None:
+    """Worker initializer: die with the build, and GDAL threads of this worker's share of the cores
+    (unless the user chose them: THREADS_ENV is inherited from the build's environment)."""
+    _die_with_parent()
+    os.environ.setdefault(THREADS_ENV, gdal_threads)
+
+
+def threads_per_worker(workers: int) -> str:
+    return str(max(1, (os.cpu_count() or 1) // max(1, workers)))
 
 
 Done = Callable[[Task, TaskResult], None]  # called in this process as each task finishes
@@ -58,8 +70,9 @@ def run_tasks(tasks: list[Task], stage: Path | Callable[[Task], Any], jobs: int,
     # "spawn", not fork: a forked child inherits GDAL's worker-thread pool in whatever state the
     # parent left it (locked mutexes), and GDALRegenerateOverviews then waits forever.
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=ctx,
-                             initializer=_die_with_parent) as pool:
+    workers = min(jobs, len(tasks))
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init,
+                             initargs=(threads_per_worker(workers),)) as pool:
         futures = {pool.submit(run_task, t, where(t)): t for t in tasks}
         for fut in as_completed(futures):
             done(futures[fut], fut.result())

@@ -13,6 +13,7 @@ velocity and linear power; "nearest" for wrapped phase (never average it) and cl
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,16 @@ from rasterio.windows import Window
 from stac_mmtp.atomic import staged_file
 
 RESAMPLINGS = ("nearest", "average", "mode", "bilinear", "cubic")
+
+
+THREADS_ENV = "STAC_MMTP_GDAL_THREADS"
+
+
+def gdal_threads() -> str:
+    """GDAL's compression/overview threads for one write: every core for a build in one process; a build
+    of N worker processes sets THREADS_ENV to cores // N in each (build/executor.py, dask_executor.py),
+    so that N workers do not each start a thread per core and fight over them."""
+    return os.environ.get(THREADS_ENV) or "ALL_CPUS"
 
 
 @dataclass(frozen=True)
@@ -50,7 +61,7 @@ class CogProfile:
             # Never reuse the source's overviews: JPEG 2000 resolution levels (and a source's own
             # overviews) are not made with our per-layer resampling (class masks, wrapped phase).
             "OVERVIEWS": "IGNORE_EXISTING",
-            "NUM_THREADS": "ALL_CPUS",
+            "NUM_THREADS": gdal_threads(),
             "BIGTIFF": "IF_SAFER",
         }
         if self.level is not None:
@@ -106,7 +117,7 @@ def clip_to_cog(
         window = window or Window(0, 0, src.width, src.height)
         window = window.round_offsets().round_lengths().intersection(Window(0, 0, src.width, src.height))
         vrt = _vrt_clip_xml(src, src_path, window, bands)
-    with staged_file(dst) as tmp, rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS", GDAL_CACHEMAX=512 * 1024 * 1024):
+    with staged_file(dst) as tmp, rasterio.Env(GDAL_NUM_THREADS=gdal_threads(), GDAL_CACHEMAX=512 * 1024 * 1024):
         opts = profile.creation_options()
         if nodata is not None or descriptions:
             # Band metadata the source lacks goes into the VRT that GDAL streams from.
@@ -165,7 +176,7 @@ def array_to_cog(
                 ds.update_tags(i, **bt)
             if colorinterp:
                 ds.colorinterp = colorinterp
-        with mem.open() as src, rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS"):
+        with mem.open() as src, rasterio.Env(GDAL_NUM_THREADS=gdal_threads()):
             rasterio.shutil.copy(src, str(tmp), driver="COG", **profile.creation_options())
     return dst
 
