@@ -42,7 +42,6 @@ from stac_mmtp.sources.remote_s2 import (
     PlanSource,
     _parse_dt,
     fetch_bytes,
-    fetch_json,
     vsi,
 )
 from stac_mmtp.sources.safe_xml import esa_providers, license_link
@@ -114,10 +113,8 @@ class RemoteSentinel1(PlanSource):
 
     def convert(self, task: Task, item_dir: Path) -> dict[str, Any]:
         rec = task.product.item
-        if not rec.get("self_href"):
-            raise ProductError(f"{rec['item_id']}: the plan entry has no self href", task.product.path)
+        src_item = self.source_item(task)
         source = redact(rec["self_href"])
-        src_item = fetch_json(rec["self_href"])
         sp = src_item.get("properties", {})
         assets = src_item.get("assets", {})
         synthetic = sp.get(FIELD) is True

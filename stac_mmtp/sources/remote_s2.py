@@ -180,6 +180,14 @@ class PlanSource:
     def collection(self, items: Any) -> dict[str, Any]:  # a list of items or a stac.tree.ItemStats
         return self.local().collection(items)
 
+    @staticmethod
+    def source_item(task: Task) -> dict[str, Any]:
+        """The STAC item a plan entry names (its `self` href), fetched with retries."""
+        rec = task.product.item
+        if not rec.get("self_href"):
+            raise ProductError(f"{rec['item_id']}: the plan entry has no self href", task.product.path)
+        return fetch_json(rec["self_href"])
+
 
 class RemoteSentinel2(PlanSource):
     name = NAME
@@ -188,9 +196,7 @@ class RemoteSentinel2(PlanSource):
 
     def convert(self, task: Task, item_dir: Path) -> dict[str, Any]:
         rec = task.product.item
-        if not rec.get("self_href"):
-            raise ProductError(f"{rec['item_id']}: the plan entry has no self href", task.product.path)
-        src_item = fetch_json(rec["self_href"])
+        src_item = self.source_item(task)
         props = src_item.get("properties", {})
         epsg = props.get("proj:epsg") or int(str(props.get("proj:code", "EPSG:0")).split(":")[1])
         if not epsg:
