@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -83,20 +84,34 @@ def vsi(href: str) -> str:
     return href
 
 
+_SESSION: tuple[int, Any] | None = None  # (pid, requests.Session): one connection pool per process
+
+
+def _session() -> Any:
+    """This process's HTTP session (kept across fetches so that a task's item and XML reuse connections;
+    a new one after a fork, since sockets must not be shared between processes)."""
+    global _SESSION
+    if _SESSION is None or _SESSION[0] != os.getpid():
+        import requests
+        import urllib3
+
+        session = requests.Session()
+        session.trust_env = False
+        retry = urllib3.Retry(total=5, backoff_factor=0.5, status_forcelist=[429, 500, 502, 503, 504],
+                              allowed_methods=None, respect_retry_after_header=True)
+        session.mount("http://", requests.adapters.HTTPAdapter(max_retries=retry))
+        session.mount("https://", requests.adapters.HTTPAdapter(max_retries=retry))
+        _SESSION = (os.getpid(), session)
+    return _SESSION[1]
+
+
 def fetch_bytes(href: str, what: str, timeout: float = 30.0) -> bytes:
     """GET `href` whole, retrying 429/5xx (honouring Retry-After) and cut connections; a short body
     (fewer bytes than Content-Length) is an error. Errors name `what` and the href, redacted of tokens."""
     import requests
-    import urllib3
 
-    session = requests.Session()
-    session.trust_env = False
-    retry = urllib3.Retry(total=5, backoff_factor=0.5, status_forcelist=[429, 500, 502, 503, 504],
-                          allowed_methods=None, respect_retry_after_header=True)
-    session.mount("http://", requests.adapters.HTTPAdapter(max_retries=retry))
-    session.mount("https://", requests.adapters.HTTPAdapter(max_retries=retry))
     try:
-        resp = session.get(href, timeout=timeout)
+        resp = _session().get(href, timeout=timeout)
         if resp.status_code == 403:  # what Azure and S3 answer to an expired SAS token or presigned URL
             raise ProductError(f"cannot read {what}: HTTP 403 Forbidden (an expired or invalid signature?)",
                                redact(href))
