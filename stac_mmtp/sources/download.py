@@ -1,7 +1,7 @@
 """Whole-product downloads into a local cache: resumable, checksummed, with a bearer token (CDSE).
 
 For stores that do not allow range reads of the product's members (CDSE's OData `$value` download of a
-SAFE zip), the product is downloaded once into the cache (`STAC_MMTP_CACHE`, default
+SAFE zip), the product is downloaded once into the cache (`$STAC_MMTP_CACHE/safe`, default
 ~/.cache/stac-mmtp/safe) and the local reader runs on it. A transfer cut midway is continued with an
 HTTP Range request on its `.part` file (also by the next build); the finished file is checked against
 the checksum the source item gives (`file:checksum`, a multihash) before it is renamed into place, so
@@ -24,20 +24,15 @@ from stac_mmtp.discover.redact import redact, redact_text
 from stac_mmtp.errors import ProductError
 
 CDSE_TOKEN_URL = "https://identity.dataspace.copernicus.eu/auth/realms/CDSE/protocol/openid-connect/token"
-CHUNK = 1 << 20
+CHUNK = 1 << 16  # what a cut transfer can lose: urllib3 drops the chunk being read when the connection ends
 # multihash codes (https://github.com/multiformats/multicodec) of the digests hashlib computes
 MULTIHASH = {0x12: "sha256", 0x13: "sha512", 0xD5: "md5", 0x11: "sha1"}
 
 
-def cache_dir(work: Path | None = None) -> Path:
-    """`STAC_MMTP_CACHE`, else ~/.cache/stac-mmtp/safe (XDG_CACHE_HOME honoured)."""
-    env = os.environ.get("STAC_MMTP_CACHE", "").strip()
-    if env:
-        return Path(env).expanduser()
-    if work is not None:
-        return work / "cache" / "safe"
-    base = os.environ.get("XDG_CACHE_HOME", "").strip() or str(Path.home() / ".cache")
-    return Path(base) / "stac-mmtp" / "safe"
+def cache_dir() -> Path:
+    """`$STAC_MMTP_CACHE/safe`, default ~/.cache/stac-mmtp/safe (the project's cache root, as digests use)."""
+    root = os.environ.get("STAC_MMTP_CACHE", "").strip()
+    return (Path(root).expanduser() if root else Path.home() / ".cache" / "stac-mmtp") / "safe"
 
 
 @dataclass(frozen=True)
@@ -114,6 +109,7 @@ def download(href: str, dest: Path, checksum: Checksum | None, headers: Callable
     connection or a 5xx is retried, continuing from the `.part` file's size with a Range request."""
     if dest.is_file():
         return dest
+    headers()  # no token, no file: fail before anything is written
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     with open(dest.with_name(dest.name + ".lock"), "w") as lock:
