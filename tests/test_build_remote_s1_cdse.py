@@ -8,6 +8,10 @@ cut midway: the download must resume with a Range request, and the cached zip's 
 served file's (computed here with hashlib). One source item carries a wrong `file:checksum`: its task
 fails alone, and only its own `.part` is deleted. A second build reuses the cached zip without a GET.
 The built rasters equal those of a local build of the same SAFE directory.
+
+With S3 keys and an S3 endpoint in the environment, the same product's members on an `eodata` bucket
+(moto's S3 server standing in for eodata.dataspace.copernicus.eu) are read remotely instead: the
+calibration/noise XML found by listing the SAFE's annotation/calibration/ folder, nothing downloaded.
 """
 
 from __future__ import annotations
@@ -269,3 +273,70 @@ def test_remote_provenance_of_a_real_download() -> None:
     src = "https://stac.dataspace.copernicus.eu/v1/collections/sentinel-1-grd/items/S1A_X"
     assert rels == [("via", src), ("derived_from", src), ("license", "https://sentinels.copernicus.eu/legal")]
     assert [p["name"] for p in out["properties"]["providers"]] == ["ESA", "Copernicus Data Space Ecosystem", "stac-mmtp"]
+
+
+@pytest.fixture(scope="module")
+def cdse_s3(cdse: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The same sample SAFE as its members on CDSE's `eodata` bucket (moto's S3 server standing in for
+    eodata.dataspace.copernicus.eu), with S3 keys in the environment: read remotely, nothing downloaded."""
+    try:
+        from moto.server import ThreadedMotoServer
+    except ModuleNotFoundError as exc:
+        from unavailable import unavailable
+
+        unavailable(f"{exc.name} is not installed")
+    import boto3
+
+    from stac_mmtp.sources.sentinel1 import Sentinel1
+
+    tmp = cdse["tmp"] / "s3"
+    safe = cdse["tmp"] / "products" / f"{cdse['post']}.SAFE"
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    moto.start()
+    host, port = moto.get_host_and_port()
+    saved = dict(os.environ)
+    os.environ.update({"AWS_ACCESS_KEY_ID": "cdse-s3-key", "AWS_SECRET_ACCESS_KEY": "cdse-s3-secret",
+                       "AWS_S3_ENDPOINT": f"{host}:{port}", "AWS_HTTPS": "NO", "AWS_VIRTUAL_HOSTING": "FALSE",
+                       "AWS_REGION": "default", "STAC_MMTP_CACHE": str(tmp / "cache")})
+    try:
+        item = cdse_item(Sentinel1().read(safe).item, cdse["post"], cdse["srv"].url, POST_UUID, "1220" + "00" * 32)
+        prefix = item["assets"]["safe_manifest"]["href"].removeprefix("s3://eodata/").removesuffix("/manifest.safe")
+        client = boto3.session.Session().client("s3", endpoint_url=f"http://{host}:{port}", region_name="us-east-1")
+        client.create_bucket(Bucket="eodata")
+        for p in sorted(safe.rglob("*")):
+            if p.is_file():
+                client.put_object(Bucket="eodata", Key=f"{prefix}/{p.relative_to(safe).as_posix()}", Body=p.read_bytes())
+        before = len(cdse["srv"].downloads())
+        with stac_api({"sentinel-1-grd": [item]}, tmp / "api") as api:
+            events = cdse["tmp"] / "events"
+            report = discover_events(load_inventory(events), resolve([api]), tmp / "plans",
+                                     DiscoverOptions(modalities=("s1",), retries=2, backoff=0.05))
+            assert report.ok, report.failures
+            result = build(events, [], tmp / "catalog", BuildOptions(jobs=2, buffer_m=500), acquisitions=tmp / "plans")
+        yield {"report": result, "out": tmp / "catalog", "downloads": cdse["srv"].downloads()[before:], "cache": tmp / "cache"}
+    finally:
+        moto.stop()
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def test_eodata_members_are_read_remotely_with_s3_keys(cdse: dict[str, Any], cdse_s3: dict[str, Any]) -> None:
+    iid = f"{EV}_{cdse['post']}"
+    res = _by_id(cdse_s3["report"])[iid]
+    assert res.ok, res.message
+    assert cdse_s3["downloads"] == [] and not (cdse_s3["cache"] / "safe").exists()  # no zip fetched
+    remote, local = cdse_s3["out"] / "sentinel-1" / iid, cdse["tmp"] / "local" / "sentinel-1" / iid
+    for pol in ("vv", "vh"):
+        with rasterio.open(remote / f"{pol}.tif") as a, rasterio.open(local / f"{pol}.tif") as b:
+            assert a.crs.to_epsg() == b.crs.to_epsg() == 32632
+            assert a.transform == b.transform and a.shape == b.shape
+            x, y = a.read(1), b.read(1)
+        # the same DN and LUTs; the remote path geocodes with the COG's GCPs, the local one with the annotation's
+        # grid (the same points, read from text): 1 float32 ulp apart on about 0.05 % of the pixels
+        assert np.array_equal(np.isfinite(x), np.isfinite(y)) and np.isfinite(x).mean() > 0.9
+        np.testing.assert_allclose(x[np.isfinite(x)], y[np.isfinite(y)], rtol=2.5e-7)
+        assert (x[np.isfinite(x)] != y[np.isfinite(y)]).mean() < 0.001
+    p = json.loads((remote / f"{iid}.json").read_text())["properties"]
+    assert p["mmtp:synthetic"] is True and p["proj:code"] == "EPSG:32632"
+    assert "GCPs of the measurement COG" in p["processing:lineage"]  # the remote chain ran, not the download
+    assert "thermal noise N from the noise LUT" in p["processing:lineage"]  # the noise XML was found by listing the SAFE's folder
