@@ -1,16 +1,24 @@
-"""Sentinel-1 GRD straight from the COGs of a STAC API (Planetary Computer `sentinel-1-grd`), per plan entry.
+"""Sentinel-1 GRD from the items of a STAC API, per plan entry: Planetary Computer, Earth Search, CDSE.
 
 A Planetary Computer GRD item holds the measurement COGs (`vv`, `vh`: uint16 DN in radar geometry,
 no CRS, GCPs in EPSG:4326) and, as metadata assets, the calibration and noise XML of each
 polarisation (`schema-calibration-<pol>`, `schema-noise-<pol>`). Its `schema-product-<pol>` points to
 the RFI annotation, not to the product annotation, so the geolocation comes from the COG's own GCPs.
+An Earth Search v1 item has the same asset keys on `s3://sentinel-s1-l1c`, a requester-pays bucket
+(`storage:requester_pays`, `storage:region`): the measurement windows are read through /vsis3/ with
+AWS_REQUEST_PAYER=requester and the XML with boto3's RequestPayer, credentials from the environment.
 
 Per plan entry: the source item is fetched from its `self` href, the calibration and noise XML are
 fetched whole (a few hundred KiB), and only the window of each measurement COG that the event's AOI
-(+ buffer) needs is read through GDAL's /vsicurl/ (the AOI's output grid mapped back through the
-GCPs). Then the chain of the local SAFE path (sources/sentinel1: noise removal, calibration to sigma0,
+(+ buffer) needs is read through GDAL's /vsicurl/ or /vsis3/ (the AOI's output grid mapped back through
+the GCPs). Then the chain of the local SAFE path (sources/sentinel1: noise removal, calibration to sigma0,
 thin-plate-spline geocoding onto the event's UTM grid, COGs, dB overview, thumbnail) runs on that
 window, and the item has the shape of a local Sentinel-1 item plus the source item's provenance.
+
+A CDSE item (SAFE members on `s3://eodata`, and a `product` asset downloading the SAFE zip through
+OData with a bearer token) is read the same way when S3 keys and an S3 endpoint are set (the XML found
+by listing the SAFE's annotation/calibration/ folder when the item does not list it); otherwise the zip
+is downloaded into the cache (sources/download.py) and the local SAFE reader converts it.
 
 An input that says it is synthetic (the source item's `mmtp:synthetic`, or an XML holding the
 sample marker's name) makes a synthetic item: marked, without links to a real product or licence.
@@ -136,6 +144,8 @@ class RemoteSentinel1(PlanSource):
         hrefs = [str(assets[p.lower()].get("href", "")) for p in pols]
         if download is not None and _read_whole(hrefs, assets, pols):
             return self._convert_download(task, item_dir, src_item, download)
+        if not pols:
+            raise ProductError("the source item has no measurement asset (vv, vh, hh, hv) to read remotely", source)
         if any(not h.startswith(("http://", "https://", "s3://")) for h in hrefs):
             raise ProductError("the measurement assets are neither http(s):// nor s3:// hrefs", redact(hrefs[0]))
         requester_pays, region = _storage(sp, assets[pols[0].lower()])
