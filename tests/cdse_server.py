@@ -5,7 +5,8 @@ the zip is served at `/odata/v1/Products(<uuid>)/$value` only with `Authorizatio
 without), byte ranges are honoured (206), and the identity server's token endpoint exchanges a username
 and password (OAuth password grant, client `cdse-public`) for an access token. Here, in addition, the
 first GET of each product is cut after `cut_at` bytes (the connection dropped mid-body), so that a
-client has to resume. Every request is logged (method, path, Range header, status, bytes sent).
+client has to resume. `/catalogue/...` answers 302 to the same path without that prefix (CDSE's catalogue
+redirects downloads too). Every request is logged (method, path, Range header, status, bytes sent).
 """
 
 from __future__ import annotations
@@ -74,6 +75,13 @@ class CdseServer:
                 self._rec(200 if ok else 401, 0, ok)
 
             def do_GET(self) -> None:
+                if self.path.startswith("/catalogue/"):  # the catalogue redirects downloads, as CDSE's does
+                    self.send_response(302)
+                    self.send_header("Location", self.path.removeprefix("/catalogue"))
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    self._rec(302, 0, self.headers.get("Authorization", "") == f"Bearer {outer.token}")
+                    return
                 m = re.fullmatch(r"/odata/v1/Products\(([0-9a-f-]+)\)/\$value", self.path.split("?", 1)[0])
                 authorised = self.headers.get("Authorization", "") == f"Bearer {outer.token}"
                 if m is None or m.group(1) not in outer.products:
@@ -120,7 +128,11 @@ class CdseServer:
 
     def downloads(self) -> list[Req]:
         with self.lock:
-            return [r for r in self.log if r.method == "GET" and "/$value" in r.path]
+            return [r for r in self.log if r.method == "GET" and "/$value" in r.path and r.status != 302]
+
+    def redirects(self) -> list[Req]:
+        with self.lock:
+            return [r for r in self.log if r.status == 302]
 
     def stop(self) -> None:
         self.httpd.shutdown()

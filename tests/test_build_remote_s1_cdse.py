@@ -109,7 +109,9 @@ def cdse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         items = []
         for uuid, safe in ((POST_UUID, post), (PRE_UUID, pre)):
             digest = hashlib.sha256(zips[uuid]).hexdigest() if uuid == POST_UUID else hashlib.sha256(b"another file").hexdigest()
-            items.append(cdse_item(Sentinel1().read(safe).item, safe.stem, srv.url, uuid, "1220" + digest))
+            # the post-event item's product href goes through the redirecting catalogue path
+            base = f"{srv.url}/catalogue" if uuid == POST_UUID else srv.url
+            items.append(cdse_item(Sentinel1().read(safe).item, safe.stem, base, uuid, "1220" + digest))
         with stac_api({"sentinel-1-grd": items}, tmp / "api") as api:
             report = discover_events(load_inventory(events), resolve([api]), tmp / "plans",
                                      DiscoverOptions(modalities=("s1",), retries=2, backoff=0.05,
@@ -145,6 +147,8 @@ def test_the_cut_download_resumed_with_a_range_and_its_sha256_matches(cdse: dict
     cached = cdse["cache"] / f"{cdse['post']}.zip"
     assert hashlib.sha256(cached.read_bytes()).hexdigest() == hashlib.sha256(cdse["zips"][POST_UUID]).hexdigest()
     assert not (cdse["cache"] / f"{cdse['post']}.zip.part").exists()
+    redirects = [r for r in cdse["srv"].redirects() if POST_UUID in r.path]
+    assert redirects and all(r.authorised for r in redirects)  # followed with the token kept (same host)
     forms = cdse["srv"].token_forms
     assert forms and all(f == {"grant_type": "password", "client_id": "cdse-public", "username": USER,
                                "password": PASSWORD} for f in forms)
@@ -157,7 +161,7 @@ def test_a_checksum_mismatch_fails_its_task_and_deletes_only_its_part(cdse: dict
     assert not bad.ok
     want = hashlib.sha256(cdse["zips"][PRE_UUID]).hexdigest()
     assert f"sha256 {want} does not match the source item's {hashlib.sha256(b'another file').hexdigest()}" in bad.message
-    assert f"/odata/v1/Products({PRE_UUID})/$value" in bad.message
+    assert f"{cdse['srv'].url}/odata/v1/Products({PRE_UUID})/$value" in bad.message
     assert sorted(p.name for p in cdse["cache"].iterdir() if not p.name.endswith(".lock")) == [
         f"{cdse['post']}.zip", "not-ours.zip"]
     assert (cdse["cache"] / "not-ours.zip").read_bytes() == b"a file this build did not write"
@@ -257,6 +261,17 @@ def test_file_checksum_multihashes() -> None:
         Checksum.from_multihash("1e20" + sha, "x")  # BLAKE3: not in hashlib
     with pytest.raises(ProductError, match="the digest is 31 bytes, not 32"):
         Checksum.from_multihash("1220" + sha[:-2], "x")
+
+
+def test_the_token_follows_a_redirect_to_the_download_host_only() -> None:
+    from stac_mmtp.sources.download import keeps_token
+
+    cat = "https://catalogue.dataspace.copernicus.eu/odata/v1/Products(x)/$value"
+    assert keeps_token(cat, "https://download.dataspace.copernicus.eu/odata/v1/Products(x)/$value")
+    assert keeps_token(cat, "https://catalogue.dataspace.copernicus.eu/other")
+    assert not keeps_token(cat, "https://zipper.example.org/x")
+    assert not keeps_token(cat, "http://download.dataspace.copernicus.eu/x")  # never to plain http
+    assert not keeps_token("https://a.example.org/x", "https://b.example.org/x")  # a two-label parent: no
 
 
 def test_remote_provenance_of_a_real_download() -> None:

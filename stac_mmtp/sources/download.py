@@ -15,6 +15,7 @@ import fcntl
 import hashlib
 import os
 import time
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,7 +149,7 @@ def _fetch_to(href: str, part: Path, headers: Callable[[], dict[str, str]], what
         if have:
             hdrs["Range"] = f"bytes={have}-"
         try:
-            with requests.get(href, headers=hdrs, stream=True, timeout=60) as resp:
+            with _get(href, hdrs) as resp:
                 if resp.status_code in (401, 403):
                     raise ProductError(f"cannot download {what}: HTTP {resp.status_code} (a missing, expired or "
                                        "invalid token?)", shown)
@@ -174,6 +175,34 @@ def _fetch_to(href: str, part: Path, headers: Callable[[], dict[str, str]], what
             last = redact_text(str(exc))[:200]
     raise ProductError(f"cannot download {what} after {attempts} attempts ({last}); the partial file is kept "
                        "and the next build continues it", shown)
+
+
+def keeps_token(old: str, new: str) -> bool:
+    """Send the bearer token on to a redirect's target? Same host, or a sibling under a parent of at least
+    three labels (catalogue.dataspace.copernicus.eu -> download.dataspace.copernicus.eu), never to http from
+    https. requests drops it on any host change, and CDSE's catalogue redirects downloads to another host."""
+    a, b = urllib.parse.urlsplit(old), urllib.parse.urlsplit(new)
+    if a.scheme == "https" and b.scheme != "https":
+        return False
+    ha, hb = a.hostname or "", b.hostname or ""
+    parent = ha.split(".", 1)[1] if "." in ha else ""
+    return ha == hb or (parent.count(".") >= 2 and hb.endswith("." + parent))
+
+
+def _get(href: str, headers: dict[str, str], hops: int = 5) -> Any:
+    """A streamed GET following redirects itself, so that the token goes on to the download host only."""
+    import requests
+
+    for _ in range(hops):
+        resp = requests.get(href, headers=headers, stream=True, timeout=60, allow_redirects=False)
+        if resp.status_code not in (301, 302, 303, 307, 308) or "Location" not in resp.headers:
+            return resp
+        target = urllib.parse.urljoin(href, resp.headers["Location"])
+        resp.close()
+        if not keeps_token(href, target):
+            headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+        href = target
+    raise ProductError(f"more than {hops} redirects", redact(href))
 
 
 def _total(resp: Any, have: int) -> int | None:
