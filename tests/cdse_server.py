@@ -35,13 +35,14 @@ class CdseServer:
     products: dict[str, bytes]  # uuid -> zip bytes
     token: str = "test-access-token-5b1e"
     users: dict[str, str] = field(default_factory=dict)  # username -> password, for the token endpoint
-    cut_at: float = 0.5  # the first GET of a product stops after this share of its bytes
+    cut_at: float = 0.5  # the first GETs of a product stop after this share of the bytes asked for
+    cuts: int = 1  # how many GETs of each product are cut
     log: list[Req] = field(default_factory=list)
     token_forms: list[dict[str, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.lock = threading.Lock()
-        self._cut_done: set[str] = set()
+        self._cut_count: dict[str, int] = {}
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -104,13 +105,13 @@ class CdseServer:
                 self.send_header("Accept-Ranges", "bytes")
                 self.end_headers()
                 with outer.lock:
-                    cut = uuid not in outer._cut_done
-                    outer._cut_done.add(uuid)
-                if cut:  # the connection drops midway through the first transfer
-                    n = int(size * outer.cut_at)
+                    cut = outer._cut_count.get(uuid, 0) < outer.cuts
+                    outer._cut_count[uuid] = outer._cut_count.get(uuid, 0) + 1
+                if cut:  # the connection drops midway through the transfer
+                    n = int((end - start + 1) * outer.cut_at)
                     self.wfile.write(data[start:start + n])
                     self.wfile.flush()
-                    self._rec(200, n, authorised)
+                    self._rec(206 if rng else 200, n, authorised)
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)
                     return

@@ -249,6 +249,32 @@ def test_no_or_a_bad_token_is_one_clear_line(cdse: dict[str, Any], tmp_path: Pat
         assert [p.name for p in cache.iterdir()] == [f"{item['id']}.zip.lock"]
 
 
+def test_a_download_given_up_is_continued_by_the_next_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every transfer cut for the first build: it fails and keeps its .part; the next build continues it."""
+    from stac_mmtp.errors import ProductError
+    from stac_mmtp.sources.download import Checksum, download
+
+    data = os.urandom(3_000_000)
+    uuid = "0b8f3f5e-8d6a-4a53-9c52-2a1f6f1d0a03"
+    srv = CdseServer({uuid: data}, cuts=3)
+    dest = tmp_path / "safe" / "S1A_TEST.zip"
+    url = f"{srv.url}/odata/v1/Products({uuid})/$value"
+    check = Checksum("sha256", hashlib.sha256(data).hexdigest())
+    headers = lambda: {"Authorization": f"Bearer {srv.token}"}  # noqa: E731
+    try:
+        with pytest.raises(ProductError, match=r"after 2 attempts .* the partial file is kept"):
+            download(url, dest, check, headers, "the test product", attempts=2)
+        part = dest.with_name("S1A_TEST.zip.part")
+        kept = part.stat().st_size
+        assert 0 < kept < len(data) and not dest.exists()
+        assert download(url, dest, check, headers, "the test product", attempts=3) == dest
+        gets = srv.downloads()
+        assert gets[2].range == f"bytes={kept}-" and [g.status for g in gets] == [200, 206, 206, 206]
+        assert dest.read_bytes() == data and not part.exists()
+    finally:
+        srv.stop()
+
+
 def test_file_checksum_multihashes() -> None:
     from stac_mmtp.errors import ProductError
     from stac_mmtp.sources.download import Checksum

@@ -157,10 +157,11 @@ class RemoteSentinel1(PlanSource):
         def fetch(href: str, what: str) -> bytes:
             return fetch_bytes(sign(href, provider), what, requester_pays=requester_pays, region=region)
 
+        listed: dict[str, list[str]] = {}  # the SAFE folders listed, when the item does not name its XML
         inputs: list[tuple[str, str, CalibrationLUT, NoiseLUT | None, str, str | None]] = []
         for pol, measurement in zip(pols, hrefs, strict=True):  # every href found and every XML read first
             cal = _asset_href(assets, CALIBRATION_KEYS, pol) or _listed_xml(measurement, "calibration", pol,
-                                                                            requester_pays, region)
+                                                                            requester_pays, region, listed)
             if cal is None:
                 raise ProductError(f"the source item has no calibration XML asset for {pol} "
                                    f"({' or '.join(k.format(p=pol.lower()) for k in CALIBRATION_KEYS)})", source)
@@ -169,7 +170,7 @@ class RemoteSentinel1(PlanSource):
             lut = calibration_lut(_xml(data, redact(cal)), redact(cal))
             noise = None
             noise_href = _asset_href(assets, NOISE_KEYS, pol) or _listed_xml(measurement, "noise", pol,
-                                                                             requester_pays, region)
+                                                                             requester_pays, region, listed)
             if noise_href is not None:
                 data = fetch(noise_href, f"the {pol} noise XML")
                 synthetic = synthetic or MARKER.encode() in data
@@ -272,13 +273,16 @@ def _storage(props: dict[str, Any], asset: dict[str, Any]) -> tuple[bool, str | 
     return rp is True, str(region) if region else None
 
 
-def _listed_xml(measurement: str, kind: str, pol: str, requester_pays: bool, region: str | None) -> str | None:
+def _listed_xml(measurement: str, kind: str, pol: str, requester_pays: bool, region: str | None,
+                listed: dict[str, list[str]]) -> str | None:
     """The SAFE's own calibration/noise XML next to an s3:// measurement (annotation/calibration/), for items
-    that do not list them as assets: one LIST request."""
+    that do not list them as assets: one LIST request per product (`listed` keeps it)."""
     if not measurement.startswith("s3://") or "/measurement/" not in measurement:
         return None
     folder = measurement.rsplit("/measurement/", 1)[0] + "/annotation/calibration/"
-    for href in s3_list(folder, requester_pays, region):
+    if folder not in listed:
+        listed[folder] = s3_list(folder, requester_pays, region)
+    for href in listed[folder]:
         name = href.rsplit("/", 1)[-1]
         m = FILE_RE.match(name.removeprefix(f"{kind}-"))
         if name.startswith(f"{kind}-") and m and m.group(3).upper() == pol:
