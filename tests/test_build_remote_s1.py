@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -341,14 +342,21 @@ def test_calibration_xml_of_another_product_is_refused(real_fixtures: Path) -> N
         _check_lut_covers(lut, WIDTH, HEIGHT, "calibration", "calibration-iw-vv.xml")
 
 
-def test_earth_search_requester_pays_entry_fails_with_one_clear_line(real_fixtures: Path, tmp_path: Path) -> None:
-    """The real Earth Search v1 GRD item (assets on s3://sentinel-s1-l1c, requester pays), served over HTTP."""
+def test_earth_search_entry_without_aws_credentials_fails_with_one_clear_line(real_fixtures: Path, tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real Earth Search v1 GRD item (assets on s3://sentinel-s1-l1c, requester pays), served over HTTP,
+    with no AWS credentials anywhere: one line naming the href and the variables to set, before any S3 request."""
     import shutil
 
     from stac_mmtp.errors import ProductError
     from stac_mmtp.sources.base import ProductMeta, Task
     from stac_mmtp.sources.remote_s1 import SOURCE
 
+    for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
+        monkeypatch.delenv(k, raising=False)
+    for k in ("AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+        monkeypatch.setenv(k, os.devnull)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     src = next((real_fixtures / "stac-api-items" / "earth-search-v1" / "sentinel-1-grd").glob("*.json"))
     shutil.copy(src, tmp_path / "item.json")
     srv = RangeServer(tmp_path)
@@ -361,8 +369,11 @@ def test_earth_search_requester_pays_entry_fails_with_one_clear_line(real_fixtur
         when = ev.start
         task = Task(ev, ProductMeta(tmp_path, SOURCE.name, src.stem, ev.geometry, when, when, rec), "post-event", 1.0,
                     BuildOptions())
-        with pytest.raises(ProductError, match=r"requester-pays s3://sentinel-s1-l1c\) are not read from plans yet") as exc:
+        with pytest.raises(ProductError, match=r"needs credentials and none were found: set AWS_ACCESS_KEY_ID and "
+                                               r"AWS_SECRET_ACCESS_KEY .* or AWS_PROFILE") as exc:
             SOURCE.convert(task, tmp_path / "out")
-        assert str(exc.value).startswith("s3://sentinel-s1-l1c/GRD/2025/7/31/IW/SH/")
+        assert str(exc.value).startswith("s3://sentinel-s1-l1c/GRD/2025/7/31/IW/SH/S1A_IW_GRDH_1SSH_20250731T135608_"
+                                         "20250731T135637_060328_077F7E_E763/measurement/iw-hh.tiff: ")
+        assert [r for r in srv.log.requests if r.path != "/item.json"] == []
     finally:
         srv.stop()

@@ -1,16 +1,24 @@
-"""Sentinel-1 GRD straight from the COGs of a STAC API (Planetary Computer `sentinel-1-grd`), per plan entry.
+"""Sentinel-1 GRD from the items of a STAC API, per plan entry: Planetary Computer, Earth Search, CDSE.
 
 A Planetary Computer GRD item holds the measurement COGs (`vv`, `vh`: uint16 DN in radar geometry,
 no CRS, GCPs in EPSG:4326) and, as metadata assets, the calibration and noise XML of each
 polarisation (`schema-calibration-<pol>`, `schema-noise-<pol>`). Its `schema-product-<pol>` points to
 the RFI annotation, not to the product annotation, so the geolocation comes from the COG's own GCPs.
+An Earth Search v1 item has the same asset keys on `s3://sentinel-s1-l1c`, a requester-pays bucket
+(`storage:requester_pays`, `storage:region`): the measurement windows are read through /vsis3/ with
+AWS_REQUEST_PAYER=requester and the XML with boto3's RequestPayer, credentials from the environment.
 
 Per plan entry: the source item is fetched from its `self` href, the calibration and noise XML are
 fetched whole (a few hundred KiB), and only the window of each measurement COG that the event's AOI
-(+ buffer) needs is read through GDAL's /vsicurl/ (the AOI's output grid mapped back through the
-GCPs). Then the chain of the local SAFE path (sources/sentinel1: noise removal, calibration to sigma0,
+(+ buffer) needs is read through GDAL's /vsicurl/ or /vsis3/ (the AOI's output grid mapped back through
+the GCPs). Then the chain of the local SAFE path (sources/sentinel1: noise removal, calibration to sigma0,
 thin-plate-spline geocoding onto the event's UTM grid, COGs, dB overview, thumbnail) runs on that
 window, and the item has the shape of a local Sentinel-1 item plus the source item's provenance.
+
+A CDSE item (SAFE members on `s3://eodata`, and a `product` asset downloading the SAFE zip through
+OData with a bearer token) is read the same way when S3 keys and an S3 endpoint are set (the XML found
+by listing the SAFE's annotation/calibration/ folder when the item does not list it); otherwise the zip
+is downloaded into the cache (sources/download.py) and the local SAFE reader converts it.
 
 An input that says it is synthetic (the source item's `mmtp:synthetic`, or an XML holding the
 sample marker's name) makes a synthetic item: marked, without links to a real product or licence.
@@ -18,6 +26,8 @@ sample marker's name) makes a synthetic item: marked, without links to a real pr
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -36,16 +46,24 @@ from stac_mmtp.discover.redact import redact, redact_text
 from stac_mmtp.errors import ProductError
 from stac_mmtp.raster.geo import round_geometry
 from stac_mmtp.sources.base import Task
+from stac_mmtp.sources.download import cache_dir, cdse_token, checksum_of
+from stac_mmtp.sources.download import download as fetch_whole
 from stac_mmtp.sources.remote_s2 import (
     PROVIDER_HOSTS,
     VSI_OPTIONS,
     PlanSource,
     _parse_dt,
     fetch_bytes,
+    has_s3_credentials,
+    require_s3_credentials,
+    s3_endpoint_url,
+    s3_gdal_options,
+    s3_list,
     vsi,
 )
 from stac_mmtp.sources.safe_xml import esa_providers, license_link
 from stac_mmtp.sources.sentinel1 import (
+    FILE_RE,
     INTERNATIONAL_DESIGNATOR,
     NAME_RE,
     CalibrationLUT,
@@ -119,40 +137,56 @@ class RemoteSentinel1(PlanSource):
         assets = src_item.get("assets", {})
         synthetic = sp.get(FIELD) is True
         pols = [p for p in (sp.get("sar:polarizations") or POLS) if p.lower() in assets]
-        if not pols:
-            raise ProductError("the source item has no measurement asset (vv, vh, hh, hv)", source)
+        download = _download_asset(assets)
+        if not pols and download is None:
+            raise ProductError("the source item has no measurement asset (vv, vh, hh, hv) nor a product download",
+                               source)
         hrefs = [str(assets[p.lower()].get("href", "")) for p in pols]
-        if any(not h.startswith(("http://", "https://")) for h in hrefs):
-            # Earth Search's s3://sentinel-s1-l1c is requester-pays: reading it needs AWS credentials and
-            # AWS_REQUEST_PAYER, which this reader does not set up (yet); say so instead of a GDAL error
-            raise ProductError("Sentinel-1 assets outside http(s) (e.g. Earth Search's requester-pays "
-                               "s3://sentinel-s1-l1c) are not read from plans yet: plan Sentinel-1 with "
-                               "--provider planetary-computer", redact(hrefs[0]))
+        if download is not None and _read_whole(hrefs, assets, pols):
+            return self._convert_download(task, item_dir, src_item, download)
+        if not pols:
+            raise ProductError("the source item has no measurement asset (vv, vh, hh, hv) to read remotely", source)
+        if any(not h.startswith(("http://", "https://", "s3://")) for h in hrefs):
+            raise ProductError("the measurement assets are neither http(s):// nor s3:// hrefs", redact(hrefs[0]))
+        requester_pays, region = _storage(sp, assets[pols[0].lower()])
+        s3 = [h for h in hrefs if h.startswith("s3://")]
+        if s3:  # one clear line, before any request, when the bucket cannot be read at all
+            require_s3_credentials(s3[0])
+        provider = rec.get("provider", "")
+
+        def fetch(href: str, what: str) -> bytes:
+            return fetch_bytes(sign(href, provider), what, requester_pays=requester_pays, region=region)
+
+        listed: dict[str, list[str]] = {}  # the SAFE folders listed, when the item does not name its XML
         inputs: list[tuple[str, str, CalibrationLUT, NoiseLUT | None, str, str | None]] = []
-        for pol in pols:  # every href found and every XML read before any pixel is
-            cal = _asset_href(assets, CALIBRATION_KEYS, pol)
+        for pol, measurement in zip(pols, hrefs, strict=True):  # every href found and every XML read first
+            cal = _asset_href(assets, CALIBRATION_KEYS, pol) or _listed_xml(measurement, "calibration", pol,
+                                                                            requester_pays, region, listed)
             if cal is None:
                 raise ProductError(f"the source item has no calibration XML asset for {pol} "
                                    f"({' or '.join(k.format(p=pol.lower()) for k in CALIBRATION_KEYS)})", source)
-            data = fetch_bytes(sign(cal, rec.get("provider", "")), f"the {pol} calibration XML")
+            data = fetch(cal, f"the {pol} calibration XML")
             synthetic = synthetic or MARKER.encode() in data
             lut = calibration_lut(_xml(data, redact(cal)), redact(cal))
-            noise, noise_href = None, _asset_href(assets, NOISE_KEYS, pol)
+            noise = None
+            noise_href = _asset_href(assets, NOISE_KEYS, pol) or _listed_xml(measurement, "noise", pol,
+                                                                             requester_pays, region, listed)
             if noise_href is not None:
-                data = fetch_bytes(sign(noise_href, rec.get("provider", "")), f"the {pol} noise XML")
+                data = fetch(noise_href, f"the {pol} noise XML")
                 synthetic = synthetic or MARKER.encode() in data
                 noise = noise_lut(_xml(data, redact(noise_href)), redact(noise_href))
-            inputs.append((pol, str(assets[pol.lower()]["href"]), lut, noise, redact(cal), noise_href and redact(noise_href)))
+            inputs.append((pol, measurement, lut, noise, redact(cal), noise_href and redact(noise_href)))
         prod = _product(src_item, inputs[0][1], pols, source)
         ev = task.event
         grid: Grid | None = None
         planes: dict[str, np.ndarray] = {}
         out_assets: dict[str, Any] = {}
-        with rasterio.Env(**VSI_OPTIONS):
+        gdal = {**VSI_OPTIONS, **(s3_gdal_options(requester_pays, region) if s3 else {})}
+        with rasterio.Env(**gdal):
             for pol, href, lut, noise, cal_where, noise_where in inputs:
                 shown = redact(href)
                 try:
-                    with rasterio.open(vsi(sign(href, rec.get("provider", "")))) as src:
+                    with rasterio.open(vsi(sign(href, provider))) as src:
                         gcps = measurement_gcps(src, shown, "(nothing to georeference it from)")
                         _check_lut_covers(lut, src.width, src.height, "calibration", cal_where)
                         if noise is not None and noise_where:
@@ -176,6 +210,98 @@ class RemoteSentinel1(PlanSource):
         out_assets.update(display_assets(planes, grid, item_dir))
         geom = item_geometry(planes, grid, prod.footprint)
         return _item(task, rec, prod, grid, geom, out_assets, all(i[3] is not None for i in inputs), synthetic)
+
+    def _convert_download(self, task: Task, item_dir: Path, src_item: dict[str, Any],
+                          download: tuple[str, dict[str, Any]]) -> dict[str, Any]:
+        """The whole SAFE zip into the cache (resumable, checksummed, bearer token), then the local reader
+        on it; the item keeps the remote provenance (the source item, the host)."""
+        rec = task.product.item
+        key, asset = download
+        href = str(asset["href"])
+        name = re.sub(r"[^A-Za-z0-9_.-]", "_", str(src_item.get("id") or rec["item_id"]))
+        where = redact(href)
+        checksum = checksum_of(asset, where)
+        path = fetch_whole(href, cache_dir() / f"{name}.zip", checksum,
+                           lambda: {"Authorization": f"Bearer {cdse_token(href)}"}, f"the SAFE product ({key} asset)")
+        local = Sentinel1()
+        try:
+            meta = local.read(path)
+        except ProductError as exc:  # a bad archive in the cache: name it, so that it can be removed
+            raise ProductError(f"the downloaded product is unreadable ({exc})", path) from None
+        sub = Task(task.event, dataclasses.replace(meta, id=task.product.id), task.temporal_role,
+                   task.days_from_event, task.options)
+        item = local.convert(sub, item_dir)
+        return item if item["properties"].get(FIELD) else remote_provenance(item, rec)
+
+
+
+def _download_asset(assets: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """The asset that downloads the whole SAFE zip (CDSE's `product`: OData `.../Products(<id>)/$value`)."""
+    for key, a in sorted(assets.items()):
+        href, media = str(a.get("href", "")), str(a.get("type", ""))
+        if href.startswith(("http://", "https://")) and (
+                key == "product" or "/$value" in href or media in ("application/zip", "application/x-zip-compressed")):
+            return key, a
+    return None
+
+
+def _read_whole(hrefs: list[str], assets: dict[str, Any], pols: list[str]) -> bool:
+    """Download the whole product rather than read its members remotely? `STAC_MMTP_S1_READ=download|remote`
+    decides; by default the members are read remotely when they can be: http(s) COGs with their XML assets,
+    or s3:// members with S3 credentials and an S3 endpoint set (CDSE's eodata needs both)."""
+    mode = os.environ.get("STAC_MMTP_S1_READ", "auto").strip().lower()
+    if mode in ("download", "remote"):
+        return mode == "download"
+    if not hrefs:
+        return True
+    if any(h.startswith("s3://") for h in hrefs):
+        return not (s3_endpoint_url() and has_s3_credentials())
+    if any(not h.startswith(("http://", "https://")) for h in hrefs):
+        return True
+    return any(_asset_href(assets, CALIBRATION_KEYS, p) is None for p in pols)
+
+
+def _storage(props: dict[str, Any], asset: dict[str, Any]) -> tuple[bool, str | None]:
+    """(requester pays, region) from the storage extension (v1 fields, as Earth Search v1 writes them, or
+    v2's `storage:schemes`), on the asset or the item."""
+    rp = asset.get("storage:requester_pays", props.get("storage:requester_pays"))
+    region = asset.get("storage:region", props.get("storage:region"))
+    for scheme in (props.get("storage:schemes") or {}).values():
+        if isinstance(scheme, dict) and scheme.get("type") in ("aws-s3", "custom-s3"):
+            rp = scheme.get("requester_pays", rp)
+            region = scheme.get("region", region)
+    return rp is True, str(region) if region else None
+
+
+def _listed_xml(measurement: str, kind: str, pol: str, requester_pays: bool, region: str | None,
+                listed: dict[str, list[str]]) -> str | None:
+    """The SAFE's own calibration/noise XML next to an s3:// measurement (annotation/calibration/), for items
+    that do not list them as assets: one LIST request per product (`listed` keeps it)."""
+    if not measurement.startswith("s3://") or "/measurement/" not in measurement:
+        return None
+    folder = measurement.rsplit("/measurement/", 1)[0] + "/annotation/calibration/"
+    if folder not in listed:
+        listed[folder] = s3_list(folder, requester_pays, region)
+    for href in listed[folder]:
+        name = href.rsplit("/", 1)[-1]
+        m = FILE_RE.match(name.removeprefix(f"{kind}-"))
+        if name.startswith(f"{kind}-") and m and m.group(3).upper() == pol:
+            return href
+    return None
+
+
+def remote_provenance(item: dict[str, Any], rec: dict[str, Any]) -> dict[str, Any]:
+    """A locally converted product's item as a plan entry's: `via` and `derived_from` to the source STAC
+    item, the host between ESA and the processor."""
+    source = redact(rec["self_href"])
+    host_name, host_url = PROVIDER_HOSTS.get(rec["provider"], (rec["provider"], rec["provider"]))
+    title = f"Source item {rec['item_id']} ({rec['collection']}, {host_name})"
+    kept = [lk for lk in item.get("links", []) if lk.get("rel") not in ("via", "derived_from")]
+    item["links"] = [{"rel": "via", "href": source, "type": "application/geo+json", "title": title},
+                     {"rel": "derived_from", "href": source, "type": "application/geo+json", "title": title}, *kept]
+    esa, ours = esa_providers("sentinel-1")
+    item["properties"]["providers"] = [esa, {"name": host_name, "roles": ["host"], "url": redact(host_url)}, ours]
+    return item
 
 
 def _nominal_spacing(sp: dict[str, Any], prod: S1Product) -> float | None:
