@@ -48,11 +48,8 @@ from stac_mmtp.raster.geo import round_geometry
 from stac_mmtp.sources.base import Task
 from stac_mmtp.sources.download import cache_dir, cdse_token, checksum_of
 from stac_mmtp.sources.download import download as fetch_whole
-from stac_mmtp.sources.remote_s2 import (
-    PROVIDER_HOSTS,
+from stac_mmtp.sources.remote_io import (
     VSI_OPTIONS,
-    PlanSource,
-    _parse_dt,
     fetch_bytes,
     has_s3_credentials,
     require_s3_credentials,
@@ -61,6 +58,7 @@ from stac_mmtp.sources.remote_s2 import (
     s3_list,
     vsi,
 )
+from stac_mmtp.sources.remote_s2 import PROVIDER_HOSTS, PlanSource, _parse_dt
 from stac_mmtp.sources.safe_xml import esa_providers, license_link
 from stac_mmtp.sources.sentinel1 import (
     FILE_RE,
