@@ -41,9 +41,10 @@ STATS = {"requests": 0, "bytes": 0, "header_reads": 0, "tiles_decoded": 0, "deco
 
 _headers: dict[str, Header | None] = {}
 _tiles: OrderedDict[tuple[str, int, int], np.ndarray] = OrderedDict()
-# per cached tile: its count of invalid pixels per band and, when any, its valid mask (computed once per
-# decoded tile, so a chip inside tiles without nodata costs no comparison at all)
-_valid: dict[tuple[str, int, int], tuple[tuple[int, ...], np.ndarray | None]] = {}
+# per cached tile: its count of invalid pixels per band and, when any, its valid mask and per row the
+# span of its invalid pixels (built once per decoded tile: a chip clear of nodata costs no comparison
+# of its pixels); the masks' bytes count in the tile cache's budget
+_valid: dict[tuple[str, int, int], tuple[tuple[int, ...], Any]] = {}
 _tile_bytes = 0
 _lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
@@ -245,8 +246,7 @@ def forget(href: str) -> None:
         _cache_file(href).unlink()
     with _lock:
         for key in [k for k in _tiles if k[0] == href]:
-            _tile_bytes -= _tiles.pop(key).nbytes
-            _valid.pop(key, None)
+            _tile_bytes -= _tiles.pop(key).nbytes + _extra_bytes(_valid.pop(key, ((), None)))
 
 
 def clear() -> None:
@@ -279,8 +279,7 @@ def _put(key: tuple[str, int, int], tile: np.ndarray) -> None:
         _tile_bytes += tile.nbytes
         while _tile_bytes > TILE_CACHE_BYTES and len(_tiles) > 1:
             old, arr = _tiles.popitem(last=False)
-            _tile_bytes -= arr.nbytes
-            _valid.pop(old, None)
+            _tile_bytes -= arr.nbytes + _extra_bytes(_valid.pop(old, ((), None)))
 
 
 def _fetch(h: Header, level: int, wanted: list[int]) -> None:
@@ -364,9 +363,11 @@ def read_window(h: Header, col: int, row: int, width: int, height: int, band: in
     return out
 
 
-def _validity(h: Header, key: tuple[str, int, int], tile: np.ndarray) -> tuple[tuple[int, ...], np.ndarray | None]:
-    """(invalid pixels per band, valid mask or None) of a cached tile, as `reader.read_on_grid` counts
-    them: its nodata, else NaN for floating-point data."""
+def _validity(h: Header, key: tuple[str, int, int], tile: np.ndarray) -> tuple[tuple[int, ...], Any]:
+    """(invalid pixels per band, None or (valid mask, per band and row the first and last column of an
+    invalid pixel)) of a cached tile, as `reader.read_on_grid` counts them: its nodata, else NaN for
+    floating-point data. Built once per decoded tile, so a window clear of the nodata costs no
+    comparison of its pixels (edges and swath borders are one span per row)."""
     got = _valid.get(key)
     if got is None:
         if h.nodata is not None and not np.isnan(h.nodata):
@@ -377,9 +378,31 @@ def _validity(h: Header, key: tuple[str, int, int], tile: np.ndarray) -> tuple[t
             valid = None
         counts = (0,) * tile.shape[2] if valid is None else tuple(
             int(tile.shape[0] * tile.shape[1] - np.count_nonzero(valid[..., b])) for b in range(tile.shape[2]))
-        got = (counts, valid if any(counts) else None)
-        _valid[key] = got
+        extra = None
+        if any(counts):
+            spans = []  # per band and row: the first and last column of an invalid pixel (tw, -1: none)
+            tw = tile.shape[1]
+            for b in range(tile.shape[2]):
+                bad = ~valid[..., b]
+                has = bad.any(axis=1)
+                spans.append((np.where(has, bad.argmax(axis=1), tw), np.where(has, tw - 1 - bad[:, ::-1].argmax(axis=1), -1)))
+            extra = (valid, spans)
+        got = (counts, extra)
+        _valid_put(key, got)
     return got
+
+
+def _extra_bytes(v: tuple[tuple[int, ...], Any]) -> int:
+    return 0 if v[1] is None else v[1][0].nbytes
+
+
+def _valid_put(key: tuple[str, int, int], v: tuple[tuple[int, ...], Any]) -> None:
+    """Keep a tile's validity, counted in the tile cache's bytes (evicted with its tile)."""
+    global _tile_bytes
+    with _lock:
+        if key in _tiles and key not in _valid:
+            _valid[key] = v
+            _tile_bytes += _extra_bytes(v)
 
 
 def read_into(h: Header, col: int, row: int, out: np.ndarray, band: int = 1,
@@ -418,13 +441,16 @@ def read_into(h: Header, col: int, row: int, out: np.ndarray, band: int = 1,
             np.copyto(dst, src, casting="unsafe")
             if mul:  # cast, then scale in place: the same float32 values as a casting multiply, in half the time
                 np.multiply(dst, f32, out=dst, casting="unsafe")
-            counts, vmask = _validity(h, key, tile)
+            counts, extra = _validity(h, key, tile)
             if counts[b]:
-                part = vmask[r0 - ty * th:r1 - ty * th, c0 - tx * tw:c1 - tx * tw, b]
-                if valid is None:
-                    valid = np.ones((height, width), dtype=bool)
-                valid[r0 - row:r1 - row, c0 - col:c1 - col] = part
-                n_valid -= part.size - int(np.count_nonzero(part))
+                i0, i1, j0, j1 = r0 - ty * th, r1 - ty * th, c0 - tx * tw, c1 - tx * tw
+                first, last = extra[1][b]
+                if ((first[i0:i1] < j1) & (last[i0:i1] >= j0)).any():  # the window meets invalid pixels
+                    part = extra[0][i0:i1, j0:j1, b]
+                    if valid is None:
+                        valid = np.ones((height, width), dtype=bool)
+                    valid[r0 - row:r1 - row, c0 - col:c1 - col] = part
+                    n_valid -= part.size - int(np.count_nonzero(part))
     return n_valid, valid
 
 
