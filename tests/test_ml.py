@@ -631,3 +631,28 @@ def test_samples_do_not_share_mutable_fields(release: Path) -> None:
     again = ds[0]
     np.testing.assert_array_equal(again["timestamps"]["sentinel-2"], want[0])
     assert again["temporal_roles"]["sentinel-2"] == want[1] and again["label"]["id"] == want[2]
+
+
+def _new_codec_modules(ds, queue) -> None:  # noqa: ANN001 - run in a forked child
+    before = set(sys.modules)
+    ds[0]
+    queue.put(sorted(m for m in set(sys.modules) - before if m.split(".")[0] in ("tifffile", "imagecodecs")))
+
+
+def test_forked_worker_inherits_warm_codecs(release: Path) -> None:
+    """The constructor imports tifffile, imagecodecs and tifffile's GeoTIFF key tables: a forked worker's
+    first chip (cut by the tile reader) imports none of them again."""
+    import multiprocessing
+
+    from stac_mmtp.access.ml import ChipDataset, cog
+
+    cog.clear()
+    ds = ChipDataset(release, split=None, length=1, seed=2)
+    assert "tifffile.geodb" in sys.modules and "imagecodecs" in sys.modules
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_new_codec_modules, args=(ds, queue))
+    child.start()
+    new = queue.get(timeout=120)
+    child.join(30)
+    assert child.exitcode == 0 and new == [], new

@@ -142,7 +142,7 @@ class ChipDataset:
                              f"{' with a raster label' if label else ''} for these filters"
                              f" (split={split!r}) on a grid of at least {size} px", str(index.release))
         if reader.FAST_READS:  # imports and codec tables now, once, not in every forked worker's first chip
-            cog.warm()
+            cog.warm(remote_release=bool(index.release) and remote.local_path(str(index.release)) is None)
         self._grid_chips = [(s, c, r) for s, scene in enumerate(self.scenes) for c, r in self._positions(scene.grid)]
         self.length = len(self._grid_chips) if length is None else int(length)
 

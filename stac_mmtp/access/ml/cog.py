@@ -150,14 +150,21 @@ def _codecs_available() -> bool:
     return True
 
 
-def warm() -> bool:
-    """Import tifffile and imagecodecs and build tifffile's codec tables now (about 0.1 s), so a forked
-    DataLoader worker inherits them instead of paying for them before its first chip. False without them."""
+def warm(remote_release: bool = False) -> bool:
+    """Import tifffile and imagecodecs and build tifffile's lazy tables (codecs, GeoTIFF keys: about
+    0.1 s), and `requests` for a remote release, now, so a forked DataLoader worker inherits them
+    instead of paying for them before its first chip. False without tifffile/imagecodecs."""
     if not _codecs_available():
         return False
     global _warm
+    if remote_release:
+        with contextlib.suppress(ImportError):
+            import requests  # noqa: F401 - remote.get_range's session
     if not _warm:
         import tifffile
+        from tifffile import TIFF
+
+        TIFF.GEO_KEYS, TIFF.GEO_CODES  # noqa: B018 - tifffile.geodb, imported by the first geotiff_tags
 
         buf = io.BytesIO()  # a tiny tiled, compressed TIFF: parsing it builds tifffile's lazy tag and enum tables
         tifffile.imwrite(buf, np.zeros((16, 16), np.uint16), tile=(16, 16), compression="zlib", predictor=True)
