@@ -305,7 +305,7 @@ class ChipDataset:
         it as a window of the file (same CRS and pixel lattice): (header, column and row of the grid's
         origin in the file, band, scale, offset, dB); None: the general path (`_band`)."""
         href = entry.href(key)
-        h = cog.header(href) if reader.FAST_READS else None
+        h = cog.header(href)
         grid = self.scenes[scene_index].grid
         if h is None or h.crs != grid.crs or entry.band > h.samples:
             return None
@@ -331,6 +331,8 @@ class ChipDataset:
         the same values, with no intermediate array and no nodata test for tiles without nodata.
         `mask`: the label (no scaling, invalid pixels IGNORE). Returns the count of valid pixels, or None
         when the general path must read it."""
+        if not reader.FAST_READS:  # switched off after the plans were made: every read through GDAL
+            return None
         pk = (scene_index, entry.id, key, mask)
         plan = self._plans.get(pk, False)
         if plan is False or (plan is not None and cog.header(plan[1]) is not plan[0]):
