@@ -71,6 +71,36 @@ def run_ours(base: str, workers: int, chips: int, cold: bool = False, gdal: bool
     return out
 
 
+def run_dataloader_only(base: str, workers: int, chips: int) -> dict:
+    """The DataLoader's own cost: samples of ours (same keys, shapes, dtypes) copied from one cached
+    chip, no reading, same DataLoader options: the ceiling of any dataset returning such samples."""
+    import torch
+
+    from stac_mmtp.access.ml import ChipDataset
+
+    t0 = time.perf_counter()
+    ds = ChipDataset(base, modalities=("sentinel-2", "sentinel-1"), time=("first-post-event",), event=GJ,
+                     split=None, size=256, length=1, seed=0, min_valid=0.0)
+    one = ds[0]
+
+    def copy(v):  # noqa: ANN001, ANN202
+        return {k: copy(x) for k, x in v.items()} if isinstance(v, dict) else v.copy() if hasattr(v, "copy") else v
+
+    class Copies(torch.utils.data.Dataset):
+        def __len__(self) -> int:
+            return chips
+
+        def __getitem__(self, i: int) -> dict:
+            return copy(one)
+
+    setup = time.perf_counter() - t0
+    loader = torch.utils.data.DataLoader(Copies(), batch_size=BATCH, num_workers=workers, shuffle=True)
+    t0, n = time.perf_counter(), 0
+    for b in loader:
+        n += b["mask"].shape[0]
+    return {"setup_s": setup, "load_s": time.perf_counter() - t0, "chips": n}
+
+
 def run_torchgeo(base: str, workers: int, chips: int) -> dict:
     os.environ.update(TORCHGEO_GDAL)
     import torch
@@ -112,7 +142,7 @@ def child(tool: str, base: str, workers: int, chips: int) -> None:
     # shared 2-core machine, the collate's torch.stack of 8 chips took 14.5 ms instead of 1.2 ms
     torch.set_num_threads(int(os.environ.get("BENCH_TORCH_THREADS", "1")))
     runs = {"torchgeo": run_torchgeo, "ours": run_ours, "ours-cold": lambda *a: run_ours(*a, cold=True),
-            "ours-gdal": lambda *a: run_ours(*a, gdal=True)}
+            "ours-gdal": lambda *a: run_ours(*a, gdal=True), "dataloader-only": run_dataloader_only}
     out = runs[tool](base, workers, chips)
     out["peak_rss_mib"] = peak_rss_mib()
     print(json.dumps(out))
