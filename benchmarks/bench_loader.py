@@ -71,6 +71,36 @@ def run_ours(base: str, workers: int, chips: int, cold: bool = False, gdal: bool
     return out
 
 
+def run_dataloader_only(base: str, workers: int, chips: int) -> dict:
+    """The DataLoader's own cost: samples of ours (same keys, shapes, dtypes) copied from one cached
+    chip, no reading, same DataLoader options: the ceiling of any dataset returning such samples."""
+    import torch
+
+    from stac_mmtp.access.ml import ChipDataset
+
+    t0 = time.perf_counter()
+    ds = ChipDataset(base, modalities=("sentinel-2", "sentinel-1"), time=("first-post-event",), event=GJ,
+                     split=None, size=256, length=1, seed=0, min_valid=0.0)
+    one = ds[0]
+
+    def copy(v):  # noqa: ANN001, ANN202
+        return {k: copy(x) for k, x in v.items()} if isinstance(v, dict) else v.copy() if hasattr(v, "copy") else v
+
+    class Copies(torch.utils.data.Dataset):
+        def __len__(self) -> int:
+            return chips
+
+        def __getitem__(self, i: int) -> dict:
+            return copy(one)
+
+    setup = time.perf_counter() - t0
+    loader = torch.utils.data.DataLoader(Copies(), batch_size=BATCH, num_workers=workers, shuffle=True)
+    t0, n = time.perf_counter(), 0
+    for b in loader:
+        n += b["mask"].shape[0]
+    return {"setup_s": setup, "load_s": time.perf_counter() - t0, "chips": n}
+
+
 def run_torchgeo(base: str, workers: int, chips: int) -> dict:
     os.environ.update(TORCHGEO_GDAL)
     import torch
@@ -112,7 +142,7 @@ def child(tool: str, base: str, workers: int, chips: int) -> None:
     # shared 2-core machine, the collate's torch.stack of 8 chips took 14.5 ms instead of 1.2 ms
     torch.set_num_threads(int(os.environ.get("BENCH_TORCH_THREADS", "1")))
     runs = {"torchgeo": run_torchgeo, "ours": run_ours, "ours-cold": lambda *a: run_ours(*a, cold=True),
-            "ours-gdal": lambda *a: run_ours(*a, gdal=True)}
+            "ours-gdal": lambda *a: run_ours(*a, gdal=True), "dataloader-only": run_dataloader_only}
     out = runs[tool](base, workers, chips)
     out["peak_rss_mib"] = peak_rss_mib()
     print(json.dumps(out))
@@ -152,11 +182,16 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1, help="rounds per (source, workers), tools interleaved")
     ap.add_argument("--modes", nargs="+", default=["local", "http"])
     ap.add_argument("--rasteret-python", help="a Python >= 3.12 with rasteret installed (its own venv)")
+    ap.add_argument("--report", type=Path, metavar="LOG", help="print the tables of a saved run's output, run nothing")
     ap.add_argument("--child", nargs=4, metavar=("TOOL", "BASE", "WORKERS", "CHIPS"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         tool, base, workers, chips = args.child
         child(tool, base, int(workers), int(chips))
+        return
+    if args.report:  # the JSON lines a run printed, one per measurement
+        rows = [json.loads(line) for line in args.report.read_text().splitlines() if line.startswith("{")]
+        report(rows, list(dict.fromkeys(r["tool"] for r in rows)))
         return
     args.workdir.mkdir(parents=True, exist_ok=True)
     cat = ensure_release(args.workdir)
@@ -195,25 +230,28 @@ def report(rows: list[dict], tools: list[str]) -> None:
     """Medians over the rounds; "vs TorchGeo" is the median of the per-round ratios."""
     from statistics import median
 
-    print("\n| source | workers | tool | chips/s (median) | vs TorchGeo (median, min-max of rounds) | peak RSS MiB |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print("\n| source | workers | tool | chips/s (median) | vs TorchGeo (median, min-max of rounds) | setup s "
+          "| vs TorchGeo, setup included | peak RSS MiB |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     cells = sorted({(r["mode"], r["workers"]) for r in rows}, key=lambda c: (c[0] != "local", c[1]))
     for mode, workers in cells:
         for tool in tools:
             mine = [r for r in rows if (r["mode"], r["workers"], r["tool"]) == (mode, workers, tool)]
             ok = [r for r in mine if "chips_per_s" in r]
             if not ok:
-                print(f"| {mode} | {workers} | {tool} | failed: {mine[0].get('error') if mine else '?'} | | |")
+                print(f"| {mode} | {workers} | {tool} | failed: {mine[0].get('error') if mine else '?'} | | | | |")
                 continue
-            ratios = []
+            ratios, whole = [], []  # whole: chips / (setup + load), the dataset's construction included
             for r in ok:
                 ref = next((x for x in rows if x["tool"] == "torchgeo" and x["mode"] == mode and x["workers"] == workers
                             and x["round"] == r["round"] and "chips_per_s" in x), None)
                 if ref:
                     ratios.append(r["chips_per_s"] / ref["chips_per_s"])
+                    whole.append((ref["setup_s"] + ref["load_s"]) / (r["setup_s"] + r["load_s"]))
             ratio = (f"{median(ratios):.1f}x ({min(ratios):.1f}-{max(ratios):.1f})" if ratios else "-")
+            ratio_whole = f"{median(whole):.1f}x" if whole else "-"
             print(f"| {mode} | {workers} | {tool} | {median(r['chips_per_s'] for r in ok):.1f} | {ratio} | "
-                  f"{max(r['peak_rss_mib'] for r in ok):.0f} |")
+                  f"{median(r['setup_s'] for r in ok):.2f} | {ratio_whole} | {max(r['peak_rss_mib'] for r in ok):.0f} |")
     for r in rows:
         if r["tool"].startswith("ours") and "requests_per_chip" in r:
             print(f"{r['mode']} w{r['workers']} {r['tool']} round {r['round']}: "

@@ -546,3 +546,113 @@ def test_untiled_geotiff_falls_back_to_gdal(tmp_path: Path) -> None:
     out, valid = read_on_grid(str(path), Grid("EPSG:32632", (10.0, 0.0, 600050.0, 0.0, -10.0, 4999950.0), 20, 10))
     np.testing.assert_array_equal(out, data[5:15, 5:25])
     assert valid.sum() == 200
+
+
+# ---------------------------------------------------------------- the fast chip path
+@pytest.mark.parametrize("kw", [{}, {"physical": False}, {"sigma0": "db"}, {"fill": -1.0, "size": 300}],
+                         ids=["physical", "raw-dn", "db", "fill"])
+def test_chips_cut_from_tiles_equal_gdal_reads(release: Path, kw: dict) -> None:
+    """Chips cut straight from the cached tiles equal the same chips with every read through GDAL
+    (`reader.FAST_READS = False`): values, NaN/fill positions, masks, valid fractions, on a grid that
+    reaches every edge of every scene, including chips over nodata."""
+    from stac_mmtp.access.ml import ChipDataset, cog, reader
+
+    fast = ChipDataset(release, split=None, sampler="grid", stride=86, time=("first-post-event",), **kw)
+    assert all(p is not None for p in (fast._plan(e, k, 0, False) for e in fast.scenes[0].items["sentinel-2"]
+                                       for k in fast.bands["sentinel-2"]))  # the tile reader cuts them
+    reader.FAST_READS = False
+    try:
+        slow = ChipDataset(release, split=None, sampler="grid", stride=86, time=("first-post-event",), **kw)
+        ref = [slow[i] for i in range(len(slow))]
+    finally:
+        reader.FAST_READS = True
+    cog.clear()
+    fractions = []
+    for i, b in enumerate(ref):
+        a = fast[i]
+        for m in ("sentinel-2", "sentinel-1"):
+            assert a["image"][m].dtype == np.float32
+            assert np.array_equal(a["image"][m], b["image"][m], equal_nan=True), (i, m)
+        assert a["mask"].dtype == np.uint8 and np.array_equal(a["mask"], b["mask"]), i
+        assert a["valid_fraction"] == b["valid_fraction"], i
+        fractions.append(a["valid_fraction"])
+    assert min(fractions) < 0.99 and max(fractions) == 1.0  # chips over nodata, and chips without any
+
+
+def test_read_into_counts_nodata_as_rasterio(release: Path) -> None:
+    """`cog.read_into` over windows across tile corners and nodata: the values (scaled), the valid
+    count and mask equal rasterio's read and its nodata comparison; the per-tile masks count in the
+    tile cache's bytes and leave with their tiles."""
+    from stac_mmtp.access.ml import cog
+
+    cog.clear()
+    for path, scale in ((release / "sentinel-2" / S2_POST / "red.tif", 1e-4),
+                        (release / "sentinel-1" / S1_POST / "vv.tif", 1.0)):
+        h = cog.header(str(path))
+        with rasterio.open(path) as src:
+            for col, row, w, hh in ((0, 0, 256, 256), (400, 400, 200, 180), (300, 100, 256, 256),
+                                    (src.width - 100, src.height - 90, 100, 90)):
+                ref = src.read(1, window=Window(col, row, w, hh))
+                ok = ~np.isnan(ref) if np.isnan(src.nodata) else ref != src.nodata
+                out = np.empty((hh, w), np.float32)
+                n, valid = cog.read_into(h, col, row, out, 1, scale)
+                assert n == int(ok.sum()), (path.name, col, row)
+                assert valid is None if ok.all() else np.array_equal(valid, ok), (path.name, col, row)
+                np.testing.assert_array_equal(out[ok], ref[ok].astype(np.float32) * np.float32(scale))
+                if (col, row) == (300, 100):
+                    ref_corner, ok_corner = ref, ok
+    assert any(v[1] is not None for v in cog._valid.values())  # these files have nodata in some tiles
+    assert cog._tile_bytes == sum(t.nbytes for t in cog._tiles.values()) + sum(
+        v[1][0].nbytes for v in cog._valid.values() if v[1] is not None)
+    old = cog.TILE_CACHE_BYTES
+    cog.TILE_CACHE_BYTES = 1  # smaller than a tile: each fetched tile evicts the previous one, mask included
+    cog.clear()
+    try:
+        out = np.empty((256, 256), np.float32)
+        n, _ = cog.read_into(h, 300, 100, out)  # vv.tif, across two of its tiles
+        assert n == int(ok_corner.sum()) and len(cog._tiles) == 1 and set(cog._valid) <= set(cog._tiles)
+        np.testing.assert_array_equal(out[ok_corner], ref_corner[ok_corner])
+    finally:
+        cog.TILE_CACHE_BYTES = old
+        cog.clear()
+
+
+def test_samples_do_not_share_mutable_fields(release: Path) -> None:
+    """The per-scene fields built once (timestamps, roles, ids, label provenance) are copies in each
+    sample: changing one sample leaves the next intact."""
+    from stac_mmtp.access.ml import ChipDataset
+
+    ds = ChipDataset(release, split=None, length=2, seed=5)
+    first = ds[0]
+    want = (first["timestamps"]["sentinel-2"].copy(), list(first["temporal_roles"]["sentinel-2"]), first["label"]["id"])
+    first["timestamps"]["sentinel-2"][:] = 0
+    first["temporal_roles"]["sentinel-2"].append("x")
+    first["label"]["id"] = "changed"
+    again = ds[0]
+    np.testing.assert_array_equal(again["timestamps"]["sentinel-2"], want[0])
+    assert again["temporal_roles"]["sentinel-2"] == want[1] and again["label"]["id"] == want[2]
+
+
+def _new_codec_modules(ds, queue) -> None:  # noqa: ANN001 - run in a forked child
+    before = set(sys.modules)
+    ds[0]
+    queue.put(sorted(m for m in set(sys.modules) - before if m.split(".")[0] in ("tifffile", "imagecodecs")))
+
+
+def test_forked_worker_inherits_warm_codecs(release: Path) -> None:
+    """The constructor imports tifffile, imagecodecs and tifffile's GeoTIFF key tables: a forked worker's
+    first chip (cut by the tile reader) imports none of them again."""
+    import multiprocessing
+
+    from stac_mmtp.access.ml import ChipDataset, cog
+
+    cog.clear()
+    ds = ChipDataset(release, split=None, length=1, seed=2)
+    assert "tifffile.geodb" in sys.modules and "imagecodecs" in sys.modules
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_new_codec_modules, args=(ds, queue))
+    child.start()
+    new = queue.get(timeout=120)
+    child.join(30)
+    assert child.exitcode == 0 and new == [], new

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from stac_mmtp.access.ml import remote
+from stac_mmtp.access.ml import cog, reader, remote
 from stac_mmtp.access.ml.index import LABELS, Entry, Index
 from stac_mmtp.access.ml.reader import Grid, read_on_grid, resampling_for
 from stac_mmtp.dataset.annotations import CLASSES, IGNORE
@@ -130,6 +130,8 @@ class ChipDataset:
         self.min_valid, self.max_tries, self.series_length = min_valid, max_tries, series_length
         self.classes = {v: k for k, v in CLASSES.items()} | {IGNORE: "ignore"}
         self.epoch = 0
+        self._plans: dict[tuple[int, str, str, bool], tuple | None] = {}  # per process: see _fast_band
+        self._scene_cache: dict[int, dict[str, Any]] = {}
         index = release if isinstance(release, Index) else Index(release, collections=[*self.modalities, LABELS],
                                                                  endpoint_url=endpoint_url)
         self.endpoint_url = endpoint_url or index.endpoint_url
@@ -139,6 +141,8 @@ class ChipDataset:
             raise InputError(f"no event has {'+'.join(self.modalities)} at {time!r}"
                              f"{' with a raster label' if label else ''} for these filters"
                              f" (split={split!r}) on a grid of at least {size} px", str(index.release))
+        if reader.FAST_READS:  # imports and codec tables now, once, not in every forked worker's first chip
+            cog.warm(remote_release=bool(index.release) and remote.local_path(str(index.release)) is None)
         self._grid_chips = [(s, c, r) for s, scene in enumerate(self.scenes) for c, r in self._positions(scene.grid)]
         self.length = len(self._grid_chips) if length is None else int(length)
 
@@ -247,8 +251,9 @@ class ChipDataset:
         if self.endpoint_url:  # a spawned DataLoader worker starts without the parent's setting
             remote.configure_s3(self.endpoint_url)
         scene = self.scenes[scene_index]
+        fixed = self._fixed(scene_index)
         grid = scene.grid.window(col, row, self.size, self.size)
-        images, stamps, roles, ids, valid_sum, total = {}, {}, {}, {}, 0, 0
+        images, valid_sum, total = {}, 0, 0
         for m in self.modalities:
             steps = scene.items[m]
             pad = max(0, (self.series_length or 0) - len(steps))  # a short series, padded in front
@@ -257,22 +262,100 @@ class ChipDataset:
             image[:pad] = self.fill
             for t, entry in enumerate(steps, start=pad):
                 for c, key in enumerate(self.bands[m]):
-                    valid_sum += self._band(entry, key, grid, image[t, c])
+                    n = self._fast_band(entry, key, scene_index, col, row, image[t, c])
+                    valid_sum += self._band(entry, key, grid, image[t, c]) if n is None else n
                     total += self.size * self.size
             images[m] = image
-            ts = np.array([int(e.datetime.timestamp()) for e in steps], dtype=np.int64)
-            stamps[m] = np.concatenate([np.full(pad, -1, np.int64), ts])
-            roles[m] = [""] * pad + list(scene.roles[m])
-            ids[m] = [""] * pad + [e.id for e in steps]
+        stamps, roles, ids, bounds = fixed["stamps"], fixed["roles"], fixed["ids"], grid.bounds
         sample: dict[str, Any] = {
-            "image": images, "timestamps": stamps, "temporal_roles": roles, "item_ids": ids,
-            "event_id": scene.event_id, "crs": grid.crs, "bounds": np.array(grid.bounds, dtype=np.float64),
+            "image": images, "timestamps": {m: v.copy() for m, v in stamps.items()},
+            "temporal_roles": {m: list(v) for m, v in roles.items()}, "item_ids": {m: list(v) for m, v in ids.items()},
+            "event_id": scene.event_id, "crs": grid.crs, "bounds": np.array(bounds, dtype=np.float64),
             "valid_fraction": valid_sum / total if total else 0.0,
         }
         if scene.label is not None:
-            sample["mask"] = self._mask(scene.label, grid)
-            sample["label"] = self._provenance(scene.label)
+            sample["mask"] = self._mask(scene.label, grid, scene_index, col, row)
+            sample["label"] = dict(fixed["label"])
         return sample
+
+    def _fixed(self, scene_index: int) -> dict[str, Any]:
+        """What every chip of a scene shares (timestamps, roles, ids, label provenance), built once."""
+        got = self._scene_cache.get(scene_index)
+        if got is None:
+            scene = self.scenes[scene_index]
+            got = {"stamps": {}, "roles": {}, "ids": {}}
+            for m in self.modalities:
+                steps = scene.items[m]
+                pad = max(0, (self.series_length or 0) - len(steps))
+                ts = np.array([int(e.datetime.timestamp()) for e in steps], dtype=np.int64)
+                got["stamps"][m] = np.concatenate([np.full(pad, -1, np.int64), ts])
+                got["roles"][m] = [""] * pad + list(scene.roles[m])
+                got["ids"][m] = [""] * pad + [e.id for e in steps]
+            if scene.label is not None:
+                got["label"] = self._provenance(scene.label)
+            self._scene_cache[scene_index] = got
+        return got
+
+    def __getstate__(self) -> dict[str, Any]:
+        # the per-process read plans hold cached headers: a worker builds its own from its caches
+        return {**self.__dict__, "_plans": {}, "_scene_cache": {}}
+
+    def _plan(self, entry: Entry, key: str, scene_index: int, mask: bool) -> tuple | None:
+        """How band `key` of `entry` maps onto scene `scene_index`'s grid when the tile reader can cut
+        it as a window of the file (same CRS and pixel lattice): (header, column and row of the grid's
+        origin in the file, band, scale, offset, dB); None: the general path (`_band`)."""
+        href = entry.href(key)
+        h = cog.header(href)
+        grid = self.scenes[scene_index].grid
+        if h is None or h.crs != grid.crs or entry.band > h.samples:
+            return None
+        a, _, c, _, e, f = grid.transform
+        sa, _, sc, _, se, sf = h.transform
+        if not (math.isclose(sa, a) and math.isclose(se, e)):
+            return None
+        col, row = (c - sc) / sa, (f - sf) / se
+        if abs(col - round(col)) > 1e-6 or abs(row - round(row)) > 1e-6:
+            return None
+        scale, offset, db = 1.0, 0.0, False
+        if self.physical and not mask:
+            asset = entry.assets[key]
+            bands = asset.get("bands") or [{}]
+            band = bands[min(entry.band, len(bands)) - 1]
+            scale, offset = band.get("raster:scale", 1.0), band.get("raster:offset", 0.0)
+            db = entry.collection == "sentinel-1" and self.sigma0 == "db"
+        return (h, href, round(col), round(row), entry.band, scale, offset, db)
+
+    def _fast_band(self, entry: Entry, key: str, scene_index: int, col: int, row: int,
+                   out: np.ndarray, mask: bool = False) -> int | None:
+        """`_band` by the tile reader straight into `out` (the chip inside the file, on its lattice):
+        the same values, with no intermediate array and no nodata test for tiles without nodata.
+        `mask`: the label (no scaling, invalid pixels IGNORE). Returns the count of valid pixels, or None
+        when the general path must read it."""
+        if not reader.FAST_READS:  # switched off after the plans were made: every read through GDAL
+            return None
+        pk = (scene_index, entry.id, key, mask)
+        plan = self._plans.get(pk, False)
+        if plan is False or (plan is not None and cog.header(plan[1]) is not plan[0]):
+            plan = self._plans[pk] = self._plan(entry, key, scene_index, mask)  # first use, or header read again
+        if plan is None:
+            return None
+        h, _, c0, r0, band, scale, offset, db = plan
+        c, r = c0 + col, r0 + row
+        if c < 0 or r < 0 or c + self.size > h.width or r + self.size > h.height:
+            return None  # partly outside the file: the general path fills the rest as nodata
+        try:
+            n_valid, valid = cog.read_into(h, c, r, out, band, scale)
+        except cog.StaleHeader:
+            cog.forget(h.href)
+            return None
+        if offset:
+            out += np.float32(offset)
+        if db:
+            np.log10(np.maximum(out, SIGMA0_DB_FLOOR, out=out), out=out)
+            out *= np.float32(10.0)
+        if valid is not None and (self.physical or mask):
+            out[~valid] = IGNORE if mask else self.fill
+        return n_valid
 
     def _band(self, entry: Entry, key: str, grid: Grid, out: np.ndarray) -> int:
         """Band `key` of `entry` on `grid`, written into `out` (float32); returns its count of valid pixels."""
@@ -300,7 +383,11 @@ class ChipDataset:
             out[~valid] = self.fill
         return n_valid
 
-    def _mask(self, label: Entry, grid: Grid) -> np.ndarray:
+    def _mask(self, label: Entry, grid: Grid, scene_index: int = -1, col: int = 0, row: int = 0) -> np.ndarray:
+        if scene_index >= 0:
+            out = np.empty((self.size, self.size), dtype=np.uint8)
+            if self._fast_band(label, "mask", scene_index, col, row, out, mask=True) is not None:
+                return out
         data, valid = read_on_grid(label.href("mask"), grid, 1, "nearest")
         data = data.astype(np.uint8)
         data[~valid] = IGNORE  # outside the mask file, or its own nodata (ignore)
