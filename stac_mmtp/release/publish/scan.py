@@ -246,16 +246,28 @@ def _run_parallel(fn: Callable[[LocalObject], Any], objs: list[LocalObject], job
     failed: list[tuple[LocalObject, BaseException]] = []
     if progress and objs:
         progress(label, 0, len(objs))
+    # At most 4 x jobs futures at a time: a future per object of a million-file tree at once was
+    # about 1 KiB each (its condition and lock), most of the peak of verify.
+    todo, window, n = iter(objs), 4 * max(1, jobs), 0
     with cf.ThreadPoolExecutor(max(1, jobs)) as pool:
-        futures = {pool.submit(fn, o): o for o in objs}
-        for n, fut in enumerate(cf.as_completed(futures), 1):
-            obj = futures[fut]
-            try:
-                done.append((obj, fut.result()))
-            except Exception as exc:  # noqa: BLE001 - collected and reported with the key
-                failed.append((obj, exc))
-            if progress:
-                progress(label, n, len(objs))
+        futures: dict[cf.Future, LocalObject] = {}
+        while True:
+            for o in todo:
+                futures[pool.submit(fn, o)] = o
+                if len(futures) >= window:
+                    break
+            if not futures:
+                break
+            finished, _ = cf.wait(futures, return_when=cf.FIRST_COMPLETED)
+            for fut in finished:
+                obj = futures.pop(fut)
+                n += 1
+                try:
+                    done.append((obj, fut.result()))
+                except Exception as exc:  # noqa: BLE001 - collected and reported with the key
+                    failed.append((obj, exc))
+                if progress:
+                    progress(label, n, len(objs))
     return done, failed
 
 

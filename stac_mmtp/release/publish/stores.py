@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import json
+import os
 import shutil
 import urllib.parse
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -82,6 +83,17 @@ class FileStore:
             return {}
         return {p.relative_to(self.root).as_posix(): Remote(p.stat().st_size) for p in self.root.rglob("*")
                 if p.is_file() and not p.name.startswith(".")}
+
+    def iter_list(self) -> Iterator[tuple[str, Remote]]:
+        """list()'s entries one at a time (the publish of a large tree keeps them on disk)."""
+        if not self.root.is_dir():
+            return
+        cut = len(str(self.root)) + 1
+        for top, _, names in os.walk(self.root):
+            for name in names:
+                path = os.path.join(top, name)
+                if not name.startswith(".") and os.path.isfile(path):
+                    yield path[cut:].replace(os.sep, "/"), Remote(os.stat(path).st_size)
 
     def head(self, key: str) -> Remote | None:
         p = self.root / key
