@@ -125,6 +125,26 @@ class Spill:
         cache = Cache()
         dirs = sorted({str(build_dir), str(build_dir.resolve())})
         problems: list[str] = []
+        listed: dict[str, frozenset[str] | None] = {}
+
+        def maybe_in_tree(q: str) -> bool:
+            """A cheap superset of "q is a file of the tree" (a file in its directory's listing), so that
+            the hrefs of files that are not there (a million items' assets) are never stored; the join
+            with `files` keeps exactly the files of the tree."""
+            if q == ".." or q.startswith("../") or any(part.startswith(".") for part in q.split("/")):
+                return False
+            d, name = posixpath.split(q)
+            if d not in listed:
+                if len(listed) > 4096:
+                    listed.clear()
+                try:
+                    with os.scandir(os.path.join(build_dir, d)) as it:
+                        listed[d] = frozenset(e.name for e in it if e.is_file())
+                except OSError:
+                    listed[d] = None
+            names = listed[d]
+            return names is not None and name in names
+
         todo = self.db.execute("SELECT key, path, stat_key FROM files WHERE is_json ORDER BY key")
         while chunk := todo.fetchmany(BATCH):
             known = cache.digests(k for _, _, k in chunk)
@@ -153,10 +173,11 @@ class Spill:
                     if isinstance(asset, dict):
                         down.append(href := asset.get("href", ""))
                         media = asset.get("type")
-                        if isinstance(media, str) and media and isinstance(href, str) and "://" not in href:
-                            declared.append((posixpath.normpath(posixpath.join(here, href)), media))
-                links += [(rel, posixpath.normpath(posixpath.join(here, h))) for h in down
-                          if isinstance(h, str) and h and "://" not in h]
+                        if isinstance(media, str) and media and isinstance(href, str) and "://" not in href and \
+                                maybe_in_tree(q := posixpath.normpath(posixpath.join(here, href))):
+                            declared.append((q, media))
+                links += [(rel, q) for h in down if isinstance(h, str) and h and "://" not in h
+                          and maybe_in_tree(q := posixpath.normpath(posixpath.join(here, h)))]
             cache.put_digests(new_digests)
             self.db.execute("BEGIN")
             self.db.executemany("UPDATE files SET kind = ?, sha = ?, etag = ? WHERE key = ?", kinds)
@@ -189,7 +210,9 @@ class Spill:
     _COLUMNS = "f.key, f.path, f.size, f.phase, f.sha, f.etag, f.stat_key, d.media"
 
     def objects(self, where: str = "1", args: tuple[Any, ...] = ()) -> Iterator[list[LocalObject]]:
-        """The records as LocalObjects (what scan_tree returns for them), in key order, BATCH at a time."""
+        """The records as LocalObjects (what scan_tree returns for them), in key order, BATCH at a time;
+        `needs` only names keys of the same batch: the upload order within a batch is all it is used for
+        (earlier phases are in the store by then), and a collection's million item keys are not held."""
         cur = self.db.execute(f"SELECT {self._COLUMNS} FROM files f LEFT JOIN declared d ON d.key = f.key "  # noqa: S608
                               f"WHERE {where} ORDER BY f.key", args)
         while chunk := cur.fetchmany(BATCH):
@@ -201,7 +224,7 @@ class Spill:
         lo, hi = rows[0][0], rows[-1][0]
         for src, dst in self.db.execute("SELECT l.src, l.dst FROM links l JOIN files f ON f.key = l.dst "
                                         "WHERE l.src BETWEEN ? AND ?", (lo, hi)):
-            if src in keys and dst != src:
+            if src in keys and dst != src and dst in keys:
                 needs.setdefault(src, set()).add(dst)
         out = []
         for key, path, size, phase, sha, etag, skey, declared in rows:
@@ -299,7 +322,7 @@ class Spill:
             "SELECT r.key, r.size, o.key IS NOT NULL FROM remote r LEFT JOIN files f ON f.key = r.key "
             "LEFT JOIN ours o ON o.key = r.key WHERE f.key IS NULL AND r.key != ? ORDER BY r.key", (MANIFEST_KEY,)))
 
-    def manifest_bytes(self, with_still_ours: bool) -> bytes:
+    def manifest_bytes(self, with_still_ours: bool) -> bytearray:
         """write_manifest's bytes (json.dumps(indent=1) of the sorted keys), the keys read in order: the
         tree's files, and with `with_still_ours` the stale objects of ours that are still there."""
         from stac_mmtp import __version__
@@ -312,12 +335,12 @@ class Spill:
         q = "SELECT key FROM files"
         if with_still_ours:
             q += " UNION SELECT o.key FROM ours o JOIN remote r ON r.key = o.key"
-        out = bytearray()
-        for i, (key,) in enumerate(self.db.execute(q + " ORDER BY 1")):
-            out += (b"[\n  " if i == 0 else b",\n  ") + json.dumps(key).encode()
-        if not out:
-            return head.encode()
-        return head[:-len("[]\n}")].encode() + bytes(out) + b"\n ]\n}"
+        out = bytearray(head[:-len("[]\n}")].encode())  # one buffer: a million keys are ~170 MB of JSON
+        n = 0
+        for n, (key,) in enumerate(self.db.execute(q + " ORDER BY 1"), 1):
+            out += (b"[\n  " if n == 1 else b",\n  ") + json.dumps(key).encode()
+        out += b"\n ]\n}" if n else b"[]\n}"
+        return out
 
 
 def _cleanup(db: sqlite3.Connection, tmp: tempfile.TemporaryDirectory) -> None:
