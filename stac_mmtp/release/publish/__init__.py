@@ -214,7 +214,8 @@ def publish(build_dir: Path, store: Store, *, dry_run: bool = False, delete: boo
         return publish_streamed(
             build_dir, store, PublishReport(store.url, dry_run), dry_run=dry_run, delete=delete, jobs=jobs,
             public_check=public_check, progress=progress, check_every_object=check_every_object,
-            validate=(lambda fingerprint: check_tree(build_dir, schema_cache, fingerprint)) if validate else None)
+            validate=(lambda fingerprint: check_tree(build_dir, schema_cache, fingerprint)) if validate else None,
+            plan=plan)
     # Validation runs while the tree is scanned and the store listed; nothing is written before it
     # has passed.
     t0 = time.perf_counter()

@@ -46,7 +46,6 @@ from stac_mmtp.release.publish.stores import MANIFEST_FORMAT, MANIFEST_KEY, Remo
 from stac_mmtp.stac import GEOJSON_MEDIA_TYPE, JSON_MEDIA_TYPE
 
 if TYPE_CHECKING:
-    from stac_mmtp.release.publish import PublishReport
     from stac_mmtp.release.publish.stores import Store
 
 # Trees with more files than this publish through the spill (STAC_MMTP_PUBLISH_STREAM_FILES overrides it).
@@ -367,14 +366,14 @@ class SpilledUploads(Sequence[LocalObject]):
         return items[i]
 
 
-def publish_streamed(build_dir: Path, store: Store, report: PublishReport, *, dry_run: bool, delete: bool,
+def publish_streamed(build_dir: Path, store: Store, report: Any, *, dry_run: bool, delete: bool,
                      jobs: int, public_check: bool, progress: ProgressFn, check_every_object: bool,
-                     validate: Callable[[str], Any] | None) -> PublishReport:
-    """publish()'s flow on a Spill (see the module docstring); `validate(fingerprint)` runs while
-    the tree is scanned and the store listed."""
+                     validate: Callable[[str], Any] | None, plan: Callable[..., Any]) -> Any:
+    """publish()'s flow on a Spill (see the module docstring), filling `report` (a PublishReport);
+    `validate(fingerprint)` runs while the tree is scanned and the store listed; `plan` is publish.plan
+    (passed in: this module sits below the package's flow)."""
     import concurrent.futures as cf
 
-    from stac_mmtp.release.publish import plan
     from stac_mmtp.release.publish.order import upload_in_order
     from stac_mmtp.release.publish.scan import _describe
     from stac_mmtp.release.publish.stores import S3Store
