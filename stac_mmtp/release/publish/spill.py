@@ -21,7 +21,6 @@ import mimetypes
 import os
 import posixpath
 import sqlite3
-import stat
 import tempfile
 import weakref
 from collections.abc import Callable, Iterator, Sequence
@@ -40,6 +39,7 @@ from stac_mmtp.release.publish.scan import (
     LocalObject,
     ProgressFn,
     digests_of,
+    iter_files,
     local_paths_in,
 )
 from stac_mmtp.release.publish.stores import MANIFEST_FORMAT, MANIFEST_KEY, Remote
@@ -98,16 +98,9 @@ class Spill:
         cut = len(str(build_dir)) + 1
         rows: list[tuple[Any, ...]] = []
         self.db.execute("BEGIN")
-        for top, dirs, names in os.walk(build_dir):
-            dirs[:] = [d for d in dirs if not d.startswith(".")]
-            for name in names:
-                if name.startswith("."):
-                    continue
-                path = os.path.join(top, name)
-                st = os.stat(path)
-                if stat.S_ISREG(st.st_mode):
-                    rows.append((path[cut:].replace(os.sep, "/"), path, st.st_size, stat_key(path, st, DIGEST_VARIANT),
-                                 os.path.splitext(name)[1].lower() in (".json", ".geojson")))
+        for path, name, st in iter_files(str(build_dir)):
+            rows.append((path[cut:].replace(os.sep, "/"), path, st.st_size, stat_key(path, st, DIGEST_VARIANT),
+                         os.path.splitext(name)[1].lower() in (".json", ".geojson")))
             if len(rows) >= BATCH:
                 self.db.executemany("INSERT INTO files (key, path, size, stat_key, is_json) VALUES (?, ?, ?, ?, ?)", rows)
                 rows = []
@@ -250,8 +243,7 @@ class Spill:
     # ----------------------------------------------------------------- the store's side
     def load_listing(self, store: Store) -> bool:
         """The store's listing into the `remote` table; False when the store does not let us list.
-        A file mirror's is streamed (FileStore.iter_list); S3's is the dict of Store.list (one
-        Remote per object: still linear in the objects under the prefix)."""
+        Streamed where the store can (FileStore and S3Store.iter_list)."""
         rows = store.iter_list() if hasattr(store, "iter_list") else None
         if rows is None:
             listing = store.list()
