@@ -357,6 +357,11 @@ class SpilledUploads(Sequence[LocalObject]):
         items = list(self)
         return items[i]
 
+    def __eq__(self, other: object) -> bool:
+        return list(self) == other if isinstance(other, list) else NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
 
 def publish_streamed(build_dir: Path, store: Store, report: Any, *, dry_run: bool, delete: bool,
                      jobs: int, public_check: bool, progress: ProgressFn, check_every_object: bool,
@@ -424,6 +429,7 @@ def publish_streamed(build_dir: Path, store: Store, report: Any, *, dry_run: boo
     is_s3 = isinstance(store, S3Store)
     done_n = 0
     checks: list[str] = []
+    sampled: set[tuple[str, str]] = set()
     for phase in PHASES:
         where, args = "f.upload AND f.phase = ?", (phase,)
         same_phase = sp.db.execute(
@@ -450,7 +456,9 @@ def publish_streamed(build_dir: Path, store: Store, report: Any, *, dry_run: boo
                     "re-run to resume.")
                 return report
             if is_s3 and not check_every_object:
-                samples = header_samples(batch)
+                # one HEAD per (media type, cache policy) over the whole publish, as publish() samples
+                samples = [o for o in header_samples(batch) if (o.content_type, o.cache_control) not in sampled]
+                sampled.update((o.content_type, o.cache_control) for o in samples)
                 checks += verify(samples, store, jobs) + verify_responses([o for o in batch if o not in samples], store)
                 for o in batch:
                     store.stored.pop(store.key(o.key), None)  # type: ignore[attr-defined]
