@@ -815,12 +815,14 @@ def test_large_tree_publish_same_bytes_and_manifest(tmp_path: Path, monkeypatch:
     """The on-disk scan (forced on a small tree) publishes exactly what the in-memory one does: the same
     files with the same bytes, the same manifest, the same counts; a re-run uploads nothing, and --delete
     removes exactly the stale object of ours."""
-    from stac_mmtp.release.publish import FileStore
+    from stac_mmtp.release.publish import FileStore, spill
 
     tree = _many_items_tree(tmp_path / "tree", 300)
     memory, spilled = tmp_path / "memory", tmp_path / "spilled"
     a = publish(tree, FileStore(memory), public_check=False, validate=False)
     monkeypatch.setenv("STAC_MMTP_PUBLISH_STREAM_FILES", "0")
+    monkeypatch.setattr(spill, "BIG_JSON", 4096)  # and the collection.json read streamed
+    assert (tree / "coll" / "collection.json").stat().st_size > 4096
     b = publish(tree, FileStore(spilled), public_check=False, validate=False)
     assert a.ok and b.ok, (a.problems, b.problems)
     files = _mirror_files(memory)
@@ -854,6 +856,7 @@ def test_large_tree_publish_memory_flat_in_the_file_count(tmp_path: Path, monkey
     from stac_mmtp.release.publish import FileStore, spill
 
     monkeypatch.setattr(spill, "BATCH", 200)  # batches far below the trees' sizes
+    monkeypatch.setattr(spill, "BIG_JSON", 64 * 1024)  # the collection.json streamed, as at a million items
     monkeypatch.setenv("STAC_MMTP_PUBLISH_STREAM_FILES", "0")
 
     def peak(n: int, streamed: bool) -> int:

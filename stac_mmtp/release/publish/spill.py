@@ -16,6 +16,8 @@ wait for the end of the previous one (the cost of a bounded plan).
 
 from __future__ import annotations
 
+import codecs
+import itertools
 import json
 import mimetypes
 import os
@@ -44,6 +46,8 @@ from stac_mmtp.release.publish.scan import (
 )
 from stac_mmtp.release.publish.stores import MANIFEST_FORMAT, MANIFEST_KEY, Remote
 from stac_mmtp.stac import GEOJSON_MEDIA_TYPE, JSON_MEDIA_TYPE
+
+BIG_JSON = 8 * 1024 * 1024  # as validate.BIG_JSON: a JSON file read streamed, never parsed whole
 
 if TYPE_CHECKING:
     from stac_mmtp.release.publish.stores import Store
@@ -142,25 +146,30 @@ class Spill:
             known = cache.digests(k for _, _, k in chunk)
             new_digests, kinds, links, declared = [], [], [], []
             for rel, path, skey in chunk:
-                data = Path(path).read_bytes()
                 digest = known.get(skey)
+                if os.path.getsize(path) >= BIG_JSON:  # a collection of a million item links: streamed
+                    obj, obj_links, found, computed = _big_json(Path(path), build_dir, dirs)
+                else:
+                    data = Path(path).read_bytes()
+                    computed = digests_of([data], len(data)) if digest is None else digest
+                    text = data.decode("utf-8", errors="replace")
+                    try:
+                        obj = json.loads(text)
+                    except ValueError:
+                        obj = None
+                    obj_links = obj.get("links", []) if isinstance(obj, dict) else []
+                    found = local_paths_in(text, obj, build_dir, dirs) if len(problems) < 50 else []
                 if digest is None:
-                    digest = digests_of([data], len(data))
+                    digest = computed
                     new_digests.append((skey, *digest))
-                text = data.decode("utf-8", errors="replace")
-                try:
-                    obj = json.loads(text)
-                except ValueError:
-                    obj = None
                 kind = obj.get("type") if isinstance(obj, dict) and "stac_version" in obj else None
                 kinds.append((kind, *digest, rel))
                 if len(problems) < 50:
-                    problems += [f"{rel}: holds {what}" for what in local_paths_in(text, obj, build_dir, dirs)]
+                    problems += [f"{rel}: holds {what}" for what in found]
                 if kind is None:
                     continue
                 here = posixpath.dirname(rel)
-                down = [lk.get("href", "") for lk in obj.get("links", [])
-                        if isinstance(lk, dict) and lk.get("rel") in DOWN_RELS]
+                down: list[Any] = []
                 for asset in (obj.get("assets") or {}).values():
                     if isinstance(asset, dict):
                         down.append(href := asset.get("href", ""))
@@ -168,8 +177,15 @@ class Spill:
                         if isinstance(media, str) and media and isinstance(href, str) and "://" not in href and \
                                 maybe_in_tree(q := posixpath.normpath(posixpath.join(here, href))):
                             declared.append((q, media))
-                links += [(rel, q) for h in down if isinstance(h, str) and h and "://" not in h
-                          and maybe_in_tree(q := posixpath.normpath(posixpath.join(here, h)))]
+                hrefs = itertools.chain((lk.get("href", "") for lk in obj_links
+                                         if isinstance(lk, dict) and lk.get("rel") in DOWN_RELS), down)
+                for h in hrefs:  # a generator: a million item links are never a list
+                    if isinstance(h, str) and h and "://" not in h and \
+                            maybe_in_tree(q := posixpath.normpath(posixpath.join(here, h))):
+                        links.append((rel, q))
+                        if len(links) >= BATCH:
+                            self.db.executemany("INSERT INTO links VALUES (?, ?)", links)
+                            links = []
             cache.put_digests(new_digests)
             self.db.execute("BEGIN")
             self.db.executemany("UPDATE files SET kind = ?, sha = ?, etag = ? WHERE key = ?", kinds)
@@ -332,6 +348,50 @@ class Spill:
             out += (b"[\n  " if n == 1 else b",\n  ") + json.dumps(key).encode()
         out += b"\n ]\n}" if n else b"[]\n}"
         return out
+
+
+def _big_json(path: Path, build_dir: Path, dirs: list[str]) -> tuple[Any, Any, list[str], tuple[str, str]]:
+    """What scan reads of a JSON file too large to parse whole (validate.BigJson): its object without
+    links, an iterator of its links (streamed from the file), local_paths_in's findings (the text
+    searched block by block, the hrefs link by link) and its digests; (None, [], ...) if not JSON."""
+    from stac_mmtp.release.validate import BigJson
+
+    needles = ["file://", *dirs]
+    found: list[str] = []
+    seen: set[str] = set()
+    keep = max(len(n) for n in needles)
+    tail = ""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    size = path.stat().st_size
+
+    def blocks() -> Iterator[bytes]:
+        nonlocal tail
+        with path.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                text = tail + decoder.decode(block)
+                seen.update(n for n in needles if n in text)
+                tail = text[-keep:]
+                yield block
+
+    digest = digests_of(blocks(), size)
+    if "file://" in seen:
+        found.append("a file:// URL")
+    found += [f"the build directory {d}" for d in dirs if d in seen]
+    try:
+        big = BigJson(path)
+    except Exception:  # noqa: BLE001 - not JSON, or not an object: published as a plain file (as scan_tree)
+        return None, [], found, digest
+    head = big.head
+
+    def absolute(h: Any) -> bool:
+        return isinstance(h, str) and (h.startswith("/") or h[1:3] == ":\\")
+
+    for lk in big.links():
+        if isinstance(lk, dict) and absolute(h := lk.get("href", "")) and len(found) < 50:
+            found.append(f"absolute path href {h!r}")
+    found += [f"absolute path href {a.get('href')!r}" for a in (head.get("assets") or {}).values()
+              if isinstance(a, dict) and absolute(a.get("href", ""))]
+    return head, big.links(), found, digest
 
 
 def _cleanup(db: sqlite3.Connection, tmp: tempfile.TemporaryDirectory) -> None:
