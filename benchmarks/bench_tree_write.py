@@ -210,8 +210,10 @@ def main() -> None:
         print(json.dumps(child_validate_publish(a.child, a.tree, a.out) if a.tree else child(a.child, a.items, a.out)))
         return
     if a.tree:
-        n = sum(1 for lk in json.loads((a.tree / COLLECTION_ID / "collection.json").read_text())["links"]
-                if lk["rel"] == "item")
+        import ijson  # the 1M collection.json parsed whole is over 1 GiB: stream its links
+
+        with (a.tree / COLLECTION_ID / "collection.json").open("rb") as f:
+            n = sum(1 for lk in ijson.items(f, "links.item") if lk["rel"] == "item")
         a.workdir.mkdir(parents=True, exist_ok=False)
         try:
             for tool in ("validate", "publish"):

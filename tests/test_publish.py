@@ -776,3 +776,107 @@ def test_digests_reused_only_for_untouched_files(tree: Path) -> None:
     after = {o.key: o for o in scan_tree(tree)}
     assert after[thumb].sha256 == hashlib.sha256(bytes(data)).hexdigest() != first[thumb].sha256
     assert after[thumb].etag == hashlib.md5(bytes(data)).hexdigest()  # noqa: S324
+
+
+# --------------------------------------------------------------------------- a large tree: the on-disk scan
+def _many_items_tree(root: Path, n: int) -> Path:
+    """A synthetic tree (made here, says so): a catalog, one collection with `n` item links, `n` small
+    items with one PNG asset each for every tenth item (bytes made here)."""
+    coll = root / "coll"
+    coll.mkdir(parents=True)
+    (root / "catalog.json").write_text(json.dumps(
+        {"type": "Catalog", "stac_version": "1.1.0", "id": "synthetic-many", "description": "Synthetic test tree",
+         "links": [{"rel": "root", "href": "./catalog.json"}, {"rel": "child", "href": "./coll/collection.json"}]}))
+    links = [{"rel": "root", "href": "../catalog.json"}, {"rel": "parent", "href": "../catalog.json"}]
+    for i in range(n):
+        d = coll / f"i{i:06d}"
+        d.mkdir()
+        assets = {}
+        if i % 10 == 0:
+            (d / "thumb.png").write_bytes(b"\x89PNG synthetic " + str(i).encode() * 50)
+            assets = {"thumbnail": {"href": "./thumb.png", "type": PNG_MEDIA_TYPE, "roles": ["thumbnail"]}}
+        (d / f"i{i:06d}.json").write_text(json.dumps(
+            {"type": "Feature", "stac_version": "1.1.0", "id": f"i{i:06d}", "collection": "coll",
+             "geometry": None, "properties": {"datetime": "2020-01-01T00:00:00Z", "title": f"Synthetic {i}"},
+             "links": [{"rel": "collection", "href": "../collection.json"}], "assets": assets}))
+        links.append({"rel": "item", "href": f"./i{i:06d}/i{i:06d}.json", "type": GEOJSON_MEDIA_TYPE})
+    (coll / "collection.json").write_text(json.dumps(
+        {"type": "Collection", "stac_version": "1.1.0", "id": "coll", "description": "Synthetic, not observations.",
+         "license": "CC-BY-4.0", "links": links,
+         "extent": {"spatial": {"bbox": [[-180, -90, 180, 90]]}, "temporal": {"interval": [[None, None]]}}}))
+    return root
+
+
+def _mirror_files(mirror: Path) -> dict[str, bytes]:
+    return {p.relative_to(mirror).as_posix(): p.read_bytes() for p in sorted(mirror.rglob("*")) if p.is_file()}
+
+
+def test_large_tree_publish_same_bytes_and_manifest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The on-disk scan (forced on a small tree) publishes exactly what the in-memory one does: the same
+    files with the same bytes, the same manifest, the same counts; a re-run uploads nothing, and --delete
+    removes exactly the stale object of ours."""
+    from stac_mmtp.release.publish import FileStore, spill
+
+    tree = _many_items_tree(tmp_path / "tree", 300)
+    memory, spilled = tmp_path / "memory", tmp_path / "spilled"
+    a = publish(tree, FileStore(memory), public_check=False, validate=False)
+    monkeypatch.setenv("STAC_MMTP_PUBLISH_STREAM_FILES", "0")
+    monkeypatch.setattr(spill, "BIG_JSON", 4096)  # and the collection.json read streamed
+    assert (tree / "coll" / "collection.json").stat().st_size > 4096
+    b = publish(tree, FileStore(spilled), public_check=False, validate=False)
+    assert a.ok and b.ok, (a.problems, b.problems)
+    files = _mirror_files(memory)
+    expected = {p.relative_to(tree).as_posix() for p in tree.rglob("*") if p.is_file()} | {MANIFEST_KEY}
+    assert set(files) == expected and len(files) == 2 + 300 + 30 + 1
+    assert _mirror_files(spilled) == files  # every byte, the manifest included
+    manifest = json.loads(files[MANIFEST_KEY])
+    assert manifest["keys"] == sorted(expected - {MANIFEST_KEY})
+    assert len(b.uploads) == len(a.uploads) == 332
+    assert {o.key for o in b.uploads} == {o.key for o in a.uploads}
+    assert {p: (s.objects, s.uploaded, s.unchanged) for p, s in b.phases.items()} == {
+        "assets": (30, 30, 0), "items": (300, 300, 0), "collections": (1, 1, 0), "root": (1, 1, 0)}
+    again = publish(tree, FileStore(spilled), public_check=False, validate=False)
+    assert again.ok and len(again.uploads) == 0 and again.phases["items"].unchanged == 300
+    shutil.rmtree(tree / "coll" / "i000299")  # a stale item of ours, and its link
+    coll = json.loads((tree / "coll" / "collection.json").read_text())
+    coll["links"] = [lk for lk in coll["links"] if "i000299" not in lk["href"]]
+    (tree / "coll" / "collection.json").write_text(json.dumps(coll))
+    gone = publish(tree, FileStore(spilled), public_check=False, validate=False, delete=True)
+    assert gone.ok and gone.deletes == [("coll/i000299/i000299.json", len(files["coll/i000299/i000299.json"]))]
+    assert not (spilled / "coll" / "i000299").exists()
+    assert json.loads((spilled / MANIFEST_KEY).read_bytes())["keys"] == sorted(
+        k for k in expected - {MANIFEST_KEY} if "i000299" not in k)
+
+
+def test_large_tree_publish_memory_flat_in_the_file_count(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the records on disk, publish's peak of Python allocations (tracemalloc, measured here around
+    the call) barely moves when the tree has 4 x the files, where the in-memory publish grows with them."""
+    import tracemalloc
+
+    from stac_mmtp.release.publish import FileStore, spill
+
+    monkeypatch.setattr(spill, "BATCH", 200)  # batches far below the trees' sizes
+    monkeypatch.setattr(spill, "BIG_JSON", 64 * 1024)  # the collection.json streamed, as at a million items
+    monkeypatch.setenv("STAC_MMTP_PUBLISH_STREAM_FILES", "0")
+
+    def peak(n: int, streamed: bool) -> int:
+        tree = _many_items_tree(tmp_path / f"tree-{n}", n) if not (tmp_path / f"tree-{n}").exists() else \
+            tmp_path / f"tree-{n}"
+        if not streamed:
+            monkeypatch.setenv("STAC_MMTP_PUBLISH_STREAM_FILES", str(10**9))
+        tracemalloc.start()
+        report = publish(tree, FileStore(tmp_path / f"mirror-{n}-{streamed}"), public_check=False, validate=False,
+                         jobs=4)
+        top = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        monkeypatch.setenv("STAC_MMTP_PUBLISH_STREAM_FILES", "0")
+        assert report.ok and len(report.uploads) == n + n // 10 + 2
+        return top
+
+    small, large = peak(1_000, True), peak(4_000, True)
+    in_memory_small, in_memory_large = peak(1_000, False), peak(4_000, False)
+    # the in-memory publish grows by about its records (the check that the trees are big enough to tell)
+    assert in_memory_large - in_memory_small > 3 * 2**20, (in_memory_small, in_memory_large)
+    # the spilled one: what grows is the collection's own item keys and the manifest's bytes (~0.2 MiB here)
+    assert large - small < 0.15 * (in_memory_large - in_memory_small), (small, large, in_memory_small, in_memory_large)
+    assert large < in_memory_large / 2

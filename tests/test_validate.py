@@ -317,3 +317,80 @@ def test_release_validates_with_its_own_schema(schema_dir: Path, tmp_path: Path,
     shipped_copy.unlink()
     with pytest.raises(SchemaMissing, match="neither the validated tree ships it"):
         validate_tree(release, SchemaStore(schema_dir))
+
+
+COLLECTION_V11 = "https://schemas.stacspec.org/v1.1.0/collection-spec/json-schema/collection.json"
+
+
+def _huge_tree(tmp_path: Path, n: int, bad_at: tuple[int, ...]) -> Path:
+    """A synthetic tree whose collection has `n` item links (each to one of ten real items) and a link
+    whose href is not a string at each position of `bad_at`, then a good root and a broken parent link."""
+    tree = tmp_path / "tree"
+    (tree / "coll" / "items").mkdir(parents=True)
+    (tree / "catalog.json").write_text(json.dumps(
+        {"type": "Catalog", "stac_version": "1.1.0", "id": "synthetic-huge", "description": "Synthetic test tree",
+         "links": [{"rel": "root", "href": "./catalog.json"}, {"rel": "child", "href": "./coll/collection.json"}]}))
+    for k in range(10):  # every item link goes to one of ten real items: the walk reads each once
+        item = _item()
+        item["id"], item["collection"] = f"i{k}", "coll"
+        item["links"] = [{"rel": "collection", "href": "../collection.json"}, {"rel": "root", "href": "../../catalog.json"}]
+        (tree / "coll" / "items" / f"i{k}.json").write_text(json.dumps(item))
+    links = [{"rel": "item", "href": f"./items/i{k % 10}.json", "type": "application/geo+json",
+              "title": f"Synthetic item {k}"} for k in range(n)]
+    for k in bad_at:
+        links[k]["href"] = 42  # the link schema wants a string
+    links += [{"rel": "root", "href": "../catalog.json"}, {"rel": "parent", "href": "../missing.json"}]
+    coll = {"type": "Collection", "stac_version": "1.1.0", "id": "coll", "description": "Synthetic, not observations.",
+            "license": "CC-BY-4.0", "links": links,
+            "extent": {"spatial": {"bbox": [[-180, -90, 180, 90]]}, "temporal": {"interval": [["2020-01-01T00:00:00Z", None]]}}}
+    (tree / "coll" / "collection.json").write_text(json.dumps(coll, indent=2))
+    return tree
+
+
+def _expected(bad_at: tuple[int, ...]) -> list[str]:
+    return [f"coll/collection.json: links/{k}/href: 42 is not of type 'string' (schema {COLLECTION_V11})"
+            for k in bad_at] + ["coll/collection.json: broken parent link '../missing.json'"]
+
+
+def test_huge_collection_links_streamed_bounded_and_a_deep_bad_link_named(tmp_path: Path, schema_dir: Path) -> None:
+    """A collection.json of 200,000 item links (synthetic, made here) is validated with its links streamed:
+    Python's peak allocation (tracemalloc) stays far below what the parsed file alone takes, and a link
+    broken at position 150,000 is reported with the file and its position."""
+    import tracemalloc
+
+    from stac_mmtp.release.validate import BIG_JSON, validate_tree
+
+    tree = _huge_tree(tmp_path, 200_000, (150_000,))
+    coll_file = tree / "coll" / "collection.json"
+    assert coll_file.stat().st_size > BIG_JSON  # the streamed path is the one under test
+
+    tracemalloc.start()
+    json.loads(coll_file.read_bytes())
+    parsed = tracemalloc.get_traced_memory()[1]  # what holding the parsed file takes
+    tracemalloc.stop()
+    tracemalloc.start()
+    report = validate_tree(tree, SchemaStore(schema_dir), check_assets=False)
+    streamed = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+
+    assert [str(p) for p in report.problems] == _expected((150_000,))
+    assert report.objects == 12 and report.by_type == {"Catalog": 1, "Collection": 1, "Feature": 10}
+    assert parsed > 60 * 2**20, parsed  # 200,000 parsed links: tens of MiB
+    assert streamed < parsed / 8, (streamed, parsed)
+
+
+def test_streamed_links_report_what_the_whole_file_path_reports(tmp_path: Path, schema_dir: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Streamed (the limit lowered below a 5,000-link file) and whole, the same problems in the same
+    order, with bad links in the first batch, at a batch boundary and in the last batch."""
+    from stac_mmtp.release import validate as validate_mod
+    from stac_mmtp.release.validate import LINK_BATCH, validate_tree
+
+    bad_at = (3, LINK_BATCH - 1, LINK_BATCH, 4_999)
+    tree = _huge_tree(tmp_path, 5_000, bad_at)
+    whole = validate_tree(tree, SchemaStore(schema_dir), check_assets=False)
+    monkeypatch.setattr(validate_mod, "BIG_JSON", 64 * 1024)
+    assert (tree / "coll" / "collection.json").stat().st_size > 64 * 1024
+    streamed = validate_tree(tree, SchemaStore(schema_dir), check_assets=False)
+    assert [str(p) for p in whole.problems] == [str(p) for p in streamed.problems] == _expected(bad_at)
+    assert streamed.by_type == whole.by_type == {"Catalog": 1, "Collection": 1, "Feature": 10}

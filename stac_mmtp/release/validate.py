@@ -326,41 +326,154 @@ class TreeReport:
 
 
 def iter_tree(root: Path) -> Iterator[tuple[Path, dict[str, Any] | None, str | None]]:
-    """Walk a STAC tree from its root catalog along child/item links: (path, object or None, error)."""
-    for path, obj, error, _ in _walk(root):
-        yield path, obj, error
+    """Walk a STAC tree from its root catalog along child/item links: (path, object or None, error).
+
+    A file over BIG_JSON (a collection of a million item links) is never parsed whole: its object
+    comes without its `links` (they are streamed to the walk)."""
+    for path, obj, error, _, big in _walk(root):
+        yield path, (big.head if big is not None else obj), error
 
 
-def _walk(root: Path) -> Iterator[tuple[Path, dict[str, Any] | None, str | None, bytes]]:
-    """iter_tree, plus each file's bytes. Hrefs are joined lexically (os.path.normpath) below the
-    resolved root: resolving each one cost a stat per path component, most of a large tree's walk."""
+# A JSON file from this size on is streamed (BigJson): its links are read in batches, never parsed whole.
+# The 1,000,000-item collection.json is about 250 MB of JSON and parsed whole it was most of
+# validate's 1.3 GiB; the objects of a normal tree (an item, a collection of thousands of links)
+# are far below it and keep the exact whole-file path.
+BIG_JSON = 8 * 1024 * 1024
+LINK_BATCH = 2_000
+
+
+class BigJson:
+    """A JSON file too large to parse whole: its top-level object without `links` (`head`, small),
+    and its links streamed from the file by ijson (yajl's C parser) in file order.
+
+    ijson rather than a home-made scanner: it is a maintained incremental parser with a C backend
+    (about the speed of json.loads per link) whose objects are json.loads's (floats with
+    use_float, the last of duplicate keys)."""
+
+    def __init__(self, path: Path):
+        import ijson
+        from ijson.common import ObjectBuilder
+
+        self.path = path
+        self.links_array = False  # `links` is an array (streamed); any other value stays in head
+        head: dict[str, Any] = {}
+        with path.open("rb") as f:
+            events = ijson.parse(f, use_float=True)
+            _, event, _ = next(events)
+            if event != "start_map":
+                raise ValueError("the top-level value is not an object")
+            for _, event, value in events:
+                if event == "end_map":
+                    break
+                key = value  # a map_key at the top level
+                _, event, value = next(events)
+                if key == "links" and event == "start_array":
+                    self.links_array = True
+                    head.pop("links", None)
+                    depth = 1
+                    while depth:  # skip the array: its links are streamed by links()
+                        _, event, _ = next(events)
+                        depth += event in ("start_map", "start_array")
+                        depth -= event in ("end_map", "end_array")
+                    continue
+                if key == "links":
+                    self.links_array = False
+                builder = ObjectBuilder()
+                builder.event(event, value)
+                depth = event in ("start_map", "start_array")
+                while depth:
+                    _, event, value = next(events)
+                    builder.event(event, value)
+                    depth += event in ("start_map", "start_array")
+                    depth -= event in ("end_map", "end_array")
+                head[key] = builder.value
+            for _ in events:
+                raise ValueError("data after the top-level object")
+        self.head = head
+
+    def links(self) -> Iterator[Any]:
+        """Every link, in file order, one at a time."""
+        if not self.links_array:
+            links = self.head.get("links")
+            yield from links if isinstance(links, list) else []
+            return
+        import ijson
+
+        with self.path.open("rb") as f:
+            yield from ijson.items(f, "links.item", use_float=True)
+
+    def link_batches(self, size: int = LINK_BATCH) -> Iterator[tuple[int, list[Any]]]:
+        """(position of the first, links) for consecutive batches of `size` links; at least one batch."""
+        batch: list[Any] = []
+        start = 0
+        for link in self.links():
+            batch.append(link)
+            if len(batch) == size:
+                yield start, batch
+                start, batch = start + size, []
+        if batch or not start:
+            yield start, batch
+
+    def content_key(self, fingerprint: str) -> str:
+        """digests.content_key of the file's bytes, read in blocks."""
+        h = hashlib.sha256(fingerprint.encode() + b"\0")
+        with self.path.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        return h.hexdigest()
+
+
+def _down(here: str, links: Iterable[Any]) -> Iterator[str]:
+    """The files a walk goes down to from the object in directory `here`: its relative child and item links."""
+    for link in links:
+        if isinstance(link, dict) and link.get("rel") in ("child", "item"):
+            href = link.get("href", "")
+            if not isinstance(href, str) or "://" in href or href.startswith("/"):
+                continue  # absolute links are checked elsewhere (publish forbids them)
+            yield os.path.normpath(os.path.join(here, href))
+
+
+def _walk(root: Path) -> Iterator[tuple[Path, dict[str, Any] | None, str | None, bytes, BigJson | None]]:
+    """iter_tree, plus each file's bytes, and for a file over BIG_JSON its BigJson (then no object and
+    no bytes). Hrefs are joined lexically (os.path.normpath) below the resolved root: resolving each
+    one cost a stat per path component, most of a large tree's walk. Depth first, in link order: the
+    stack holds one iterator of link targets per open object, so a collection's million item links are
+    read as the walk reaches them, never held."""
     root_file = root / "catalog.json" if root.is_dir() else root
     seen: set[int] = set()  # hashes, not the paths: a million paths would be ~200 MiB
-    stack = [str(root_file.resolve())]
+    stack: list[Iterator[str]] = [iter([str(root_file.resolve())])]
     while stack:
-        name = stack.pop()
+        name = next(stack[-1], None)
+        if name is None:
+            stack.pop()
+            continue
         if hash(name) in seen:
             continue
         seen.add(hash(name))
         path = Path(name)
         try:
-            data = path.read_bytes()
+            with open(name, "rb") as f:
+                big = os.fstat(f.fileno()).st_size >= BIG_JSON
+                data = b"" if big else f.read()
         except OSError:
-            yield path, None, "linked file does not exist", b""
+            yield path, None, "linked file does not exist", b"", None
+            continue
+        if big:
+            try:
+                streamed = BigJson(path)
+            except Exception as exc:  # noqa: BLE001 - ijson's JSONError, a bad UTF-8 byte, not an object
+                yield path, None, f"not valid JSON ({exc})", b"", None
+                continue
+            yield path, None, None, b"", streamed
+            stack.append(_down(os.path.dirname(name), streamed.links()))
             continue
         try:
             obj = json.loads(data.decode("utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            yield path, None, f"not valid JSON ({exc})", data
+            yield path, None, f"not valid JSON ({exc})", data, None
             continue
-        yield path, obj, None, data
-        here = os.path.dirname(name)
-        for link in reversed(obj.get("links", [])):
-            if link.get("rel") in ("child", "item"):
-                href = link.get("href", "")
-                if "://" in href or href.startswith("/"):
-                    continue  # absolute links are checked elsewhere (publish forbids them)
-                stack.append(os.path.normpath(os.path.join(here, href)))
+        yield path, obj, None, data, None
+        stack.append(_down(os.path.dirname(name), obj.get("links", [])))
 
 
 def schema_fingerprint(store: SchemaStore) -> str:
@@ -405,8 +518,16 @@ def validate_tree(root: Path, store: SchemaStore, check_assets: bool = True) -> 
     cache = Cache()
     validator = StacValidator(store)
     batch: list[tuple[Path, str, dict[str, Any], str]] = []
-    for path, obj, error, data in _walk(root):
+    for path, obj, error, data, big in _walk(root):
         rel = os.path.relpath(path, base)
+        if big is not None:
+            if batch:  # the problems keep the walk's order
+                _validate_batch(batch, report, validator, cache, check_assets)
+                batch = []
+            if _validate_big(path, rel, big, report, validator, cache, fingerprint, check_assets):
+                continue  # validated, streamed
+            data = path.read_bytes()  # a schema with rules on the links array as a whole: validated whole
+            obj = json.loads(data.decode("utf-8"))
         if obj is None:
             report.problems.append(Problem(rel, error or "unreadable"))
             continue
@@ -424,6 +545,87 @@ def validate_tree(root: Path, store: SchemaStore, check_assets: bool = True) -> 
 # Objects validated together as the walk goes: a tree of a million items is never held whole, and a batch
 # still gives the digest cache and the asset checker's thread pool enough work per call.
 VALIDATE_BATCH = 2_000
+
+
+ARRAY_RULES = ("contains", "minContains", "maxContains", "minItems", "maxItems", "uniqueItems")
+
+
+def _links_rules_per_link(validator: StacValidator, head: dict[str, Any]) -> bool:
+    """Whether every schema rule on `head`'s links applies to each link alone, so that validating the
+    object with each batch of its links in place of all of them checks exactly the same rules.
+
+    The STAC core schemas of catalogs and collections only give each link a schema (`items`); the
+    core item schema's `contains` (a collection link) applies to Features, which are never streamed.
+    An extension schema that puts a rule on the links array as a whole (ARRAY_RULES under a `links`
+    key) makes the file validated whole."""
+    if head.get("type") == "Feature":
+        return False
+
+    def array_rule(node: Any, under_links: bool) -> bool:
+        if isinstance(node, dict):
+            if under_links and any(k in node for k in ARRAY_RULES):
+                return True
+            return any(array_rule(v, under_links or k == "links") for k, v in node.items())
+        if isinstance(node, list):
+            return any(array_rule(v, under_links) for v in node)
+        return False
+
+    for url in validator.schemas_for(head):
+        if _canonical(url).startswith("https://schemas.stacspec.org/"):
+            continue
+        validator._fast_validator(url)  # loads it (SchemaMissing as on the whole-file path)
+        if array_rule(validator._documents.get(_canonical(url)), False):
+            return False
+    return True
+
+
+def _shift(problem: Problem, start: int) -> Problem | None:
+    """A problem found in a batch of links starting at position `start`, located in the whole file
+    (`links/5/href` -> `links/2005/href`); None for one about the object, not a link (reported once,
+    from the first batch)."""
+    loc, sep, rest = problem.message.partition(": ")
+    parts = loc.split("/")
+    if len(parts) >= 2 and parts[0] == "links" and parts[1].isdigit() and sep:
+        parts[1] = str(int(parts[1]) + start)
+        return Problem(problem.path, "/".join(parts) + sep + rest, problem.schema)
+    return problem if start == 0 else None
+
+
+def _validate_big(path: Path, rel: str, big: BigJson, report: TreeReport, validator: StacValidator, cache: Any,
+                  fingerprint: str, check_assets: bool) -> bool:
+    """Validate a BigJson with its links streamed: the object is validated against each of its schemas
+    once per batch of LINK_BATCH links put in place of all its links, so every link is checked by the
+    same real schemas; a link's problem names its position in the file (`links/900000/href`).
+    False (nothing done) when a schema has rules on the links array as a whole: then it is validated whole."""
+    from stac_mmtp.release.asset_checks import check_assets as check_asset_bytes
+    from stac_mmtp.release.asset_checks import local_assets
+
+    head = big.head
+    if not isinstance(head.get("links", []), list) or not _links_rules_per_link(validator, head):
+        return False
+    key = big.content_key(fingerprint)
+    cached = key in cache.valid_keys([key])
+    schema_problems: list[Problem] = []
+    structure: list[Problem] = []
+    for start, links in big.link_batches():
+        obj = {**head, "links": links}
+        if not cached:
+            schema_problems += [q for p in validator.iter_problems(obj, rel) if (q := _shift(p, start)) is not None]
+        if all(isinstance(lk, dict) for lk in links):
+            structure += _structure_problems(path, rel, {"links": links})
+    kind = head.get("type", "?")
+    report.objects += 1
+    report.cached += cached
+    report.by_type[kind] = report.by_type.get(kind, 0) + 1
+    report.schemas.update(validator.schemas_for(head))
+    report.problems += schema_problems + structure
+    if check_assets:
+        refs = local_assets(path, rel, head)
+        report.assets += len(refs)
+        report.problems += [Problem(where, msg) for where, msg in check_asset_bytes(refs)]
+    if not cached and not schema_problems:
+        cache.add_valid([key])
+    return True
 
 
 def _validate_batch(found: list[tuple[Path, str, dict[str, Any], str]], report: TreeReport,

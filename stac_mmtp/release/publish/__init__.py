@@ -23,6 +23,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from stac_mmtp.digests import Cache
 from stac_mmtp.errors import InputError
@@ -50,6 +51,7 @@ from stac_mmtp.release.publish.scan import (
     scan_tree,
     tree_keys,
 )
+from stac_mmtp.release.publish.spill import more_files_than, publish_streamed, stream_files
 from stac_mmtp.release.publish.stores import (
     MANIFEST_FORMAT,
     MANIFEST_KEY,
@@ -122,8 +124,11 @@ def _needs_upload(obj: LocalObject, remote: Remote | None, is_s3: bool) -> bool:
                       or remote.cache_control != obj.cache_control)
 
 
+_LIST = object()  # plan's default listing: the store's own
+
+
 def plan(objs: list[LocalObject], store: Store, jobs: int, progress: ProgressFn = None,
-         check_every_object: bool = False) -> tuple[list[LocalObject], dict[str, Remote] | None]:
+         check_every_object: bool = False, listing: Any = _LIST) -> tuple[list[LocalObject], dict[str, Remote] | None]:
     """Which objects must be uploaded; plus the store's listing (for stale objects), None if unlisted.
 
     The listing settles absent keys and other sizes. On S3, a listed ETag equal to the MD5 (or
@@ -131,9 +136,11 @@ def plan(objs: list[LocalObject], store: Store, jobs: int, progress: ProgressFn 
     show, are sampled with one HEAD per (media type, cache policy): a sample that differs (a new
     header policy, or another tool) sends its whole class to one HEAD per object. Those HEADs, and
     with `check_every_object` or on a file mirror every same-size object's, compare the sha256
-    metadata, the ETag and the headers (_needs_upload).
+    metadata, the ETag and the headers (_needs_upload). `listing` is the part of the store's listing
+    for these objects when the caller has it (publish_streamed plans a large tree in batches).
     """
-    listing = store.list()
+    if listing is _LIST:
+        listing = store.list()
     is_s3 = isinstance(store, S3Store)
     if listing is None:
         todo, changed = objs, []
@@ -203,6 +210,12 @@ def publish(build_dir: Path, store: Store, *, dry_run: bool = False, delete: boo
     if store.read(RELEASE_MARKER) is not None and not (into_release and not delete):
         raise InputError(f"{store.url} holds a released version ({RELEASE_MARKER}): released versions are immutable; "
                          "release a new version with `stac-mmtp release` instead")
+    if more_files_than(build_dir, stream_files()):  # its records on disk: memory bounded at a million files
+        return publish_streamed(
+            build_dir, store, PublishReport(store.url, dry_run), dry_run=dry_run, delete=delete, jobs=jobs,
+            public_check=public_check, progress=progress, check_every_object=check_every_object,
+            validate=(lambda fingerprint: check_tree(build_dir, schema_cache, fingerprint)) if validate else None,
+            plan=plan)
     # Validation runs while the tree is scanned and the store listed; nothing is written before it
     # has passed.
     t0 = time.perf_counter()

@@ -7,16 +7,17 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import json
+import os
 import shutil
 import urllib.parse
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from stac_mmtp.atomic import staged_file
 from stac_mmtp.errors import InputError, MmtpError
-from stac_mmtp.release.publish.scan import MULTIPART_THRESHOLD, PART_SIZE, LocalObject, hash_file
+from stac_mmtp.release.publish.scan import MULTIPART_THRESHOLD, PART_SIZE, LocalObject, hash_file, iter_files
 from stac_mmtp.stac import JSON_MEDIA_TYPE
 
 META_KEY = "sha256"  # stored as x-amz-meta-sha256: the hex sha256 of the object's bytes
@@ -82,6 +83,14 @@ class FileStore:
             return {}
         return {p.relative_to(self.root).as_posix(): Remote(p.stat().st_size) for p in self.root.rglob("*")
                 if p.is_file() and not p.name.startswith(".")}
+
+    def iter_list(self) -> Iterator[tuple[str, Remote]]:
+        """list()'s entries one at a time (the publish of a large tree keeps them on disk)."""
+        if not self.root.is_dir():
+            return
+        cut = len(str(self.root)) + 1
+        for path, _, st in iter_files(str(self.root), skip_hidden_dirs=False):
+            yield path[cut:].replace(os.sep, "/"), Remote(st.st_size)
 
     def head(self, key: str) -> Remote | None:
         p = self.root / key
@@ -189,6 +198,29 @@ class S3Store:
                 return None  # anonymous or write-only credentials: fall back to one HEAD per object
             raise
         return out
+
+    def iter_list(self) -> Iterator[tuple[str, Remote]] | None:
+        """list()'s entries one page at a time (the publish of a large tree keeps them on disk); None
+        when the first page is refused, as list() (a refusal on a later page raises)."""
+        from botocore.exceptions import ClientError
+
+        start = f"{self.prefix}/" if self.prefix else ""
+        pages = iter(self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=start))
+        try:
+            first = next(pages, None)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("AccessDenied", "403"):
+                return None
+            raise
+
+        def entries() -> Iterator[tuple[str, Remote]]:
+            for page in ([first] if first is not None else []):
+                yield from ((o["Key"][len(start):], Remote(o["Size"], etag=o.get("ETag", "").strip('"')))
+                            for o in page.get("Contents", []))
+            for page in pages:
+                yield from ((o["Key"][len(start):], Remote(o["Size"], etag=o.get("ETag", "").strip('"')))
+                            for o in page.get("Contents", []))
+        return entries()
 
     def head(self, rel: str) -> Remote | None:
         from botocore.exceptions import ClientError
