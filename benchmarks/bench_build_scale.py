@@ -130,7 +130,7 @@ def write_outputs(root: Path, n: int) -> Path:
     return d
 
 
-def reduce_child(outputs: Path, n: int, out: Path) -> None:
+def reduce_child(outputs: Path, n: int, out: Path, drop_thumbnails: bool = False) -> None:
     """Run the build's `_write` with an executor that hands back the N outputs as finished tasks."""
     import types
 
@@ -142,6 +142,8 @@ def reduce_child(outputs: Path, n: int, out: Path) -> None:
         results = []
         for i in range(n):
             item = json.loads((outputs / f"{i:07d}.json").read_bytes())
+            if drop_thumbnails:
+                item["assets"].pop("thumbnail", None)
             r = TaskResult(item["properties"]["mmtp:event_id"], item["id"], "sentinel-2", item["id"],
                            item["properties"]["mmtp:temporal_role"], True, 0.0, item=item, worker="bench")
             results.append(r)
@@ -168,7 +170,7 @@ def tree_digest(root: Path) -> str:
     return h.hexdigest()
 
 
-def run_reduce(root: Path, sizes: list[int], before: Path | None) -> None:
+def run_reduce(root: Path, sizes: list[int], before: Path | None, drop_thumbnails: bool = False) -> None:
     import os
     import subprocess
 
@@ -183,7 +185,8 @@ def run_reduce(root: Path, sizes: list[int], before: Path | None) -> None:
             shutil.rmtree(out, ignore_errors=True)
             env = {**os.environ, "PYTHONPATH": str(code)}
             proc = subprocess.Popen([sys.executable, str(here / "benchmarks" / "bench_build_scale.py"), "--workdir",
-                                     str(root), "--reduce-child", str(n), "--outputs", str(outputs), "--out", str(out)],
+                                     str(root), "--reduce-child", str(n), "--outputs", str(outputs), "--out", str(out),
+                                     *(["--drop-thumbnails"] if drop_thumbnails else [])],
                                     stdout=subprocess.PIPE, env=env, cwd=str(code))
             data = proc.stdout.read()
             _, status, usage = os.wait4(proc.pid, 0)
@@ -209,15 +212,18 @@ def main() -> None:
     ap.add_argument("--no-rebuild", action="store_true", help="skip the full build + unchanged rebuild")
     ap.add_argument("--reduce", help="only the reduce step, at these item counts (comma-separated)")
     ap.add_argument("--before", type=Path, help="with --reduce: also the code of this checkout (main's)")
+    ap.add_argument("--drop-thumbnails", action="store_true",
+                    help="with --reduce: items without their thumbnail asset (the events' items.parquet gets one "
+                         "struct field per linked thumbnail: at 100k it, not the reduce, is the peak)")
     ap.add_argument("--reduce-child", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--outputs", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     a = ap.parse_args()
     a.workdir.mkdir(parents=True, exist_ok=True)
     if a.reduce_child:
-        return reduce_child(a.outputs, a.reduce_child, a.out)
+        return reduce_child(a.outputs, a.reduce_child, a.out, a.drop_thumbnails)
     if a.reduce:
-        return run_reduce(a.workdir, [int(x) for x in a.reduce.split(",")], a.before)
+        return run_reduce(a.workdir, [int(x) for x in a.reduce.split(",")], a.before, a.drop_thumbnails)
     events, samples = inputs(a.workdir, a.copies)
     tasks = planned(events, samples)
     noop = near_empty(tasks, a.noop)

@@ -26,13 +26,19 @@ from stac_mmtp.paths import default_events_dir
 from stac_mmtp.sources.registry import get_source
 from stac_mmtp.sources.sentinel2.samples import write_product
 from stac_mmtp.stac import MMTP
-from stac_mmtp.stac.events import events_bundle, link_acquisitions, root_catalog_metadata, sample_collection_metadata
+from stac_mmtp.stac.events import (
+    events_bundle,
+    link_acquisitions,
+    root_catalog_metadata,
+    sample_collection_metadata,
+)
 from stac_mmtp.stac.synthetic import mark_catalog, mark_collection
 from stac_mmtp.stac.tree import CollectionBundle, ItemStats, set_extent, write_tree
 
 GJERDRUM = "gjerdrum-landslide-2020"
 # row groups (and rustac batches) of 100 items: the parquet buffers the same at both sizes of the memory test
 ROWS = 100
+EVENTS = 20  # the replicas are spread over this many events of the inventory, 2 of each template
 STRUCTURAL = ("root", "parent", "collection", "self", "item", "child")
 
 
@@ -44,6 +50,11 @@ def setting(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[s
     events.mkdir()
     shutil.copy(default_events_dir() / f"{GJERDRUM}.geojson", events)
     ev = load_inventory(events)[0]
+    # the replicas' other events: inventory events triggered by none (whose trigger would be missing)
+    others = [p for p in sorted(default_events_dir().glob("*.geojson")) if p.stem != GJERDRUM
+              and not json.loads(p.read_text())["properties"].get("triggered_by")]
+    for path in others[:EVENTS - 1]:
+        shutil.copy(path, events)
     products = root / "products"
     write_product(products, ev, datetime(2020, 12, 25, 10, 44, 41, tzinfo=UTC), "L2A", "S2A")
     write_product(products, ev, datetime(2021, 1, 2, 10, 44, 41, tzinfo=UTC), "L2A", "S2B")
@@ -56,15 +67,19 @@ def setting(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[s
         it["links"] = [lk for lk in it["links"] if lk["rel"] not in STRUCTURAL]
         templates.append(it)
     assert {t["properties"]["mmtp:temporal_role"] for t in templates} == {"pre-event", "first-post-event"}
+    assert len(load_inventory(events)) == EVENTS
     return events, templates
 
 
-def replicas(templates: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
+def replicas(templates: list[dict[str, Any]], n: int, events: list[str]) -> list[dict[str, Any]]:
+    """n copies of the templates, spread over `events` (event ids), under new ids, titles and datetimes."""
     out = []
     for k in range(n):
         it = copy.deepcopy(templates[k % len(templates)])
-        it["id"] = f"{it['id']}-r{k:06d}"
         p = it["properties"]
+        ev = events[(k // len(templates)) % len(events)]
+        it["id"] = f"{it['id'].replace(p['mmtp:event_id'], ev, 1)}-r{k:06d}"
+        p["mmtp:event_id"] = ev
         p["title"] = f"{p['title']} (replica {k})"
         day = 1 + k % 28
         p["datetime"] = f"2021-01-{day:02d}T10:44:{k % 60:02d}.{k % 1000:03d}000Z"
@@ -115,13 +130,14 @@ def test_streamed_reduce_writes_the_list_reduce_tree(setting: tuple[Path, list[d
     import pystac
 
     events_dir, templates = setting
-    items = replicas(templates, 600)
+    ids = sorted(ev.id for ev in load_inventory(events_dir))
+    items = replicas(templates, 600, ids)
     counts, _ = streamed(tmp_path / "stage", tmp_path / "spool", events_dir, items)
-    assert counts == {"events": 1, "sentinel-2": 600}
+    assert counts == {"events": EVENTS, "sentinel-2": 600}
     reference(tmp_path / "ref", events_dir, items)
     ours, ref = files(tmp_path / "stage"), files(tmp_path / "ref")
-    # the items, the event, catalog.json, 2 collection.json, 2 items.parquet, splits.json, the extension's schema
-    assert sorted(ours) == sorted(ref) and len(ours) == 600 + 1 + 1 + 2 + 2 + 1 + 1
+    # the items, the events, catalog.json, 2 collection.json, 2 items.parquet, splits.json, the extension's schema
+    assert sorted(ours) == sorted(ref) and len(ours) == 600 + EVENTS + 1 + 2 + 2 + 1 + 1
     assert [k for k in ours if ours[k] != ref[k]] == []
     # what the test put in, read back by pystac: every item, the event linking each of them by role
     cat = pystac.Catalog.from_file(str(tmp_path / "stage" / "catalog.json"))
@@ -134,9 +150,11 @@ def test_streamed_reduce_writes_the_list_reduce_tree(setting: tuple[Path, list[d
         assert props["ml-aoi:split"] in ("train", "validate", "test")
     event = json.loads((tmp_path / "stage" / "events" / GJERDRUM / f"{GJERDRUM}.json").read_text())
     roles = [lk["rel"] for lk in event["links"] if lk["rel"] in ("pre-event", "first-post-event")]
-    assert roles == ["pre-event"] * 300 + ["first-post-event"] * 300
+    mine = [it["properties"]["mmtp:temporal_role"] for it in items if it["properties"]["mmtp:event_id"] == GJERDRUM]
+    assert roles == ["pre-event"] * mine.count("pre-event") + ["first-post-event"] * mine.count("first-post-event")
+    assert len(roles) == 30
     catalog = json.loads((tmp_path / "stage" / "catalog.json").read_text())
-    assert catalog["description"].startswith("Synthetic sample build: 600 of its 601 items")
+    assert catalog["description"].startswith(f"Synthetic sample build: 600 of its {600 + EVENTS} items")
 
 
 def test_reduce_memory_does_not_grow_with_the_items(setting: tuple[Path, list[dict[str, Any]]], tmp_path: Path) -> None:
@@ -144,7 +162,7 @@ def test_reduce_memory_does_not_grow_with_the_items(setting: tuple[Path, list[di
     events_dir, templates = setting
     peaks, held = {}, {}
     for n in (200, 2000):  # the smaller first: it pays the imports
-        items = replicas(templates, n)
+        items = replicas(templates, n, sorted(ev.id for ev in load_inventory(events_dir)))
         tracemalloc.start()  # what holding these items costs, parsed as the reduce parses them
         kept = [json.loads(json.dumps(it)) for it in items]
         held[n] = tracemalloc.get_traced_memory()[0]
