@@ -6,6 +6,7 @@ point and the reduce step. Their names are re-exported here for existing callers
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -191,27 +192,40 @@ def build(
 def _write(out: Path, events: list[Event], tasks: list[Task], report: BuildReport, options: BuildOptions,
            progress: Progress | None, extra_bundles: ExtraBundles | None, work: Any, runner: Runner,
            overview: bool = False) -> None:
-    with staged_dir(out) as stage, tempfile.TemporaryDirectory(dir=stage.parent, prefix=f".{out.name}.items.") as tmp, \
-            ItemSpool(Path(tmp)) as spool:
+    with staged_dir(out) as stage:
         (stage / BUILD_MARKER).write_text("written by stac-mmtp build; its directory is replaced by the next build\n")
-
-        def arrived(t: Task, r: TaskResult) -> None:  # each item to disk as it comes: no result keeps one
-            if r.ok and r.item is not None:
-                spool.add(r.collection, r.item)
-            r.item = None
-
-        results = runner(tasks, stage, options.jobs, progress, on_result=arrived) if work is None else \
-            _run_incremental(tasks, stage, work, options.jobs, progress, runner, spool)
-        report.results = sorted(results, key=lambda r: (r.collection, r.item_id))
-        for d in stage.iterdir():  # a collection whose every task failed leaves no empty directory
-            if d.is_dir() and not any(d.iterdir()):
-                d.rmdir()
-        report.collections = reduce_tree(stage, events, sorted({t.product.source for t in tasks}), spool,
-                                         extra_bundles)
+        # inside the stage: a killed build leaves it where it leaves the rest of its unfinished tree
+        spool = ItemSpool(stage / SPOOL)
+        try:
+            _reduce_in_stage(stage, events, tasks, report, options, progress, extra_bundles, work, runner, spool)
+        finally:
+            spool.close()
+            shutil.rmtree(stage / SPOOL, ignore_errors=True)
         if overview:  # in the stage: the tree moves into place with the root catalog already linking it
             from stac_mmtp.build.overview import link_from_root, write_overview
 
             link_from_root(stage, write_overview(stage, events=events))
+
+
+SPOOL = ".stac-mmtp-items"  # the reduce step's item spool, in the stage until the tree is written
+
+
+def _reduce_in_stage(stage: Path, events: list[Event], tasks: list[Task], report: BuildReport, options: BuildOptions,
+                     progress: Progress | None, extra_bundles: ExtraBundles | None, work: Any, runner: Runner,
+                     spool: ItemSpool) -> None:
+    def arrived(t: Task, r: TaskResult) -> None:  # each item to disk as it comes: no result keeps one
+        if r.ok and r.item is not None:
+            spool.add(r.collection, r.item)
+        r.item = None
+
+    results = runner(tasks, stage, options.jobs, progress, on_result=arrived) if work is None else \
+        _run_incremental(tasks, stage, work, options.jobs, progress, runner, spool)
+    report.results = sorted(results, key=lambda r: (r.collection, r.item_id))
+    for d in stage.iterdir():  # a collection whose every task failed leaves no empty directory
+        if d.is_dir() and d.name != SPOOL and not any(d.iterdir()):
+            d.rmdir()
+    report.collections = reduce_tree(stage, events, sorted({t.product.source for t in tasks}), spool,
+                                     extra_bundles)
 
 
 def reduce_tree(stage: Path, events: list[Event], sources: list[str], spool: ItemSpool,
