@@ -17,6 +17,16 @@ rebuild from a work directory against the full build.
   of a call with one near-empty task per worker; overhead per task = (wall(N) - fixed - (own(N) -
   own(fixed)) / workers) / (N - workers), own = the tasks' own seconds, measured inside each task.
 - Rebuild: `build()` with a work directory, full then unchanged (every task reused).
+- `--reduce 10000,100000`: the reduce step alone (events, collections, the events' links, the dataset
+  step's splits, the tree with `items.parquet`) on N SYNTHETIC task outputs on disk (S2-shaped items of
+  bench_tree_write.make_item, each `mmtp:synthetic: true`, on the real inventory's events), handed to the
+  build as its executor hands them (one result at a time, the item travelling with it), in a child process
+  per run: wall, CPU and peak RSS (`os.wait4`). `--before DIR` also runs the code of another checkout
+  (a `git worktree` of main: the reduce that kept every item) on the same outputs, and the two trees are
+  compared file by file (SHA-256 of every file).
+
+      PYTHONPATH=$PWD python benchmarks/bench_build_scale.py --workdir /tmp/bench-reduce \
+          --reduce 10000,100000 --before /tmp/main-worktree
 """
 
 from __future__ import annotations
@@ -25,6 +35,7 @@ import argparse
 import dataclasses
 import json
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -98,6 +109,100 @@ def timed(run: Callable[[list[Task], Path], list], tasks: list[Task], root: Path
     return wall, sum(r.seconds for r in results)
 
 
+def write_outputs(root: Path, n: int) -> Path:
+    """N task outputs (item JSON files) on disk, as converted tasks leave them, written once per N."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_tree_write import make_item
+
+    d = root / f"outputs-{n}"
+    if (d / "done").is_file():
+        return d
+    shutil.rmtree(d, ignore_errors=True)
+    d.mkdir(parents=True)
+    events = sorted(ev.id for ev in load_inventory(default_events_dir()))
+    for i in range(n):
+        it = make_item(i)
+        ev = events[i % len(events)]
+        it["id"] = it["id"].replace(it["properties"]["mmtp:event_id"], ev, 1)
+        it["properties"]["mmtp:event_id"] = ev
+        (d / f"{i:07d}.json").write_bytes(json.dumps(it).encode())
+    (d / "done").write_text(str(n))
+    return d
+
+
+def reduce_child(outputs: Path, n: int, out: Path, drop_thumbnails: bool = False) -> None:
+    """Run the build's `_write` with an executor that hands back the N outputs as finished tasks."""
+    import types
+
+    import stac_mmtp.build as b
+    from stac_mmtp.build.labels import dataset_hook
+    from stac_mmtp.build.tasks import TaskResult
+
+    def runner(tasks, stage, jobs, progress, on_result=None):  # noqa: ANN001, ANN202 - executor.run_tasks
+        results = []
+        for i in range(n):
+            item = json.loads((outputs / f"{i:07d}.json").read_bytes())
+            if drop_thumbnails:
+                item["assets"].pop("thumbnail", None)
+            r = TaskResult(item["properties"]["mmtp:event_id"], item["id"], "sentinel-2", item["id"],
+                           item["properties"]["mmtp:temporal_role"], True, 0.0, item=item, worker="bench")
+            results.append(r)
+            if on_result:
+                on_result(tasks[0], r)
+        return results
+
+    events = load_inventory(default_events_dir())
+    tasks = [types.SimpleNamespace(product=types.SimpleNamespace(source="sentinel-2"))]
+    report = b.BuildReport(out=out, events=len(events))
+    t0, c0 = time.perf_counter(), time.process_time()
+    b._write(out, events, tasks, report, BuildOptions(), None, dataset_hook(None, default_events_dir()), None, runner)
+    print(json.dumps({"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
+                      "items": report.collections.get("sentinel-2")}))
+
+
+def tree_digest(root: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for p in sorted(root.rglob("*")):
+        if p.is_file():
+            h.update(p.relative_to(root).as_posix().encode() + b"\0" + hashlib.sha256(p.read_bytes()).digest())
+    return h.hexdigest()
+
+
+def run_reduce(root: Path, sizes: list[int], before: Path | None, drop_thumbnails: bool = False) -> None:
+    import os
+    import subprocess
+
+    here = Path(__file__).resolve().parents[1]
+    print("| code | items | wall | CPU | peak RSS | tree (sha256 of every file) |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for n in sizes:
+        outputs = write_outputs(root, n)
+        digests = {}
+        for name, code in [("after", here), *([("before", before.resolve())] if before else [])]:
+            out = root / f"tree-{name}-{n}"
+            shutil.rmtree(out, ignore_errors=True)
+            env = {**os.environ, "PYTHONPATH": str(code)}
+            proc = subprocess.Popen([sys.executable, str(here / "benchmarks" / "bench_build_scale.py"), "--workdir",
+                                     str(root), "--reduce-child", str(n), "--outputs", str(outputs), "--out", str(out),
+                                     *(["--drop-thumbnails"] if drop_thumbnails else [])],
+                                    stdout=subprocess.PIPE, env=env, cwd=str(code))
+            data = proc.stdout.read()
+            _, status, usage = os.wait4(proc.pid, 0)
+            if status:
+                raise SystemExit(f"the reduce of {name} at {n} items failed (status {status})")
+            res = json.loads(data.splitlines()[-1])
+            assert res["items"] == n, res
+            digests[name] = tree_digest(out)
+            print(f"| {name} | {n} | {res['wall_s']:.1f} s | {res['cpu_s']:.1f} s | {usage.ru_maxrss / 1024:.0f} MiB | "
+                  f"{digests[name][:12]} |", flush=True)
+            shutil.rmtree(out, ignore_errors=True)
+        if before:
+            print(f"| | {n} | trees {'IDENTICAL' if digests['after'] == digests['before'] else 'DIFFER'} | | | |",
+                  flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--workdir", type=Path, required=True)
@@ -105,8 +210,20 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1, help="interleaved rounds; each figure is the best")
     ap.add_argument("--noop", type=int, default=200, help="near-empty tasks for the overhead")
     ap.add_argument("--no-rebuild", action="store_true", help="skip the full build + unchanged rebuild")
+    ap.add_argument("--reduce", help="only the reduce step, at these item counts (comma-separated)")
+    ap.add_argument("--before", type=Path, help="with --reduce: also the code of this checkout (main's)")
+    ap.add_argument("--drop-thumbnails", action="store_true",
+                    help="with --reduce: items without their thumbnail asset (the events' items.parquet gets one "
+                         "struct field per linked thumbnail: at 100k it, not the reduce, is the peak)")
+    ap.add_argument("--reduce-child", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--outputs", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     a = ap.parse_args()
     a.workdir.mkdir(parents=True, exist_ok=True)
+    if a.reduce_child:
+        return reduce_child(a.outputs, a.reduce_child, a.out, a.drop_thumbnails)
+    if a.reduce:
+        return run_reduce(a.workdir, [int(x) for x in a.reduce.split(",")], a.before, a.drop_thumbnails)
     events, samples = inputs(a.workdir, a.copies)
     tasks = planned(events, samples)
     noop = near_empty(tasks, a.noop)

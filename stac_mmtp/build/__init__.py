@@ -6,8 +6,9 @@ point and the reduce step. Their names are re-exported here for existing callers
 
 from __future__ import annotations
 
+import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 from stac_mmtp.atomic import staged_dir
 from stac_mmtp.build.executor import Progress, run_tasks
 from stac_mmtp.build.plan import Selection, plan, temporal_role
+from stac_mmtp.build.spool import ItemSpool, is_stream
 from stac_mmtp.build.state import WorkDir, task_key
 from stac_mmtp.build.tasks import ROLE_WORDS, TaskResult, item_title, run_task
 from stac_mmtp.dataset.inventory import Event, load_inventory
@@ -23,16 +25,25 @@ from stac_mmtp.sources.base import BuildOptions, ProductMeta, Task
 from stac_mmtp.sources.registry import discover, get_source
 from stac_mmtp.stac import MMTP
 from stac_mmtp.stac.events import (
+    Acquisition,
+    acquisition,
+    acquisitions,
     events_bundle,
     link_acquisitions,
     root_catalog_metadata,
     sample_collection_metadata,
 )
-from stac_mmtp.stac.synthetic import mark_catalog, mark_collection
-from stac_mmtp.stac.tree import CollectionBundle, ItemStats, set_extent, write_tree
+from stac_mmtp.stac.synthetic import is_synthetic_item, mark_catalog, mark_collection
+from stac_mmtp.stac.tree import ROWS_PER_GROUP, CollectionBundle, ItemStats, set_extent, write_tree
 
 __all__ = ["BUILD_MARKER", "ROLE_WORDS", "BuildReport", "Progress", "TaskResult", "build", "check_out_dir",
            "Selection", "item_title", "plan", "run_task", "run_tasks", "temporal_role"]
+
+
+# The dataset step (build/labels.py): more bundles from the events, the collections and the stage. A
+# collection's items may be a stream read from disk (build/spool.py): it reads them, and edits them by
+# mapping (spool.MappedItems), never in place.
+ExtraBundles = Callable[[list[Event], list[CollectionBundle], Path], list[CollectionBundle]]
 
 
 @dataclass
@@ -98,7 +109,7 @@ def build(
     out: Path,
     options: BuildOptions | None = None,
     progress: Progress | None = None,
-    extra_bundles: Callable[[list[Event], list[CollectionBundle], Path], list[CollectionBundle]] | None = None,
+    extra_bundles: ExtraBundles | None = None,
     protect: list[Path] | None = None,
     allow_empty: bool = False,
     acquisitions: Path | None = None,
@@ -179,51 +190,83 @@ def build(
 
 
 def _write(out: Path, events: list[Event], tasks: list[Task], report: BuildReport, options: BuildOptions,
-           progress: Progress | None,
-           extra_bundles: Callable[[list[Event], list[CollectionBundle], Path], list[CollectionBundle]] | None,
-           work: Any, runner: Runner, overview: bool = False) -> None:
+           progress: Progress | None, extra_bundles: ExtraBundles | None, work: Any, runner: Runner,
+           overview: bool = False) -> None:
     with staged_dir(out) as stage:
         (stage / BUILD_MARKER).write_text("written by stac-mmtp build; its directory is replaced by the next build\n")
-        results = runner(tasks, stage, options.jobs, progress) if work is None else \
-            _run_incremental(tasks, stage, work, options.jobs, progress, runner)
-        report.results = sorted(results, key=lambda r: (r.collection, r.item_id))
-        for d in stage.iterdir():  # a collection whose every task failed leaves no empty directory
-            if d.is_dir() and not any(d.iterdir()):
-                d.rmdir()
-        bundles = [events_bundle(events)]
-        by_coll: dict[str, list[dict[str, Any]]] = {}
-        for collection, item in task_items(report.results, work):
-            by_coll.setdefault(collection, []).append(item)
-        for src_name in sorted({t.product.source for t in tasks}):
-            source = get_source(src_name)
-            items = by_coll.get(source.collection_id, [])
-            if items and source.collection_id not in {b.id for b in bundles}:  # local and remote S2 share one
-                stats = ItemStats(items)  # one pass: the collection's metadata is reduced, not read off a list
-                coll = source.collection(stats)
-                mark_collection(coll, stats, sample_collection_metadata(source.collection_id))
-                set_extent(coll, stats)
-                bundles.append(CollectionBundle(coll, items))
-        if extra_bundles:
-            bundles += extra_bundles(events, bundles, stage)
-        link_acquisitions(bundles[0], bundles)
-        catalog = root_catalog_metadata()
-        mark_catalog(catalog, [it for b in bundles for it in b.items], MMTP)
-        write_tree(stage, catalog, bundles, geoparquet=True)
+        # inside the stage: a killed build leaves it where it leaves the rest of its unfinished tree
+        spool = ItemSpool(stage / SPOOL)
+        try:
+            _reduce_in_stage(stage, events, tasks, report, options, progress, extra_bundles, work, runner, spool)
+        finally:
+            spool.close()
+            shutil.rmtree(stage / SPOOL, ignore_errors=True)
         if overview:  # in the stage: the tree moves into place with the root catalog already linking it
             from stac_mmtp.build.overview import link_from_root, write_overview
 
             link_from_root(stage, write_overview(stage, events=events))
-        report.collections = {b.id: len(b.items) for b in bundles}
 
 
-def task_items(results: list[TaskResult], work: Any) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(collection, item) of every successful task, as the reduce step consumes them: kept from the
-    results, or read back from a work store on object storage, where the workers wrote them."""
-    for r in results:
-        if r.ok:
-            item = r.item if r.item is not None or work is None or not r.key else work.item(r.key)
-            if item is not None:
-                yield r.collection, item
+SPOOL = ".stac-mmtp-items"  # the reduce step's item spool, in the stage until the tree is written
+
+
+def _reduce_in_stage(stage: Path, events: list[Event], tasks: list[Task], report: BuildReport, options: BuildOptions,
+                     progress: Progress | None, extra_bundles: ExtraBundles | None, work: Any, runner: Runner,
+                     spool: ItemSpool) -> None:
+    def arrived(t: Task, r: TaskResult) -> None:  # each item to disk as it comes: no result keeps one
+        if r.ok and r.item is not None:
+            spool.add(r.collection, r.item)
+        r.item = None
+
+    results = runner(tasks, stage, options.jobs, progress, on_result=arrived) if work is None else \
+        _run_incremental(tasks, stage, work, options.jobs, progress, runner, spool)
+    report.results = sorted(results, key=lambda r: (r.collection, r.item_id))
+    for d in stage.iterdir():  # a collection whose every task failed leaves no empty directory
+        if d.is_dir() and d.name != SPOOL and not any(d.iterdir()):
+            d.rmdir()
+    report.collections = reduce_tree(stage, events, sorted({t.product.source for t in tasks}), spool,
+                                     extra_bundles)
+
+
+def reduce_tree(stage: Path, events: list[Event], sources: list[str], spool: ItemSpool,
+                extra_bundles: ExtraBundles | None = None, rows_per_group: int = ROWS_PER_GROUP) -> dict[str, int]:
+    """The reduce step: the catalog tree of the spooled items of `sources` (family names) written into `stage`;
+    returns the items per collection. It streams: one pass over each collection's items, read back from the
+    spool, reduces what needs them all (extent, summaries, synthetic counts, the events' links to their
+    acquisitions), then `write_tree` reads them back once more, one at a time. `extra_bundles` (the dataset
+    step, build/labels.py) sees the collections' items as re-iterable streams and edits them by mapping."""
+    bundles = [events_bundle(events)]
+    found: list[Acquisition] = []  # the events' links need these facts of every item, not the items
+    counts: dict[str, tuple[int, int]] = {}  # collection -> (synthetic, items)
+    for src_name in sources:
+        source = get_source(src_name)
+        cid = source.collection_id
+        if not spool.count(cid) or cid in {b.id for b in bundles}:  # local and remote S2 share one
+            continue
+        items = spool.items(cid)
+        stats = ItemStats()  # one pass: the collection's metadata is reduced, not read off a list
+        for it in items:
+            stats.add(it)
+            if (a := acquisition(cid, it)) is not None:
+                found.append(a)
+        coll = source.collection(stats)
+        mark_collection(coll, stats, sample_collection_metadata(cid))
+        set_extent(coll, stats)
+        bundles.append(CollectionBundle(coll, items))
+        counts[cid] = (stats.synthetic, stats.count)
+    if extra_bundles:
+        extras = extra_bundles(events, bundles, stage)
+        bundles += extras
+        found += acquisitions(b for b in extras if not is_stream(b.items))
+    link_acquisitions(bundles[0], [], found)
+    synthetic = total = 0
+    for b in bundles:
+        n, m = counts[b.id] if is_stream(b.items) else (sum(is_synthetic_item(it) for it in b.items), len(b.items))
+        synthetic, total = synthetic + n, total + m
+    catalog = root_catalog_metadata()
+    mark_catalog(catalog, (synthetic, total), MMTP)
+    written = write_tree(stage, catalog, bundles, geoparquet=True, rows_per_group=rows_per_group)
+    return {b.id: written.items[b.id] for b in bundles}
 
 
 def _open_work(work: Path | str) -> Any:
@@ -264,10 +307,11 @@ def _dry_run(tasks: list[Task], work: Path | str | None) -> list[tuple[str, str,
 
 
 def _run_incremental(tasks: list[Task], stage: Path, work: Any, jobs: int,
-                     progress: Progress | None, runner: Runner) -> list[TaskResult]:
+                     progress: Progress | None, runner: Runner, spool: ItemSpool) -> list[TaskResult]:
     """Reuse every finished task whose key is unchanged; run the others into the work directory (or
     store), recording each as it finishes; then place all outputs into the stage (hard links locally,
-    downloads checked against their digests from a store)."""
+    downloads checked against their digests from a store). Each finished task's item goes to `spool`
+    as it comes (from its record: a store's worker returns none), and no result keeps it."""
     work.begin()
     cache: dict[Path, str] = {}
     keys = {id(t): task_key(t, get_source(t.product.source), cache) for t in tasks}
@@ -278,8 +322,9 @@ def _run_incremental(tasks: list[Task], stage: Path, work: Any, jobs: int,
         if done is None or not work.place(done, stage):
             todo.append(t)
             continue
+        spool.add(done.collection, done.item)
         results.append(TaskResult(t.event.id, t.product.id, done.collection, t.item_id, t.temporal_role, True,
-                                  0.0, item=done.item if work.keeps_items else None, reused=True, key=done.key))
+                                  0.0, reused=True, key=done.key))
     for t in todo:
         work.prepare(keys[id(t)])
 
@@ -290,6 +335,9 @@ def _run_incremental(tasks: list[Task], stage: Path, work: Any, jobs: int,
             done = work.finished(r.key, verify=False)
             if done is None or not work.place(done, stage):
                 r.ok, r.message = False, f"{t.product.path}: the outputs of {r.item_id} are missing from the work store"
+            else:
+                spool.add(r.collection, r.item if r.item is not None else done.item)
+        r.item = None
 
     results += runner(todo, lambda t: work.target(keys[id(t)]), jobs, progress, on_result=finished)
     return results

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
+
+import shapely
 
 from stac_mmtp.dataset.annotations import load_annotations
 from stac_mmtp.dataset.inventory import Event, load_inventory
@@ -48,20 +52,54 @@ def dataset_hook(annotations_dir: Path | None, events_dir: Path, ratios: tuple[f
 
     def extra(evs: list[Event], bundles: list, stage: Path) -> list:
         from stac_mmtp.atomic import write_json
+        from stac_mmtp.build.spool import MappedItems, is_stream
         from stac_mmtp.stac.labels import annotations_bundle
 
         extra_bundles = []
         labels = annotations_bundle(sets, evs, bundles, stage)
         if labels is not None:
             extra_bundles.append(labels)
-        everything = [(b.id, it) for b in [*bundles, *extra_bundles] for it in b.items]
-        clips = clip_footprints([it for _, it in everything])  # events whose written clips overlap share a split
-        assignment = assign_splits(evs, ratios, seed, gap, clips)
-        apply_splits([it for _, it in everything], assignment)
-        for b in [*bundles, *extra_bundles]:  # which splits a collection holds, without reading its items
-            if found := sorted({it["properties"]["ml-aoi:split"] for it in b.items if "ml-aoi:split" in it["properties"]}):
+        every = [*bundles, *extra_bundles]
+        # One pass over every item (a streamed bundle's are read back from disk, one at a time): the clips
+        # (deduplicated per event: the split groups depend only on which outlines meet), and, of a streamed
+        # bundle, its items' ids and event ids (the manifest and its split summary, without the items).
+        clips: dict[str, dict[bytes, Any]] = {}
+        streamed: dict[str, list[tuple[str, str | None]]] = {}
+        for b in every:
+            ids = streamed.setdefault(b.id, []) if is_stream(b.items) else None
+            for it in b.items:
+                for eid, outlines in clip_footprints([it]).items():
+                    mine = clips.setdefault(eid, {})
+                    for g in outlines:
+                        mine.setdefault(shapely.to_wkb(g), g)
+                if ids is not None:
+                    ids.append((it["id"], it["properties"].get("mmtp:event_id")))
+        clip_lists = {eid: list(gs.values()) for eid, gs in clips.items()}  # events whose written clips overlap share a split
+        assignment = assign_splits(evs, ratios, seed, gap, clip_lists)
+        for b in every:
+            if not is_stream(b.items):
+                apply_splits(b.items, assignment)
+                found = sorted({it["properties"]["ml-aoi:split"] for it in b.items if "ml-aoi:split" in it["properties"]})
+            else:
+                b.items = MappedItems(b.items, partial(_with_split, assignment=assignment))
+                found = sorted({assignment[eid] for _, eid in streamed[b.id] if eid in assignment})
+            if found:  # which splits a collection holds, without reading its items
                 b.collection.setdefault("summaries", {})["ml-aoi:split"] = found
-        write_json(stage / MANIFEST, manifest(everything, assignment, evs, ratios, seed, gap, clips))
+
+        def everything() -> Iterator[tuple[str, dict[str, Any]]]:
+            for b in every:
+                if b.id in streamed:  # what manifest() reads of an item: its id and split
+                    for iid, eid in streamed[b.id]:
+                        yield b.id, {"id": iid, "properties": {"ml-aoi:split": assignment[eid]} if eid in assignment else {}}
+                else:
+                    yield from ((b.id, it) for it in b.items)
+
+        write_json(stage / MANIFEST, manifest(everything(), assignment, evs, ratios, seed, gap, clip_lists))  # type: ignore[arg-type]
         return extra_bundles
 
     return extra
+
+
+def _with_split(item: dict[str, Any], assignment: dict[str, str]) -> dict[str, Any]:
+    apply_splits([item], assignment)
+    return item

@@ -167,8 +167,6 @@ class WorkDir:
     The interface the build uses (build/__init__.py), shared with workstore.StoreWork (object storage):
     begin, finished, place, prepare, target, recorded, item, keys."""
 
-    keeps_items = True  # results keep their item in memory; the reduce step needs no read-back
-
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         try:

@@ -16,8 +16,11 @@ from stac_mmtp.sources.registry import get_source
 from stac_mmtp.stac.synthetic import PREFIX, is_synthetic_item
 
 
-@dataclass
+@dataclass(slots=True)
 class TaskResult:
+    """What the build keeps of one task: small facts only. `item` carries the item from the worker to the
+    build, which writes it to its spool (build/spool.py) as it arrives and clears it."""
+
     event_id: str
     product: str
     collection: str

@@ -103,8 +103,6 @@ class StoreTarget:
 class StoreWork:
     """The work store at `url`, with the interface of state.WorkDir (see build/__init__.py)."""
 
-    keeps_items = False  # the reduce step reads each item from the store (WorkStore.item)
-
     def __init__(self, url: str) -> None:
         import obstore
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -120,34 +122,60 @@ TEMPORAL_ROLES = ("pre-event", "co-event", "first-post-event", "first-usable-pos
 REL_ANNOTATION = "annotation"
 
 
-def link_acquisitions(events: CollectionBundle, bundles: list[CollectionBundle]) -> None:
+@dataclass(frozen=True, slots=True)
+class Acquisition:
+    """What an event item's links need of one item the build made of the event (not the item itself)."""
+
+    event_id: str
+    when: str  # datetime or start_datetime: the order of an event page's list
+    collection: str
+    item_id: str
+    rel: str  # a temporal role, or REL_ANNOTATION for a label item
+    title: str
+    thumbnail: dict[str, Any] | None  # its local thumbnail asset, linked from the event item
+
+
+def acquisition(collection: str, item: dict[str, Any]) -> Acquisition | None:
+    """The facts of one item for `link_acquisitions`, or None when it links to no event."""
+    props = item["properties"]
+    if (eid := props.get("mmtp:event_id")) is None:
+        return None
+    if "label:type" in props:
+        rel = REL_ANNOTATION
+    elif (rel := props.get("mmtp:temporal_role")) not in TEMPORAL_ROLES:
+        return None
+    else:
+        rel = TEMPORAL_ROLES[TEMPORAL_ROLES.index(rel)]  # one shared string, not one per item
+    thumb = (item.get("assets") or {}).get("thumbnail")
+    if rel == REL_ANNOTATION or not thumb or "://" in thumb["href"]:
+        thumb = None
+    return Acquisition(eid, props.get("datetime") or props.get("start_datetime") or "", collection, item["id"], rel,
+                       props.get("title") or item["id"], thumb)
+
+
+def acquisitions(bundles: Iterable[CollectionBundle]) -> list[Acquisition]:
+    """The `Acquisition` of every item of `bundles` that links to an event (the events collection aside)."""
+    return [a for b in bundles if b.id != EVENTS_COLLECTION for it in b.items
+            if (a := acquisition(b.id, it)) is not None]
+
+
+def link_acquisitions(events: CollectionBundle, bundles: list[CollectionBundle],
+                      found: Iterable[Acquisition] | None = None) -> None:
     """Link each event item to what the build made of it, so that its page lists them by name: the acquisitions
     under one link relation per temporal role (with their thumbnails as assets), and the annotations (label items).
-    """
-    by_event: dict[str, list[tuple[str, dict[str, Any]]]] = {}
-    for b in bundles:
-        if b.id == EVENTS_COLLECTION:
-            continue
-        for it in b.items:
-            if (eid := it["properties"].get("mmtp:event_id")) is not None:
-                by_event.setdefault(eid, []).append((b.id, it))
+    `found`: their `Acquisition` facts, in bundle order, instead of reading them off `bundles`' items (a build
+    streams its items: it gathers the facts in its one pass over them)."""
+    by_event: dict[str, list[Acquisition]] = {}
+    for a in acquisitions(bundles) if found is None else found:
+        by_event.setdefault(a.event_id, []).append(a)
     for ev in events.items:
-        found = sorted(by_event.get(ev["id"], []), key=lambda ci: (ci[1]["properties"].get("datetime")
-                                                                     or ci[1]["properties"].get("start_datetime") or "",
-                                                                     ci[1]["id"]))
         links, thumbs = [], {}
-        for coll, it in found:
-            props = it["properties"]
-            title = props.get("title") or it["id"]
-            if "label:type" in props:
-                rel = REL_ANNOTATION
-            elif (rel := props.get("mmtp:temporal_role")) not in TEMPORAL_ROLES:
-                continue
-            links.append({"rel": rel, "href": item_href(coll, it["id"]), "type": "application/geo+json", "title": title})
-            thumb = (it.get("assets") or {}).get("thumbnail")
-            if rel != REL_ANNOTATION and thumb and "://" not in thumb["href"]:
-                thumbs[f"thumbnail-{coll}-{it['id']}"] = {
-                    **thumb, "href": f"../../{coll}/{it['id']}/{thumb['href'].removeprefix('./')}",
+        for a in sorted(by_event.get(ev["id"], []), key=lambda a: (a.when, a.item_id)):
+            coll, iid, rel, title = a.collection, a.item_id, a.rel, a.title
+            links.append({"rel": rel, "href": item_href(coll, iid), "type": "application/geo+json", "title": title})
+            if a.thumbnail is not None:
+                thumbs[f"thumbnail-{coll}-{iid}"] = {
+                    **a.thumbnail, "href": f"../../{coll}/{iid}/{a.thumbnail['href'].removeprefix('./')}",
                     "title": f"{rel}: {title}", "roles": ["thumbnail"]}
         links.sort(key=lambda lk: (TEMPORAL_ROLES + (REL_ANNOTATION,)).index(lk["rel"]))
         ev["links"] = [*ev["links"], *links]

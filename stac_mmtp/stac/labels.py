@@ -309,7 +309,11 @@ def annotations_bundle(sets: list[AnnotationSet], events: list[Event], bundles: 
                        stage: Path) -> CollectionBundle | None:
     """Write the label items' assets under `stage/annotations/` and return the collection bundle."""
     by_id = {ev.id: ev for ev in events}
-    imagery = [(b.id, it) for b in bundles if b.id not in (EVENTS_COLLECTION, LABEL_COLLECTION) for it in b.items]
+    # Only the imagery of annotated events can be labelled (or be a pre-event pair): the build's other items
+    # stream past (a bundle's items may be read from disk) and none is kept.
+    annotated = {aset.event_id for aset in sets if aset.event_id in by_id}
+    imagery = [(b.id, it) for b in bundles if b.id not in (EVENTS_COLLECTION, LABEL_COLLECTION) and annotated
+               for it in b.items if it["properties"].get("mmtp:event_id") in annotated]
     items: list[dict[str, Any]] = []
     for aset in sets:
         ev = by_id.get(aset.event_id)

@@ -1,0 +1,145 @@
+"""The reduce step's items on disk: each finished task's item is appended to its collection's spool file
+as it arrives, and read back one at a time, in ascending id order, by every pass that needs them.
+
+A build holds no item dict: the task results keep their small facts (collection, item id, role, ...),
+the spool keeps each item's bytes, and per item only its id and where its bytes are (about 150 bytes).
+Items are stored as compact JSON (orjson; json where the two would differ: NaN, integers past 64
+bits, non-string keys), which round-trips to the same dict as the work directory's own JSON records.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from array import array
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import orjson
+
+
+def _encode(item: dict[str, Any]) -> tuple[bytes, bool]:
+    """(bytes, written by json?) of one item: orjson when it reads back the same, else json."""
+    try:
+        data = orjson.dumps(item)
+    except (TypeError, orjson.JSONEncodeError):
+        return json.dumps(item).encode(), True
+    if b"null" in data:  # orjson writes NaN/Infinity as null: json keeps them
+        try:
+            json.dumps(item, allow_nan=False)
+        except ValueError:
+            return json.dumps(item).encode(), True
+    return data, False
+
+
+class _Index:
+    """Where each spooled item of one collection is: its id, offset, length, and its encoder."""
+
+    __slots__ = ("ids", "json", "lengths", "offsets", "order")
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+        self.offsets = array("Q")
+        self.lengths = array("Q")
+        self.json = bytearray()
+        self.order: array | None = None  # indices in ascending id order, computed once
+
+
+class ItemSpool:
+    """Append-only item files under `root` (a scratch directory the caller removes), one per collection."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._files: dict[str, BinaryIO] = {}
+        self._index: dict[str, _Index] = {}
+
+    def _path(self, collection: str) -> str:
+        return os.path.join(str(self.root), f"{collection}.jsonl")
+
+    def add(self, collection: str, item: dict[str, Any]) -> None:
+        f = self._files.get(collection)
+        if f is None:
+            f = self._files[collection] = open(self._path(collection), "ab")  # noqa: SIM115 (closed by close())
+            self._index[collection] = _Index()
+        idx = self._index[collection]
+        data, by_json = _encode(item)
+        idx.ids.append(item["id"])
+        idx.offsets.append(f.tell())
+        idx.lengths.append(len(data))
+        idx.json.append(by_json)
+        idx.order = None
+        f.write(data)
+        f.write(b"\n")
+
+    def collections(self) -> list[str]:
+        return sorted(self._index)
+
+    def count(self, collection: str) -> int:
+        idx = self._index.get(collection)
+        return len(idx.ids) if idx else 0
+
+    def items(self, collection: str) -> SpooledItems:
+        """The items of `collection`, re-iterable: each pass reads them back from the file."""
+        return SpooledItems(self, collection)
+
+    def _iter(self, collection: str) -> Iterator[dict[str, Any]]:
+        idx = self._index.get(collection)
+        if idx is None:
+            return
+        self._files[collection].flush()
+        if idx.order is None:
+            ids = idx.ids
+            idx.order = array("Q", sorted(range(len(ids)), key=ids.__getitem__))
+        with open(self._path(collection), "rb") as f:
+            for i in idx.order:
+                f.seek(idx.offsets[i])
+                data = f.read(idx.lengths[i])
+                yield json.loads(data) if idx.json[i] else orjson.loads(data)
+
+    def close(self) -> None:
+        for f in self._files.values():
+            f.close()
+        self._files.clear()
+
+    def __enter__(self) -> ItemSpool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class SpooledItems:
+    """A collection's spooled items in ascending id order, read back each time it is iterated
+    (stac.tree.write_tree takes it as a stream: nothing is held)."""
+
+    def __init__(self, spool: ItemSpool, collection: str) -> None:
+        self.spool, self.collection = spool, collection
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return self.spool._iter(self.collection)
+
+    def __len__(self) -> int:
+        return self.spool.count(self.collection)
+
+
+class MappedItems:
+    """`fn` applied to each item of a re-iterable stream as it is read (what an in-place edit of a list
+    of items is for a stream): e.g. the dataset step's `ml-aoi:split`."""
+
+    def __init__(self, items: Iterable[dict[str, Any]], fn: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+        self.items, self.fn = items, fn
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        fn = self.fn
+        for it in self.items:
+            yield fn(it)
+
+    def __len__(self) -> int:
+        return len(self.items)  # type: ignore[arg-type]
+
+
+def is_stream(items: object) -> bool:
+    """A bundle's items that are not a list: read from disk on each pass, never to be edited in place."""
+    return not isinstance(items, list)
