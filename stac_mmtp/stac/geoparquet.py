@@ -149,24 +149,31 @@ def _merge(spills: list[Path], dst: Path, rows_per_group: int) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    metas = [pq.read_metadata(p) for p in spills]
-    schema = pa.unify_schemas([m.schema.to_arrow_schema() for m in metas], promote_options="permissive")
-    geo = [json.loads(m.metadata[b"geo"]) for m in metas]
-    merged = geo[0]
-    col = merged["columns"][merged["primary_column"]]
-    for g in geo[1:]:
+    # one spill's footer at a time: a footer holds every column chunk's statistics, and a thousand of them
+    # (a million items) held together were most of the merge's peak
+    schema = merged = keep = codec = None
+    for p in spills:
+        meta = pq.read_metadata(p)
+        s = meta.schema.to_arrow_schema()
+        schema = s if schema is None else pa.unify_schemas([schema, s], promote_options="permissive")
+        g = json.loads(meta.metadata[b"geo"])
+        if merged is None:
+            merged, keep = g, {k: v for k, v in (meta.metadata or {}).items() if k != b"ARROW:schema"}
+            codec = meta.row_group(0).column(0).compression.lower()
+            col = merged["columns"][merged["primary_column"]]
+            continue
         other = g["columns"][g["primary_column"]]
         col["geometry_types"] = sorted({*col.get("geometry_types", []), *other.get("geometry_types", [])})
         if "bbox" in col and "bbox" in other:
             a, b = col["bbox"], other["bbox"]
             col["bbox"] = [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])]
-    keep = {k: v for k, v in (metas[0].metadata or {}).items() if k != b"ARROW:schema"}
+        del meta
+    assert schema is not None and merged is not None and keep is not None and codec is not None
     # columns in order of first appearance (as unify_schemas gives them), the geometry last (as rustac does)
     geom = merged["primary_column"]
     schema = pa.schema([f for f in schema if f.name != geom] + [schema.field(geom)])
     schema = schema.with_metadata({**keep, b"geo": json.dumps(merged, separators=(",", ":")).encode()})
     empty = schema.empty_table()
-    codec = metas[0].row_group(0).column(0).compression.lower()
     with pq.ParquetWriter(str(dst), schema, compression=codec) as writer:
         group: list[Any] = []
         rows = 0
