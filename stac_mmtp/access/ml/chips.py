@@ -306,15 +306,8 @@ class ChipDataset:
         origin in the file, band, scale, offset, dB); None: the general path (`_band`)."""
         href = entry.href(key)
         h = cog.header(href)
-        grid = self.scenes[scene_index].grid
-        if h is None or h.crs != grid.crs or entry.band > h.samples:
-            return None
-        a, _, c, _, e, f = grid.transform
-        sa, _, sc, _, se, sf = h.transform
-        if not (math.isclose(sa, a) and math.isclose(se, e)):
-            return None
-        col, row = (c - sc) / sa, (f - sf) / se
-        if abs(col - round(col)) > 1e-6 or abs(row - round(row)) > 1e-6:
+        at = reader.lattice_offset(h, self.scenes[scene_index].grid, entry.band)
+        if at is None:
             return None
         scale, offset, db = 1.0, 0.0, False
         if self.physical and not mask:
@@ -323,7 +316,7 @@ class ChipDataset:
             band = bands[min(entry.band, len(bands)) - 1]
             scale, offset = band.get("raster:scale", 1.0), band.get("raster:offset", 0.0)
             db = entry.collection == "sentinel-1" and self.sigma0 == "db"
-        return (h, href, round(col), round(row), entry.band, scale, offset, db)
+        return (h, href, at[0], at[1], entry.band, scale, offset, db)
 
     def _fast_band(self, entry: Entry, key: str, scene_index: int, col: int, row: int,
                    out: np.ndarray, mask: bool = False) -> int | None:

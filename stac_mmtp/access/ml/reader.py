@@ -227,11 +227,10 @@ def read_on_grid(href: str, grid: Grid, band: int = 1, resampling: str = "biline
     return out, valid
 
 
-def _read_tiles(href: str, grid: Grid, band: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """`read_on_grid` by `cog` when the file lies on the grid's lattice; None otherwise (use GDAL)."""
-    from stac_mmtp.access.ml import cog
-
-    h = cog.header(href)  # None without tifffile/imagecodecs (the [ml] extra) or for a file it cannot read
+def lattice_offset(h: Any, grid: Grid, band: int) -> tuple[int, int] | None:
+    """The column and row, in the file of header `h`, of the grid's origin when the grid lies on the
+    file's pixel lattice (same CRS and pixel size, whole-pixel offset) and the file has `band`; None
+    otherwise: the tile reader cannot cut the grid as a window of the file."""
     if h is None or h.crs != grid.crs or band > h.samples:
         return None
     a, _, c, _, e, f = grid.transform
@@ -241,7 +240,18 @@ def _read_tiles(href: str, grid: Grid, band: int) -> tuple[np.ndarray, np.ndarra
     col, row = (c - sc) / sa, (f - sf) / se
     if abs(col - round(col)) > 1e-6 or abs(row - round(row)) > 1e-6:
         return None
-    col, row = round(col), round(row)
+    return round(col), round(row)
+
+
+def _read_tiles(href: str, grid: Grid, band: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """`read_on_grid` by `cog` when the file lies on the grid's lattice; None otherwise (use GDAL)."""
+    from stac_mmtp.access.ml import cog
+
+    h = cog.header(href)  # None without tifffile/imagecodecs (the [ml] extra) or for a file it cannot read
+    at = lattice_offset(h, grid, band)
+    if h is None or at is None:
+        return None
+    col, row = at
     c0, r0 = max(col, 0), max(row, 0)
     c1, r1 = min(col + grid.width, h.width), min(row + grid.height, h.height)
     try:
