@@ -18,6 +18,20 @@ ACCESS_DENIED = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDe
                  b'</Message><RequestId>0000000000000000</RequestId></Error>')
 
 
+def relay(handler: http.server.BaseHTTPRequestHandler, resp: http.client.HTTPResponse, data: bytes) -> None:
+    """Send the upstream answer `resp` (its body read into `data`) back through `handler`, as a proxy does:
+    hop-by-hop headers dropped, the length set again (a HEAD answer has no body but tells the object's)."""
+    handler.send_response(resp.status)
+    for k, v in resp.getheaders():
+        if k.lower() not in ("transfer-encoding", "connection", "content-length", "server", "date"):
+            handler.send_header(k, v)
+    handler.send_header("Content-Length", resp.getheader("Content-Length", "0") if handler.command == "HEAD"
+                        else str(len(data)))
+    handler.end_headers()
+    if handler.command != "HEAD":
+        handler.wfile.write(data)
+
+
 @dataclass
 class Seen:
     method: str
@@ -87,15 +101,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             data = resp.read()
         finally:
             conn.close()
-        self.send_response(resp.status)
-        for k, v in resp.getheaders():
-            if k.lower() not in ("transfer-encoding", "connection", "content-length", "server", "date"):
-                self.send_header(k, v)
-        self.send_header("Content-Length", resp.getheader("Content-Length", "0") if self.command == "HEAD"
-                         else str(len(data)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
+        relay(self, resp, data)
         self._record(paid, resp.status)
 
     def _record(self, paid: bool, status: int) -> None:

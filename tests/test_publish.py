@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from requester_pays_proxy import relay
 from unavailable import unavailable
 
 from stac_mmtp.commands.main import main
@@ -260,16 +261,7 @@ class Proxy:
                 data = resp.read()
                 with proxy.lock:
                     proxy.events.append(("end", self.command, self.path))
-                self.send_response(resp.status)
-                for k, v in resp.getheaders():
-                    if k.lower() not in ("transfer-encoding", "connection", "content-length", "server", "date"):
-                        self.send_header(k, v)
-                # a HEAD answer has no body but tells the object's length
-                self.send_header("Content-Length", resp.getheader("Content-Length", "0") if self.command == "HEAD"
-                                 else str(len(data)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(data)
+                relay(self, resp, data)
                 conn.close()
 
             do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _forward  # noqa: N815
