@@ -80,6 +80,8 @@ def fetch_bytes(href: str, what: str, timeout: float = 30.0, *, requester_pays: 
 # ---------------------------------------------------------------- s3:// (Earth Search S1, CDSE eodata)
 S3_CREDENTIALS_HELP = ("set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (plus AWS_SESSION_TOKEN for temporary keys) "
                        "or AWS_PROFILE")
+NO_CREDENTIALS = (f"reading s3:// needs credentials and none were found: {S3_CREDENTIALS_HELP} "
+                  "(requester-pays reads are billed to that account)")
 _FALSE = ("NO", "FALSE", "OFF", "0")
 
 
@@ -130,8 +132,7 @@ def require_s3_credentials(href: str) -> None:
     except BotoCoreError as exc:  # e.g. an AWS_PROFILE that no config file defines
         raise ProductError(f"reading s3:// needs credentials: {exc}", redact(href)) from None
     if not found:
-        raise ProductError(f"reading s3:// needs credentials and none were found: {S3_CREDENTIALS_HELP} "
-                           "(requester-pays reads are billed to that account)", redact(href))
+        raise ProductError(NO_CREDENTIALS, redact(href))
 
 
 _S3: dict[tuple[int, str | None, str | None], Any] = {}
@@ -173,10 +174,9 @@ def s3_list(prefix: str, requester_pays: bool, region: str | None) -> list[str]:
 
 
 def _fetch_s3(href: str, what: str, requester_pays: bool, region: str | None) -> bytes:
-    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
     bucket, _, key = href[5:].partition("/")
-    require_s3_credentials(href)
     extra = {"RequestPayer": "requester"} if requester_pays else {}
     try:
         return _s3_client(region).get_object(Bucket=bucket, Key=key, **extra)["Body"].read()
@@ -188,6 +188,8 @@ def _fetch_s3(href: str, what: str, requester_pays: bool, region: str | None) ->
             hint = (" (keys without access to this bucket, or a requester-pays bucket read without "
                     "x-amz-request-payer?)")
         raise ProductError(f"cannot read {what}: HTTP {status} {err.get('Code', '')}{hint}", redact(href)) from None
+    except NoCredentialsError:  # the client's own finding: no session and credential lookup per fetch
+        raise ProductError(NO_CREDENTIALS, redact(href)) from None
     except BotoCoreError as exc:
         raise ProductError(f"cannot read {what}: {redact_text(str(exc))[:300]}", redact(href)) from None
 

@@ -366,19 +366,13 @@ def _item(task: Task, rec: dict[str, Any], prod: S1Product, grid: Grid, geom: An
     props["processing:software"] = {**props.get("processing:software", {}), "stac-mmtp": __version__}
     props["proj:code"] = grid.crs.to_string()
     props["license"] = "other"
-    host_name, host_url = PROVIDER_HOSTS.get(rec["provider"], (rec["provider"], rec["provider"]))
-    esa, ours = esa_providers("sentinel-1")
-    props["providers"] = [esa, {"name": host_name, "roles": ["host"], "url": redact(host_url)}, ours]
     item["stac_extensions"] = [*item["stac_extensions"], PROJ, RASTER, FILE, MMTP]
-    source = redact(rec["self_href"])
-    title = f"Source item {rec['item_id']} ({rec['collection']}, {host_name})"
     item["links"] = [
-        {"rel": "via", "href": source, "type": "application/geo+json", "title": title},
-        {"rel": "derived_from", "href": source, "type": "application/geo+json", "title": title},
         license_link(),
         {"rel": "related", "href": f"../../events/{ev.id}/{ev.id}.json", "type": "application/geo+json",
          "title": f"Event: {ev.title}"},
     ]
+    remote_provenance(item, rec)  # via / derived_from first, the host in providers
     item["assets"] = assets
     if synthetic:
         mark_item(item, "sentinel-1", MMTP)
