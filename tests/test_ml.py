@@ -752,9 +752,10 @@ def test_stored_values_equal_direct_reads(chips, release: Path) -> None:
 
 def test_stored_dtype_through_dataloader_workers(release: Path) -> None:
     """DataLoader(num_workers=2, batch_size=8), default collate: uint16 S2 and float32 S1 batches with
-    [8, T, C] conversion tensors; `to_physical` on the torch batch equals the physical batch bitwise in
-    linear units, and in dB within 1e-5 dB (torch's float32 log10 against numpy's)."""
-    from stac_mmtp.access.ml import ChipDataset
+    [8, T, C] conversion tensors; `to_physical` on the (CPU) torch batch equals the physical batch
+    bitwise, linear and dB; the torch kernels used on another device (run here on the CPU) equal it
+    bitwise in linear units and within 1e-5 dB (torch's float32 log10 against numpy's)."""
+    from stac_mmtp.access.ml import ChipDataset, chips
 
     for sigma0, atol in (("linear", 0.0), ("db", 1e-5)):
         base = {"split": None, "size": 128, "length": 16, "seed": 7, "sigma0": sigma0}
@@ -767,7 +768,10 @@ def test_stored_dtype_through_dataloader_workers(release: Path) -> None:
             c2 = b["conversion"]["sentinel-2"]
             assert c2["scale"].shape == (8, 2, 4) and c2["scale"].dtype == torch.float32 and c2["db"].dtype == torch.bool
             assert bool(b["conversion"]["sentinel-1"]["db"].all()) == (sigma0 == "db")
-            _same_after_to_physical(a, b, atol=atol)
+            _same_after_to_physical(a, b)
+            for m, want in a["image"].items():
+                got = chips._physical_torch(b["image"][m], b["conversion"][m], float("nan"))
+                torch.testing.assert_close(got, want, rtol=0, atol=atol if m == "sentinel-1" else 0.0, equal_nan=True)
             n += 1
         assert n == 2
 
@@ -784,3 +788,19 @@ def test_stored_dtype_refuses_incoherent_arguments(release: Path) -> None:
     sample = ChipDataset(release, split=None, length=1)[0]
     with pytest.raises(InputError, match="no 'conversion' in the batch"):
         to_physical(sample)
+
+
+def test_docs_stored_dtype_snippet(release: Path) -> None:
+    """The stored-dtype block of docs/training.md, run on the sample release (on the CPU here)."""
+    text = (REPO / "docs" / "training.md").read_text()
+    code = next(c for b in text.split("```python\n")[1:] if 'dtype="stored"' in (c := b.split("```", 1)[0]))
+    scope: dict = {}
+    exec(compile(code.replace('"build/catalog"', repr(str(release))), "docs/training.md", "exec"), scope)  # noqa: S102
+    stored, batch = scope["stored"], scope["batch"]
+    assert stored["image"]["sentinel-2"].dtype == torch.uint16 and stored["image"]["sentinel-1"].dtype == torch.float32
+    assert batch["image"]["sentinel-2"].dtype == torch.float32 and batch["image"]["sentinel-2"].shape == (16, 2, 4, 256, 256)
+    s1 = batch["image"]["sentinel-1"]
+    assert s1.shape == (16, 2, 2, 256, 256)
+    want = 10 * torch.log10(stored["image"]["sentinel-1"].clamp_min(1e-6))  # dB of the stored linear sigma0
+    torch.testing.assert_close(s1, want, rtol=0, atol=1e-5, equal_nan=True)
+    assert "conversion" not in batch and batch["mask"].shape == (16, 256, 256)

@@ -534,24 +534,45 @@ def to_physical(batch: Mapping[str, Any], fill: float = float("nan")) -> dict[st
 
 def _physical(x: Any, p: Mapping[str, Any], fill: float) -> Any:
     if type(x).__module__.split(".")[0] == "torch":
+        if x.device.type == "cpu":  # numpy's kernels: the physical path's own, and faster than torch's uint16 casts
+            import torch
+
+            return torch.from_numpy(_physical_np(x.numpy(), p, fill))
         return _physical_torch(x, p, fill)
-    x = np.asarray(x)
+    return _physical_np(np.asarray(x), p, fill)
+
+
+def _physical_np(x: np.ndarray, p: Mapping[str, Any], fill: float) -> np.ndarray:
     scale, offset, nodata, db = (np.asarray(p[k])[..., None, None] for k in ("scale", "offset", "nodata", "db"))
     y = x.astype(np.float32)  # always a copy: the stored batch stays as it was
-    y *= scale.astype(np.float32, copy=False)
-    y += offset.astype(np.float32, copy=False)
-    if db.any():
+    if (scale != 1).any():  # a pass skipped where the physical path skips it (x 1 and + 0 change nothing)
+        y *= scale.astype(np.float32, copy=False)
+    if offset.any():
+        y += offset.astype(np.float32, copy=False)
+    if db.all():
+        np.log10(np.maximum(y, SIGMA0_DB_FLOOR, out=y), out=y)
+        y *= np.float32(10.0)
+    elif db.any():
         lg = np.log10(np.maximum(y, SIGMA0_DB_FLOOR))
         lg *= np.float32(10.0)
         y = np.where(db, lg, y)
     none = np.isnan(nodata)
-    value = np.where(none, 0, nodata).astype(x.dtype)
-    invalid = np.where(none, np.isnan(x), x == value) if x.dtype.kind == "f" else (x == value) & ~none
-    y[invalid] = fill
+    if none.all():  # NaN nodata or none: NaN pixels are the invalid ones (none in integers)
+        if x.dtype.kind != "f" or math.isnan(fill):
+            return y  # integers have no NaN; NaN stays NaN through x scale + offset and log10
+        invalid = np.isnan(x)
+    else:
+        value = np.where(none, 0, nodata).astype(x.dtype)
+        invalid = x == value
+        if none.any():
+            invalid = np.where(none, np.isnan(x) if x.dtype.kind == "f" else False, invalid)
+    if invalid.any():
+        np.copyto(y, np.float32(fill), where=invalid)
     return y
 
 
 def _physical_torch(x: Any, p: Mapping[str, Any], fill: float) -> Any:
+    """`_physical_np` in torch ops on the images' device (a GPU): the same float32 operations."""
     import torch
 
     def arr(k: str) -> Any:
