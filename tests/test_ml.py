@@ -702,9 +702,7 @@ def test_stored_dtype_then_to_physical_equals_physical(release: Path, kw: dict) 
         for m in stored.modalities:
             assert b["image"][m].dtype == want[m] and b["image"][m].shape == a["image"][m].shape
             t, c = a["image"][m].shape[:2]
-            assert {k: (v.shape, v.dtype) for k, v in b["conversion"][m].items()} == {
-                "scale": ((t, c), np.float32), "offset": ((t, c), np.float32), "nodata": ((t, c), np.float64),
-                "db": ((t, c), np.bool_)}
+            assert b["conversion"][m].shape == (t, c, 4) and b["conversion"][m].dtype == np.float64
         _same_after_to_physical(a, b)
         fractions.append(b["valid_fraction"])
         assert b["valid_fraction"] == a["valid_fraction"]
@@ -715,8 +713,9 @@ def test_stored_values_equal_direct_reads(chips, release: Path) -> None:
     """The stored sample holds the COGs' own values (uint16 DN, nodata 0 left as 0; float32 sigma0,
     NaN nodata) at chosen pixels, and the conversion arrays the items' raster:scale/offset and the
     files' nodata."""
-    from stac_mmtp.access.ml import ChipDataset
+    from stac_mmtp.access.ml import CONVERSION_FIELDS, ChipDataset
 
+    assert CONVERSION_FIELDS == ("scale", "offset", "nodata", "db")
     ds = ChipDataset(release, split=None, sampler="grid", size=256, stride=172, physical=False, dtype="stored")
     s_index = [s.event_id for s in ds.scenes].index(GJ)
     col, row = 0, 344  # S2's nodata (0) fills columns 0-11 of these synthetic tiles
@@ -733,12 +732,13 @@ def test_stored_values_equal_direct_reads(chips, release: Path) -> None:
                     want = src.read(1, window=Window(col + x, row + y, 1, 1))[0, 0]
                     assert s["image"]["sentinel-2"][t, c, y, x] == want, (item, band, y, x)
             meta = s2[item]["assets"][band]["bands"][0]
-            assert s["conversion"]["sentinel-2"]["scale"][t, c] == np.float32(meta["raster:scale"]) == np.float32(1e-4)
-            assert s["conversion"]["sentinel-2"]["offset"][t, c] == np.float32(meta["raster:offset"]) == np.float32(-0.1)
+            scale, offset, nodata, db = s["conversion"]["sentinel-2"][t, c]
+            assert scale == np.float32(meta["raster:scale"]) == np.float32(1e-4)
+            assert offset == np.float32(meta["raster:offset"]) == np.float32(-0.1)
+            assert nodata == 0 and db == 0
     dn = _dn(release / "sentinel-2" / S2_POST / "blue.tif", Window(col, row, 256, 256))
     assert (dn[:, :12] == 0).all() and (dn[:, 12:] != 0).all()  # S2's nodata, left as 0 in the stored sample
     np.testing.assert_array_equal(s["image"]["sentinel-2"][1, 0], dn)
-    np.testing.assert_array_equal(s["conversion"]["sentinel-2"]["nodata"], np.zeros((2, 4)))
     for t, item in enumerate((S1_PRE, S1_POST)):
         for c, band in enumerate(("vv", "vh")):
             with rasterio.open(release / "sentinel-1" / item / f"{band}.tif") as src:
@@ -746,8 +746,9 @@ def test_stored_values_equal_direct_reads(chips, release: Path) -> None:
                 for y, x in pixels:
                     want = src.read(1, window=Window(col + 104 + x, row + 111 + y, 1, 1))[0, 0]
                     assert s["image"]["sentinel-1"][t, c, y, x] == want, (item, band, y, x)
-    assert np.isnan(s["conversion"]["sentinel-1"]["nodata"]).all() and not s["conversion"]["sentinel-1"]["db"].any()
-    np.testing.assert_array_equal(s["conversion"]["sentinel-1"]["scale"], np.ones((2, 2), np.float32))
+    c1 = s["conversion"]["sentinel-1"]
+    assert c1.shape == (2, 2, 4) and np.isnan(c1[..., 2]).all()  # NaN nodata
+    np.testing.assert_array_equal(c1[..., [0, 1, 3]], np.broadcast_to([1.0, 0.0, 0.0], (2, 2, 3)))
 
 
 def test_stored_dtype_through_dataloader_workers(release: Path) -> None:
@@ -766,8 +767,8 @@ def test_stored_dtype_through_dataloader_workers(release: Path) -> None:
             assert b["image"]["sentinel-2"].dtype == torch.uint16 and b["image"]["sentinel-2"].shape == (8, 2, 4, 128, 128)
             assert b["image"]["sentinel-1"].dtype == torch.float32 and b["mask"].dtype == torch.uint8
             c2 = b["conversion"]["sentinel-2"]
-            assert c2["scale"].shape == (8, 2, 4) and c2["scale"].dtype == torch.float32 and c2["db"].dtype == torch.bool
-            assert bool(b["conversion"]["sentinel-1"]["db"].all()) == (sigma0 == "db")
+            assert c2.shape == (8, 2, 4, 4) and c2.dtype == torch.float64
+            assert bool((b["conversion"]["sentinel-1"][..., 3] == 1).all()) == (sigma0 == "db")
             _same_after_to_physical(a, b)
             for m, want in a["image"].items():
                 got = chips._physical_torch(b["image"][m], b["conversion"][m], float("nan"))

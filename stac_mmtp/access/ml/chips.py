@@ -34,6 +34,10 @@ log = logging.getLogger(__name__)
 DEFAULT_BANDS: dict[str, tuple[str, ...]] = {"sentinel-2": ("blue", "green", "red", "nir"), "sentinel-1": ("vv", "vh")}
 ROLES = ("pre-event", "first-post-event", "first-usable-post-event", "post-event", "co-event")
 SIGMA0_DB_FLOOR = 1e-6  # linear sigma0 clipped here before 10*log10 (0 after noise removal -> -60 dB)
+# the last axis of a stored-dtype sample's `conversion[modality]` ([T, C, 4] float64): one array per
+# modality, not four, because each array of a batch costs the main process about 0.25 ms to receive
+# from a DataLoader worker (its own shared-memory segment), whatever its size
+CONVERSION_FIELDS = ("scale", "offset", "nodata", "db")
 
 
 @dataclass(frozen=True)
@@ -348,7 +352,7 @@ class ChipDataset:
             "valid_fraction": valid_sum / total if total else 0.0,
         }
         if self.stored:
-            sample["conversion"] = {m: {k: v.copy() for k, v in c.items()} for m, c in fixed["conversion"].items()}
+            sample["conversion"] = {m: c.copy() for m, c in fixed["conversion"].items()}
         if scene.label is not None:
             sample["mask"] = self._mask(scene.label, grid, scene_index, col, row)
             sample["label"] = dict(fixed["label"])
@@ -374,23 +378,21 @@ class ChipDataset:
             self._scene_cache[scene_index] = got
         return got
 
-    def _conversion(self, scene: Scene, m: str) -> dict[str, np.ndarray]:
-        """Per time step and band of modality `m` (fixed shape [T, C], so the default collate stacks
-        them): `scale` and `offset` (float32, as the physical path applies them), `nodata` (float64:
-        the stored value of invalid pixels, NaN when it is NaN or the file has none: then NaN pixels
-        are the invalid ones) and `db` (10 log10 after scaling: Sentinel-1 with sigma0="db")."""
+    def _conversion(self, scene: Scene, m: str) -> np.ndarray:
+        """Per time step and band of modality `m`, [T, C, 4] float64 (a fixed shape: the default collate
+        stacks it), the CONVERSION_FIELDS: `scale` and `offset` (float32 values, as the physical path
+        applies them), `nodata` (the stored value of invalid pixels, NaN when it is NaN or the file has
+        none: then NaN pixels are the invalid ones) and `db` (1: 10 log10 after scaling, Sentinel-1
+        with sigma0="db")."""
         steps, n = scene.items[m], len(self.bands[m])
         pad = max(0, (self.series_length or 0) - len(steps))
-        shape = (pad + len(steps), n)
-        out = {"scale": np.ones(shape, np.float32), "offset": np.zeros(shape, np.float32),
-               "nodata": np.full(shape, _pad_value(self.dtypes[m]), np.float64), "db": np.zeros(shape, bool)}
+        out = np.zeros((pad + len(steps), n, len(CONVERSION_FIELDS)), np.float64)
+        out[..., 0], out[..., 2] = 1.0, _pad_value(self.dtypes[m])
         for t, entry in enumerate(steps, start=pad):
             for c, key in enumerate(self.bands[m]):
                 band = _band_meta(entry, key)
-                out["scale"][t, c] = band.get("raster:scale", 1.0)
-                out["offset"][t, c] = band.get("raster:offset", 0.0)
-                out["nodata"][t, c] = self._file_nodata(entry, key)
-                out["db"][t, c] = entry.collection == "sentinel-1" and self.sigma0 == "db"
+                out[t, c] = (np.float32(band.get("raster:scale", 1.0)), np.float32(band.get("raster:offset", 0.0)),
+                             self._file_nodata(entry, key), entry.collection == "sentinel-1" and self.sigma0 == "db")
         return out
 
     def __getstate__(self) -> dict[str, Any]:
@@ -532,23 +534,24 @@ def to_physical(batch: Mapping[str, Any], fill: float = float("nan")) -> dict[st
     return out
 
 
-def _physical(x: Any, p: Mapping[str, Any], fill: float) -> Any:
+def _physical(x: Any, p: Any, fill: float) -> Any:
     if type(x).__module__.split(".")[0] == "torch":
         if x.device.type == "cpu":  # numpy's kernels: the physical path's own, and faster than torch's uint16 casts
             import torch
 
-            return torch.from_numpy(_physical_np(x.numpy(), p, fill))
+            return torch.from_numpy(_physical_np(x.numpy(), p.numpy() if hasattr(p, "numpy") else p, fill))
         return _physical_torch(x, p, fill)
     return _physical_np(np.asarray(x), p, fill)
 
 
-def _physical_np(x: np.ndarray, p: Mapping[str, Any], fill: float) -> np.ndarray:
-    scale, offset, nodata, db = (np.asarray(p[k])[..., None, None] for k in ("scale", "offset", "nodata", "db"))
+def _physical_np(x: np.ndarray, p: Any, fill: float) -> np.ndarray:
+    p = np.asarray(p)[..., None, None, :]
+    scale, offset, nodata, db = p[..., 0].astype(np.float32), p[..., 1].astype(np.float32), p[..., 2], p[..., 3] != 0
     y = x.astype(np.float32)  # always a copy: the stored batch stays as it was
     if (scale != 1).any():  # a pass skipped where the physical path skips it (x 1 and + 0 change nothing)
-        y *= scale.astype(np.float32, copy=False)
+        y *= scale
     if offset.any():
-        y += offset.astype(np.float32, copy=False)
+        y += offset
     if db.all():
         np.log10(np.maximum(y, SIGMA0_DB_FLOOR, out=y), out=y)
         y *= np.float32(10.0)
@@ -571,17 +574,15 @@ def _physical_np(x: np.ndarray, p: Mapping[str, Any], fill: float) -> np.ndarray
     return y
 
 
-def _physical_torch(x: Any, p: Mapping[str, Any], fill: float) -> Any:
+def _physical_torch(x: Any, p: Any, fill: float) -> Any:
     """`_physical_np` in torch ops on the images' device (a GPU): the same float32 operations."""
     import torch
 
-    def arr(k: str) -> Any:
-        return torch.as_tensor(p[k]).to(x.device)[..., None, None]
-
-    scale, offset, nodata, db = arr("scale"), arr("offset"), arr("nodata"), arr("db")
+    p = torch.as_tensor(p).to(x.device)[..., None, None, :]
+    scale, offset, nodata, db = p[..., 0].to(torch.float32), p[..., 1].to(torch.float32), p[..., 2], p[..., 3] != 0
     y = x.to(torch.float32, copy=True)
-    y.mul_(scale.to(torch.float32))
-    y.add_(offset.to(torch.float32))
+    y.mul_(scale)
+    y.add_(offset)
     if bool(db.any()):
         lg = torch.log10(torch.clamp_min(y, SIGMA0_DB_FLOOR)).mul_(10.0)
         y = torch.where(db, lg, y)
