@@ -8,6 +8,13 @@ runs in its own process (stac_mmtp.access.preview's range-capable server).
 
     PYTHONPATH=$PWD python benchmarks/bench_loader.py --chips 480 --repeat 3 --workdir /tmp/bench-loader \
         --rasteret-python /tmp/rasteret-venv/bin/python
+
+Tools: ours (float32 physical values), ours-stored (`dtype="stored"`: uint16 S2 + float32 S1 batches, a
+different output from TorchGeo's float32), ours-stored-physical (the same, then `to_physical` on each
+batch in the main process, on the CPU: float32 physical values again), ours-cold, ours-gdal, torchgeo,
+rasteret, dataloader-only and dataloader-only-stored (copies of one cached float32 / stored sample, no
+reading: the DataLoader's own ceiling). The ours-stored runs also check, untimed, that the first 96
+chips through `to_physical` equal ours' (bitwise, NaN included).
 """
 
 from __future__ import annotations
@@ -42,12 +49,51 @@ def peak_rss_mib() -> float:
 
 
 # ------------------------------------------------------------------ children
-def run_ours(base: str, workers: int, chips: int, cold: bool = False, gdal: bool = False) -> dict:
+def _kids_cpu() -> float:
+    """CPU seconds of this process's reaped children (the DataLoader workers, joined at the epoch's end):
+    with the main process's own, the loop's CPU time (the machine is shared: wall time alone misleads)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+CHECKED = 96  # chips of ours-stored compared with ours after the timed loop
+
+
+def _dataset(base: str, chips: int, stored: bool = False):  # noqa: ANN202
+    from stac_mmtp.access.ml import ChipDataset
+
+    kw = {"physical": False, "dtype": "stored"} if stored else {}
+    return ChipDataset(base, modalities=("sentinel-2", "sentinel-1"), time=("first-post-event",), event=GJ,
+                       split=None, size=256, length=chips, seed=0, min_valid=0.0, **kw)
+
+
+def same_as_ours(base: str) -> int:
+    """The first CHECKED chips of ours-stored, collated and converted by `to_physical`, against ours: the
+    number of chips equal bitwise (NaN positions included); raises on the first difference."""
+    import torch
+
+    from stac_mmtp.access.ml import to_physical
+
+    pairs = [torch.utils.data.DataLoader(torch.utils.data.Subset(_dataset(base, CHECKED, s), range(CHECKED)),
+                                         batch_size=BATCH) for s in (False, True)]
+    n = 0
+    for a, b in zip(*pairs, strict=True):
+        c = to_physical(b)
+        for m, want in a["image"].items():
+            assert c["image"][m].dtype == want.dtype and torch.equal(torch.isnan(c["image"][m]), torch.isnan(want))
+            assert torch.equal(torch.nan_to_num(c["image"][m]), torch.nan_to_num(want)), m
+        assert torch.equal(a["mask"], b["mask"])
+        n += a["mask"].shape[0]
+    return n
+
+
+def run_ours(base: str, workers: int, chips: int, cold: bool = False, gdal: bool = False,
+             stored: bool = False, convert: bool = False) -> dict:
     import tempfile
 
     import torch
 
-    from stac_mmtp.access.ml import ChipDataset, cog, reader
+    from stac_mmtp.access.ml import cog, reader, to_physical
 
     # an empty header cache: the run pays for every COG header once (a first epoch on a new machine)
     os.environ["STAC_MMTP_CACHE"] = tempfile.mkdtemp(prefix="bench-loader-cache-")
@@ -57,31 +103,36 @@ def run_ours(base: str, workers: int, chips: int, cold: bool = False, gdal: bool
         cog.TILE_CACHE_BYTES = 1024 * 1024
 
     t0 = time.perf_counter()
-    ds = ChipDataset(base, modalities=("sentinel-2", "sentinel-1"), time=("first-post-event",), event=GJ,
-                     split=None, size=256, length=chips, seed=0, min_valid=0.0)
+    ds = _dataset(base, chips, stored)
     setup = time.perf_counter() - t0
     loader = torch.utils.data.DataLoader(ds, batch_size=BATCH, num_workers=workers, shuffle=True)
-    t0, n, checksum = time.perf_counter(), 0, 0.0
+    t0, c0, k0, n, checksum, convert_s = time.perf_counter(), time.process_time(), _kids_cpu(), 0, 0.0, 0.0
     for b in loader:
         n += b["mask"].shape[0]
         checksum += float(b["mask"].float().mean())
-    out = {"setup_s": setup, "load_s": time.perf_counter() - t0, "chips": n}
+        if convert:  # where a training loop would do it (on the GPU if there is one; here the CPU)
+            t1 = time.perf_counter()
+            b = to_physical(b)
+            convert_s += time.perf_counter() - t1
+    out = {"setup_s": setup, "load_s": time.perf_counter() - t0, "chips": n,
+           "main_cpu_s": time.process_time() - c0, "workers_cpu_s": _kids_cpu() - k0}
+    if convert:
+        out["to_physical_ms_per_batch"] = convert_s / -(-n // BATCH) * 1000
     if workers == 0:  # the reader's counters (in the workers' processes otherwise)
         out.update({f"{k}_per_chip": v / n for k, v in cog.STATS.items()})
+    if stored:  # untimed, after the run's peak RSS: the output compared with ours'
+        out["peak_rss_mib"] = peak_rss_mib()
+        out["same_as_ours_chips"] = same_as_ours(base)
     return out
 
 
-def run_dataloader_only(base: str, workers: int, chips: int) -> dict:
+def run_dataloader_only(base: str, workers: int, chips: int, stored: bool = False) -> dict:
     """The DataLoader's own cost: samples of ours (same keys, shapes, dtypes) copied from one cached
     chip, no reading, same DataLoader options: the ceiling of any dataset returning such samples."""
     import torch
 
-    from stac_mmtp.access.ml import ChipDataset
-
     t0 = time.perf_counter()
-    ds = ChipDataset(base, modalities=("sentinel-2", "sentinel-1"), time=("first-post-event",), event=GJ,
-                     split=None, size=256, length=1, seed=0, min_valid=0.0)
-    one = ds[0]
+    one = _dataset(base, 1, stored)[0]
 
     def copy(v):  # noqa: ANN001, ANN202
         return {k: copy(x) for k, x in v.items()} if isinstance(v, dict) else v.copy() if hasattr(v, "copy") else v
@@ -95,10 +146,11 @@ def run_dataloader_only(base: str, workers: int, chips: int) -> dict:
 
     setup = time.perf_counter() - t0
     loader = torch.utils.data.DataLoader(Copies(), batch_size=BATCH, num_workers=workers, shuffle=True)
-    t0, n = time.perf_counter(), 0
+    t0, c0, k0, n = time.perf_counter(), time.process_time(), _kids_cpu(), 0
     for b in loader:
         n += b["mask"].shape[0]
-    return {"setup_s": setup, "load_s": time.perf_counter() - t0, "chips": n}
+    return {"setup_s": setup, "load_s": time.perf_counter() - t0, "chips": n, "main_cpu_s": time.process_time() - c0,
+            "workers_cpu_s": _kids_cpu() - k0}
 
 
 def run_torchgeo(base: str, workers: int, chips: int) -> dict:
@@ -128,11 +180,12 @@ def run_torchgeo(base: str, workers: int, chips: int) -> dict:
     setup = time.perf_counter() - t0
     loader = torch.utils.data.DataLoader(ds, batch_size=BATCH, sampler=sampler, num_workers=workers,
                                          collate_fn=stack_samples)
-    t0, n = time.perf_counter(), 0
+    t0, c0, k0, n = time.perf_counter(), time.process_time(), _kids_cpu(), 0
     for b in loader:
         assert b["image"].shape[1:] == (6, 256, 256), b["image"].shape
         n += b["mask"].shape[0]
-    return {"setup_s": setup, "load_s": time.perf_counter() - t0, "chips": n}
+    return {"setup_s": setup, "load_s": time.perf_counter() - t0, "chips": n, "main_cpu_s": time.process_time() - c0,
+            "workers_cpu_s": _kids_cpu() - k0}
 
 
 def child(tool: str, base: str, workers: int, chips: int) -> None:
@@ -142,9 +195,13 @@ def child(tool: str, base: str, workers: int, chips: int) -> None:
     # shared 2-core machine, the collate's torch.stack of 8 chips took 14.5 ms instead of 1.2 ms
     torch.set_num_threads(int(os.environ.get("BENCH_TORCH_THREADS", "1")))
     runs = {"torchgeo": run_torchgeo, "ours": run_ours, "ours-cold": lambda *a: run_ours(*a, cold=True),
-            "ours-gdal": lambda *a: run_ours(*a, gdal=True), "dataloader-only": run_dataloader_only}
+            "ours-gdal": lambda *a: run_ours(*a, gdal=True), "dataloader-only": run_dataloader_only,
+            "ours-stored": lambda *a: run_ours(*a, stored=True),
+            "ours-stored-physical": lambda *a: run_ours(*a, stored=True, convert=True),
+            "dataloader-only-stored": lambda *a: run_dataloader_only(*a, stored=True)}
     out = runs[tool](base, workers, chips)
-    out["peak_rss_mib"] = peak_rss_mib()
+    out.setdefault("peak_rss_mib", peak_rss_mib())
+    out["cpu_s"] = out["main_cpu_s"] + out["workers_cpu_s"]
     print(json.dumps(out))
 
 
@@ -231,15 +288,15 @@ def report(rows: list[dict], tools: list[str]) -> None:
     from statistics import median
 
     print("\n| source | workers | tool | chips/s (median) | vs TorchGeo (median, min-max of rounds) | setup s "
-          "| vs TorchGeo, setup included | peak RSS MiB |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+          "| vs TorchGeo, setup included | CPU ms per chip (loop, all processes) | peak RSS MiB |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     cells = sorted({(r["mode"], r["workers"]) for r in rows}, key=lambda c: (c[0] != "local", c[1]))
     for mode, workers in cells:
         for tool in tools:
             mine = [r for r in rows if (r["mode"], r["workers"], r["tool"]) == (mode, workers, tool)]
             ok = [r for r in mine if "chips_per_s" in r]
             if not ok:
-                print(f"| {mode} | {workers} | {tool} | failed: {mine[0].get('error') if mine else '?'} | | | | |")
+                print(f"| {mode} | {workers} | {tool} | failed: {mine[0].get('error') if mine else '?'} | | | | | |")
                 continue
             ratios, whole = [], []  # whole: chips / (setup + load), the dataset's construction included
             for r in ok:
@@ -250,8 +307,16 @@ def report(rows: list[dict], tools: list[str]) -> None:
                     whole.append((ref["setup_s"] + ref["load_s"]) / (r["setup_s"] + r["load_s"]))
             ratio = (f"{median(ratios):.1f}x ({min(ratios):.1f}-{max(ratios):.1f})" if ratios else "-")
             ratio_whole = f"{median(whole):.1f}x" if whole else "-"
+            cpu = [r["cpu_s"] / r["chips"] * 1000 for r in ok if "cpu_s" in r]
             print(f"| {mode} | {workers} | {tool} | {median(r['chips_per_s'] for r in ok):.1f} | {ratio} | "
-                  f"{median(r['setup_s'] for r in ok):.2f} | {ratio_whole} | {max(r['peak_rss_mib'] for r in ok):.0f} |")
+                  f"{median(r['setup_s'] for r in ok):.2f} | {ratio_whole} | {f'{median(cpu):.2f}' if cpu else '-'} | "
+                  f"{max(r['peak_rss_mib'] for r in ok):.0f} |")
+    for r in rows:
+        if "same_as_ours_chips" in r or "to_physical_ms_per_batch" in r:
+            print(f"{r['mode']} w{r['workers']} {r['tool']} round {r['round']}: first {r.get('same_as_ours_chips', 0)}"
+                  " chips after to_physical equal ours bitwise"
+                  + (f"; to_physical {r['to_physical_ms_per_batch']:.2f} ms per batch of {BATCH} (main process, CPU)"
+                     if "to_physical_ms_per_batch" in r else ""))
     for r in rows:
         if r["tool"].startswith("ours") and "requests_per_chip" in r:
             print(f"{r['mode']} w{r['workers']} {r['tool']} round {r['round']}: "

@@ -549,8 +549,9 @@ def test_untiled_geotiff_falls_back_to_gdal(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------- the fast chip path
-@pytest.mark.parametrize("kw", [{}, {"physical": False}, {"sigma0": "db"}, {"fill": -1.0, "size": 300}],
-                         ids=["physical", "raw-dn", "db", "fill"])
+@pytest.mark.parametrize("kw", [{}, {"physical": False}, {"sigma0": "db"}, {"fill": -1.0, "size": 300},
+                                {"physical": False, "dtype": "stored"}],
+                         ids=["physical", "raw-dn", "db", "fill", "stored"])
 def test_chips_cut_from_tiles_equal_gdal_reads(release: Path, kw: dict) -> None:
     """Chips cut straight from the cached tiles equal the same chips with every read through GDAL
     (`reader.FAST_READS = False`): values, NaN/fill positions, masks, valid fractions, on a grid that
@@ -558,8 +559,10 @@ def test_chips_cut_from_tiles_equal_gdal_reads(release: Path, kw: dict) -> None:
     from stac_mmtp.access.ml import ChipDataset, cog, reader
 
     fast = ChipDataset(release, split=None, sampler="grid", stride=86, time=("first-post-event",), **kw)
-    assert all(p is not None for p in (fast._plan(e, k, 0, False) for e in fast.scenes[0].items["sentinel-2"]
-                                       for k in fast.bands["sentinel-2"]))  # the tile reader cuts them
+    plans = [fast._plan(e, k, 0, False) for e in fast.scenes[0].items["sentinel-2"] for k in fast.bands["sentinel-2"]]
+    assert all(p is not None for p in plans)  # the tile reader cuts them
+    if kw.get("dtype") == "stored":  # a plain copy of the uint16 tiles: no cast, no scaling
+        assert all(p[0].dtype == "<u2" and p[5:] == (1.0, 0.0, False) for p in plans)
     reader.FAST_READS = False
     try:
         slow = ChipDataset(release, split=None, sampler="grid", stride=86, time=("first-post-event",), **kw)
@@ -571,7 +574,8 @@ def test_chips_cut_from_tiles_equal_gdal_reads(release: Path, kw: dict) -> None:
     for i, b in enumerate(ref):
         a = fast[i]
         for m in ("sentinel-2", "sentinel-1"):
-            assert a["image"][m].dtype == np.float32
+            assert a["image"][m].dtype == ({"sentinel-2": np.uint16, "sentinel-1": np.float32}[m]
+                                           if kw.get("dtype") == "stored" else np.float32)
             assert np.array_equal(a["image"][m], b["image"][m], equal_nan=True), (i, m)
         assert a["mask"].dtype == np.uint8 and np.array_equal(a["mask"], b["mask"]), i
         assert a["valid_fraction"] == b["valid_fraction"], i
@@ -656,3 +660,148 @@ def test_forked_worker_inherits_warm_codecs(release: Path) -> None:
     new = queue.get(timeout=120)
     child.join(30)
     assert child.exitcode == 0 and new == [], new
+
+
+# ---------------------------------------------------------------- stored dtype + to_physical
+def _same_after_to_physical(phys: dict, stored: dict, atol: float = 0.0) -> None:
+    from stac_mmtp.access.ml import to_physical
+
+    conv = to_physical(stored)
+    assert set(conv) == set(phys) and "conversion" not in conv
+    for m, want in phys["image"].items():
+        got = conv["image"][m]
+        assert got.dtype == want.dtype and got.shape == want.shape
+        if isinstance(want, np.ndarray):
+            assert np.array_equal(got, want, equal_nan=True), m
+        else:
+            torch.testing.assert_close(got, want, rtol=0, atol=atol, equal_nan=True)
+    for k in ("mask", "bounds", "timestamps"):
+        if k in phys:
+            np.testing.assert_array_equal(np.asarray(conv[k] if k != "timestamps" else conv[k]["sentinel-2"]),
+                                          np.asarray(phys[k] if k != "timestamps" else phys[k]["sentinel-2"]))
+
+
+@pytest.mark.parametrize("kw", [{}, {"sigma0": "db"}, {"resolution": 20.0, "size": 128},
+                                {"modalities": ("sentinel-2",), "time": "series", "series_length": 4,
+                                 "label": False, "event": GJ}],
+                         ids=["linear", "db", "20m-averaged", "series-padded"])
+def test_stored_dtype_then_to_physical_equals_physical(release: Path, kw: dict) -> None:
+    """Every chip of a grid reaching every edge of every scene (chips over nodata included): the
+    stored-dtype sample converted by `to_physical` (numpy) equals the `physical=True` sample bitwise,
+    NaN positions included; at 20 m (S2 averaged) the stored dtype is float32, the interpolated DN."""
+    from stac_mmtp.access.ml import ChipDataset
+
+    base = {"split": None, "sampler": "grid", "stride": 86, "time": ("first-post-event",), **kw}
+    phys = ChipDataset(release, **base)
+    stored = ChipDataset(release, physical=False, dtype="stored", **base)
+    want = {"sentinel-2": np.float32 if kw.get("resolution") else np.uint16, "sentinel-1": np.float32}
+    assert stored.dtypes == {m: np.dtype(want[m]) for m in stored.modalities}
+    fractions = []
+    for i in range(len(phys)):
+        a, b = phys[i], stored[i]
+        for m in stored.modalities:
+            assert b["image"][m].dtype == want[m] and b["image"][m].shape == a["image"][m].shape
+            t, c = a["image"][m].shape[:2]
+            assert b["conversion"][m].shape == (t, c, 4) and b["conversion"][m].dtype == np.float64
+        _same_after_to_physical(a, b)
+        fractions.append(b["valid_fraction"])
+        assert b["valid_fraction"] == a["valid_fraction"]
+    assert min(fractions) < 0.99  # chips over nodata
+
+
+def test_stored_values_equal_direct_reads(chips, release: Path) -> None:
+    """The stored sample holds the COGs' own values (uint16 DN, nodata 0 left as 0; float32 sigma0,
+    NaN nodata) at chosen pixels, and the conversion arrays the items' raster:scale/offset and the
+    files' nodata."""
+    from stac_mmtp.access.ml import CONVERSION_FIELDS, ChipDataset
+
+    assert CONVERSION_FIELDS == ("scale", "offset", "nodata", "db")
+    ds = ChipDataset(release, split=None, sampler="grid", size=256, stride=172, physical=False, dtype="stored")
+    s_index = [s.event_id for s in ds.scenes].index(GJ)
+    col, row = 0, 344  # S2's nodata (0) fills columns 0-11 of these synthetic tiles
+    s = ds.chip(s_index, col, row)
+    assert s["image"]["sentinel-2"].shape == (2, 4, 256, 256) and s["image"]["sentinel-2"].dtype == np.uint16
+    assert s["image"]["sentinel-1"].shape == (2, 2, 256, 256) and s["image"]["sentinel-1"].dtype == np.float32
+    pixels = [(0, 0), (17, 203), (128, 128), (255, 255), (90, 3), (40, 11), (40, 12)]
+    s2 = _items(release, "sentinel-2")
+    for t, item in enumerate((S2_PRE, S2_POST)):
+        for c, band in enumerate(("blue", "green", "red", "nir")):
+            with rasterio.open(release / "sentinel-2" / item / f"{band}.tif") as src:
+                assert src.dtypes[0] == "uint16" and src.nodata == 0
+                for y, x in pixels:
+                    want = src.read(1, window=Window(col + x, row + y, 1, 1))[0, 0]
+                    assert s["image"]["sentinel-2"][t, c, y, x] == want, (item, band, y, x)
+            meta = s2[item]["assets"][band]["bands"][0]
+            scale, offset, nodata, db = s["conversion"]["sentinel-2"][t, c]
+            assert scale == np.float32(meta["raster:scale"]) == np.float32(1e-4)
+            assert offset == np.float32(meta["raster:offset"]) == np.float32(-0.1)
+            assert nodata == 0 and db == 0
+    dn = _dn(release / "sentinel-2" / S2_POST / "blue.tif", Window(col, row, 256, 256))
+    assert (dn[:, :12] == 0).all() and (dn[:, 12:] != 0).all()  # S2's nodata, left as 0 in the stored sample
+    np.testing.assert_array_equal(s["image"]["sentinel-2"][1, 0], dn)
+    for t, item in enumerate((S1_PRE, S1_POST)):
+        for c, band in enumerate(("vv", "vh")):
+            with rasterio.open(release / "sentinel-1" / item / f"{band}.tif") as src:
+                assert src.dtypes[0] == "float32" and np.isnan(src.nodata)
+                for y, x in pixels:
+                    want = src.read(1, window=Window(col + 104 + x, row + 111 + y, 1, 1))[0, 0]
+                    assert s["image"]["sentinel-1"][t, c, y, x] == want, (item, band, y, x)
+    c1 = s["conversion"]["sentinel-1"]
+    assert c1.shape == (2, 2, 4) and np.isnan(c1[..., 2]).all()  # NaN nodata
+    np.testing.assert_array_equal(c1[..., [0, 1, 3]], np.broadcast_to([1.0, 0.0, 0.0], (2, 2, 3)))
+
+
+def test_stored_dtype_through_dataloader_workers(release: Path) -> None:
+    """DataLoader(num_workers=2, batch_size=8), default collate: uint16 S2 and float32 S1 batches with
+    [8, T, C] conversion tensors; `to_physical` on the (CPU) torch batch equals the physical batch
+    bitwise, linear and dB; the torch kernels used on another device (run here on the CPU) equal it
+    bitwise in linear units and within 1e-5 dB (torch's float32 log10 against numpy's)."""
+    from stac_mmtp.access.ml import ChipDataset, chips
+
+    for sigma0, atol in (("linear", 0.0), ("db", 1e-5)):
+        base = {"split": None, "size": 128, "length": 16, "seed": 7, "sigma0": sigma0}
+        phys, stored = ChipDataset(release, **base), ChipDataset(release, physical=False, dtype="stored", **base)
+        loaders = [torch.utils.data.DataLoader(ds, batch_size=8, num_workers=w) for ds, w in ((phys, 0), (stored, 2))]
+        n = 0
+        for a, b in zip(*loaders, strict=True):
+            assert b["image"]["sentinel-2"].dtype == torch.uint16 and b["image"]["sentinel-2"].shape == (8, 2, 4, 128, 128)
+            assert b["image"]["sentinel-1"].dtype == torch.float32 and b["mask"].dtype == torch.uint8
+            c2 = b["conversion"]["sentinel-2"]
+            assert c2.shape == (8, 2, 4, 4) and c2.dtype == torch.float64
+            assert bool((b["conversion"]["sentinel-1"][..., 3] == 1).all()) == (sigma0 == "db")
+            _same_after_to_physical(a, b)
+            for m, want in a["image"].items():
+                got = chips._physical_torch(b["image"][m], b["conversion"][m], float("nan"))
+                torch.testing.assert_close(got, want, rtol=0, atol=atol if m == "sentinel-1" else 0.0, equal_nan=True)
+            n += 1
+        assert n == 2
+
+
+def test_stored_dtype_refuses_incoherent_arguments(release: Path) -> None:
+    from stac_mmtp.access.ml import ChipDataset, to_physical
+    from stac_mmtp.errors import InputError
+
+    for kw, words in (({"dtype": "stored"}, "pass physical=False"),
+                      ({"dtype": "stored", "physical": False, "fill": -1.0}, "to_physical(batch, fill=...)"),
+                      ({"dtype": "uint16", "physical": False}, "dtype must be 'float32' or 'stored'")):
+        with pytest.raises(InputError, match=words.replace("(", r"\(").replace(")", r"\)").replace(".", r"\.")):
+            ChipDataset(release, split=None, **kw)
+    sample = ChipDataset(release, split=None, length=1)[0]
+    with pytest.raises(InputError, match="no 'conversion' in the batch"):
+        to_physical(sample)
+
+
+def test_docs_stored_dtype_snippet(release: Path) -> None:
+    """The stored-dtype block of docs/training.md, run on the sample release (on the CPU here)."""
+    text = (REPO / "docs" / "training.md").read_text()
+    code = next(c for b in text.split("```python\n")[1:] if 'dtype="stored"' in (c := b.split("```", 1)[0]))
+    scope: dict = {}
+    exec(compile(code.replace('"build/catalog"', repr(str(release))), "docs/training.md", "exec"), scope)  # noqa: S102
+    stored, batch = scope["stored"], scope["batch"]
+    assert stored["image"]["sentinel-2"].dtype == torch.uint16 and stored["image"]["sentinel-1"].dtype == torch.float32
+    assert batch["image"]["sentinel-2"].dtype == torch.float32 and batch["image"]["sentinel-2"].shape == (16, 2, 4, 256, 256)
+    s1 = batch["image"]["sentinel-1"]
+    assert s1.shape == (16, 2, 2, 256, 256)
+    want = 10 * torch.log10(stored["image"]["sentinel-1"].clamp_min(1e-6))  # dB of the stored linear sigma0
+    torch.testing.assert_close(s1, want, rtol=0, atol=1e-5, equal_nan=True)
+    assert "conversion" not in batch and batch["mask"].shape == (16, 256, 256)

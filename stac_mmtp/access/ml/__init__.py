@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from stac_mmtp.access.ml.chips import DEFAULT_BANDS, ChipDataset, Scene
+from stac_mmtp.access.ml.chips import CONVERSION_FIELDS, DEFAULT_BANDS, ChipDataset, Scene, to_physical
 from stac_mmtp.access.ml.index import Entry, Index
 from stac_mmtp.access.ml.reader import GDAL_OPTIONS, Grid, close_all, read_on_grid
 
-__all__ = ["DEFAULT_BANDS", "GDAL_OPTIONS", "ChipDataset", "Entry", "Grid", "Index", "Scene", "close_all",
-           "read_on_grid", "torchgeo_dataset"]
+__all__ = ["CONVERSION_FIELDS", "DEFAULT_BANDS", "GDAL_OPTIONS", "ChipDataset", "Entry", "Grid", "Index", "Scene", "close_all",
+           "read_on_grid", "to_physical", "torchgeo_dataset"]
 
 
 def torchgeo_dataset(release: Any, modality: str = "sentinel-2", **kwargs: Any) -> Any:
