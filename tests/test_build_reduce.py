@@ -176,3 +176,50 @@ def test_reduce_memory_does_not_grow_with_the_items(setting: tuple[Path, list[di
     assert would > 50 * 2**20  # the items are heavy enough for the difference to show
     assert grown < 0.1 * would
     assert peaks[2000] < 0.5 * held[2000]
+
+
+def test_event_keeps_one_thumbnail_per_role_and_collection(tmp_path: Path) -> None:
+    """Six S2 acquisitions of Gjerdrum (event 2020-12-30): the event item links all six, and keeps one thumbnail
+    per (role, collection), the acquisition nearest the event: the latest before it, the earliest after it,
+    ties by item id."""
+    events = tmp_path / "events"
+    events.mkdir()
+    shutil.copy(default_events_dir() / f"{GJERDRUM}.geojson", events)
+    ev = load_inventory(events)[0]
+    assert ev.start.date().isoformat() == "2020-12-30"
+    products = tmp_path / "products"
+    for day, sat in [("2020-12-20", "S2A"), ("2020-12-25", "S2B"), ("2020-12-25", "S2A"),  # pre-event
+                     ("2021-01-02", "S2B"),  # first-post-event: the first after it
+                     ("2021-01-12", "S2B"), ("2021-01-07", "S2A")]:  # post-event
+        write_product(products, ev, datetime.fromisoformat(f"{day}T10:44:41+00:00"), "L2A", sat)
+    report = build(events, [products], tmp_path / "catalog")
+    assert report.ok and report.collections == {"events": 1, "sentinel-2": 6}, report.failures
+
+    def item_id(day: str, sat: str) -> str:
+        return f"{GJERDRUM}_{sat}_MSIL2A_{day.replace('-', '')}T104441_N0510_R008_T32VPM_{day.replace('-', '')}T120141"
+
+    s2 = tmp_path / "catalog" / "sentinel-2"
+    item = json.loads((tmp_path / "catalog" / "events" / GJERDRUM / f"{GJERDRUM}.json").read_text())
+    links = [(lk["rel"], lk["href"]) for lk in item["links"] if lk["rel"] not in (*STRUCTURAL, "about", "cite-as")]
+    assert links == [(rel, f"../../sentinel-2/{item_id(d, s)}/{item_id(d, s)}.json") for rel, d, s in [
+        ("pre-event", "2020-12-20", "S2A"), ("pre-event", "2020-12-25", "S2A"), ("pre-event", "2020-12-25", "S2B"),
+        ("first-post-event", "2021-01-02", "S2B"),
+        ("post-event", "2021-01-07", "S2A"), ("post-event", "2021-01-12", "S2B")]]
+    chosen = {"thumbnail-pre-event-sentinel-2": item_id("2020-12-25", "S2A"),  # the tie at 12-25: S2A < S2B
+              "thumbnail-first-post-event-sentinel-2": item_id("2021-01-02", "S2B"),
+              "thumbnail-post-event-sentinel-2": item_id("2021-01-07", "S2A")}
+    assert list(item["assets"]) == list(chosen)
+    for key, iid in chosen.items():
+        acq = json.loads((s2 / iid / f"{iid}.json").read_text())
+        thumb = item["assets"][key]
+        assert thumb["href"] == f"../../sentinel-2/{iid}/thumbnail.png"
+        assert thumb["title"] == f"{key.removeprefix('thumbnail-').removesuffix('-sentinel-2')}: " \
+                                 f"{acq['properties']['title']}"
+        assert thumb["file:checksum"] == acq["assets"]["thumbnail"]["file:checksum"]
+        assert thumb["roles"] == ["thumbnail"] and thumb["type"] == "image/png"
+        assert (s2 / iid / "thumbnail.png").is_file()
+    # the events' items.parquet: one assets field per key, not one per acquisition
+    import pyarrow.parquet as pq
+
+    schema = pq.read_schema(tmp_path / "catalog" / "events" / "items.parquet")
+    assert sorted(schema.field("assets").type.names) == sorted(chosen)
