@@ -20,20 +20,21 @@ import pytest
 
 from stac_mmtp.build import build, reduce_tree
 from stac_mmtp.build.labels import dataset_hook
-from stac_mmtp.build.spool import ItemSpool
+from stac_mmtp.build.spool import AcquisitionSpool, ItemSpool, LinkedEvents
 from stac_mmtp.dataset.inventory import load_inventory
 from stac_mmtp.paths import default_events_dir
 from stac_mmtp.sources.registry import get_source
 from stac_mmtp.sources.sentinel2.samples import write_product
 from stac_mmtp.stac import MMTP
 from stac_mmtp.stac.events import (
+    acquisition,
     events_bundle,
     link_acquisitions,
     root_catalog_metadata,
     sample_collection_metadata,
 )
 from stac_mmtp.stac.synthetic import mark_catalog, mark_collection
-from stac_mmtp.stac.tree import CollectionBundle, ItemStats, set_extent, write_tree
+from stac_mmtp.stac.tree import CollectionBundle, ItemStats, dumps_bytes, set_extent, write_tree
 
 GJERDRUM = "gjerdrum-landslide-2020"
 # row groups (and rustac batches) of 100 items: the parquet buffers the same at both sizes of the memory test
@@ -223,3 +224,39 @@ def test_event_keeps_one_thumbnail_per_role_and_collection(tmp_path: Path) -> No
 
     schema = pq.read_schema(tmp_path / "catalog" / "events" / "items.parquet")
     assert sorted(schema.field("assets").type.names) == sorted(chosen)
+
+
+def test_linked_events_from_sqlite_are_the_in_memory_links(setting: tuple[Path, list[dict[str, Any]]],
+                                                           tmp_path: Path) -> None:
+    """The facts read back from SQLite link each event item as the in-memory path does, ties included: the same
+    time and id in two collections (in the order found), the same time under two ids, items of no thumbnail."""
+    events_dir, templates = setting
+    pre, post = sorted(templates, key=lambda t: t["properties"]["mmtp:temporal_role"] != "pre-event")
+    found = []
+    for coll in ("sentinel-2", "sentinel-1"):  # one id in two collections: the order found breaks the tie
+        for k, t in enumerate([pre, post, pre, post]):
+            it = copy.deepcopy(t)
+            if k >= 2:  # the same datetime as the first two, a later id
+                it["id"] += "-b"
+            if coll == "sentinel-1" and k == 3:
+                del it["assets"]["thumbnail"]
+            found.append(acquisition(coll, it))
+    assert len(found) == 8 and all(a is not None for a in found)
+    bundle = events_bundle(load_inventory(events_dir))
+    with AcquisitionSpool(tmp_path / "acq.sqlite") as spool:
+        spool.extend(found)
+        assert len(spool) == 8
+        streamed = list(LinkedEvents(copy.deepcopy(bundle.items), spool))
+    link_acquisitions(bundle, [], found)
+    assert [it["id"] for it in streamed] == sorted(it["id"] for it in bundle.items)
+    by_id = {it["id"]: it for it in bundle.items}
+    assert [dumps_bytes(it) for it in streamed] == [dumps_bytes(by_id[it["id"]]) for it in streamed]
+    ev = next(it for it in streamed if it["id"] == GJERDRUM)
+    hrefs = [lk["href"].split("/")[3] for lk in ev["links"] if lk["rel"] in ("pre-event", "first-post-event")]
+    p, q = pre["id"], post["id"]
+    assert hrefs == [p, p, f"{p}-b", f"{p}-b", q, q, f"{q}-b", f"{q}-b"]
+    assert [lk["href"].split("/")[2] for lk in ev["links"] if lk["rel"] == "pre-event"] == \
+        ["sentinel-2", "sentinel-1", "sentinel-2", "sentinel-1"]
+    assert {k: v["href"].split("/")[3] for k, v in ev["assets"].items()} == {
+        "thumbnail-pre-event-sentinel-1": p, "thumbnail-pre-event-sentinel-2": p,
+        "thumbnail-first-post-event-sentinel-1": q, "thumbnail-first-post-event-sentinel-2": q}
