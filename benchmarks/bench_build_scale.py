@@ -162,7 +162,7 @@ def reduce_child(outputs: Path, n: int, out: Path, drop_thumbnails: bool = False
 
 def run_held(root: Path, n: int) -> None:
     """What the reduce keeps per item, measured with tracemalloc on N outputs: each result as the process pool
-    hands it back (unpickled: its strings are its own), the spool's index, the facts of the events' links
+    hands it back (unpickled: its strings are its own), the spool's index, the dataset step's ids, the facts of the events' links
     (a list of `Acquisition`, as main kept them, against `AcquisitionSpool`: SQLite's own memory is outside
     tracemalloc, its page cache bounded at 2 MiB)."""
     import pickle
@@ -202,6 +202,8 @@ def run_held(root: Path, n: int) -> None:
     try:
         kept("TaskResult (as the pool hands it back)", list, lambda h, it: h.append(result(it)))
         kept("spool index (ItemSpool)", lambda: ItemSpool(scratch / "spool"), lambda h, it: h.add("sentinel-2", it))
+        kept("dataset step's (id, event id) (build/labels.py)", list,
+             lambda h, it: h.append((it["id"], it["properties"].get("mmtp:event_id"))))
         kept("Acquisition list (main)", list, lambda h, it: h.append(acquisition("sentinel-2", it)))
         kept("AcquisitionSpool (Python side)", lambda: AcquisitionSpool(scratch / "acq.sqlite"),
              lambda h, it: h.add(acquisition("sentinel-2", it)))
