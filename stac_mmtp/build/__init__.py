@@ -232,7 +232,8 @@ def reduce_tree(stage: Path, events: list[Event], sources: list[str], spool: Ite
     """The reduce step: the catalog tree of the spooled items of `sources` (family names) written into `stage`;
     returns the items per collection. It streams: one pass over each collection's items, read back from the
     spool, reduces what needs them all (extent, summaries, synthetic counts, the events' links to their
-    acquisitions), then `write_tree` reads them back once more, one at a time. `extra_bundles` (the dataset
+    acquisitions: their facts go to SQLite in the spool, and each event item is linked as it is written), then
+    `write_tree` reads them back once more, one at a time. `extra_bundles` (the dataset
     step, build/labels.py) sees the collections' items as re-iterable streams and edits them by mapping."""
     bundles = [events_bundle(events)]
     with AcquisitionSpool(spool.root / ACQUISITIONS) as found:  # the facts of the events' links, not in memory

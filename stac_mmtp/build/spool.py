@@ -158,6 +158,7 @@ class AcquisitionSpool:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        self.path.unlink(missing_ok=True)  # scratch: what a previous reduce on the same spool left is not ours
         self._db = sqlite3.connect(self.path)
         self._db.execute("PRAGMA journal_mode=OFF")  # scratch: a crashed build's file is removed with the spool
         self._db.execute("PRAGMA synchronous=OFF")
