@@ -160,6 +160,57 @@ def reduce_child(outputs: Path, n: int, out: Path, drop_thumbnails: bool = False
                       "items": report.collections.get("sentinel-2")}))
 
 
+def run_held(root: Path, n: int) -> None:
+    """What the reduce keeps per item, measured with tracemalloc on N outputs: each result as the process pool
+    hands it back (unpickled: its strings are its own), the spool's index, the dataset step's ids, the facts of the events' links
+    (a list of `Acquisition`, as main kept them, against `AcquisitionSpool`: SQLite's own memory is outside
+    tracemalloc, its page cache bounded at 2 MiB)."""
+    import pickle
+    import tracemalloc
+
+    from stac_mmtp.build.spool import AcquisitionSpool, ItemSpool
+    from stac_mmtp.build.tasks import TaskResult
+    from stac_mmtp.stac.events import acquisition
+
+    outputs = write_outputs(root, n)
+    scratch = Path(tempfile.mkdtemp(dir=root, prefix="held-"))
+
+    def result(it: dict) -> TaskResult:
+        p = it["properties"]
+        r = TaskResult(p["mmtp:event_id"], it["id"], "sentinel-2", it["id"], p["mmtp:temporal_role"], True, 0.5,
+                       worker="host:1234")
+        return pickle.loads(pickle.dumps(r))
+
+    def kept(name: str, make: Callable[[], object], add: Callable[[object, dict], None]) -> None:
+        """The memory still allocated after one pass over the N items that keeps only `make()`'s structure."""
+        tracemalloc.start()
+        try:
+            m0 = tracemalloc.get_traced_memory()[0]
+            held = make()
+            for i in range(n):
+                add(held, json.loads((outputs / f"{i:07d}.json").read_bytes()))
+            if isinstance(held, ItemSpool):
+                next(iter(held.items("sentinel-2")), None)  # the ascending-id order, computed once
+            grown = tracemalloc.get_traced_memory()[0] - m0
+        finally:
+            tracemalloc.stop()
+        if hasattr(held, "close"):
+            held.close()
+        print(f"| {name} | {grown / n:.0f} |", flush=True)
+
+    print(f"| kept per item ({n} items) | bytes per item |\n| --- | --- |")
+    try:
+        kept("TaskResult (as the pool hands it back)", list, lambda h, it: h.append(result(it)))
+        kept("spool index (ItemSpool)", lambda: ItemSpool(scratch / "spool"), lambda h, it: h.add("sentinel-2", it))
+        kept("dataset step's (id, event id) (build/labels.py)", list,
+             lambda h, it: h.append((it["id"], it["properties"].get("mmtp:event_id"))))
+        kept("Acquisition list (main)", list, lambda h, it: h.append(acquisition("sentinel-2", it)))
+        kept("AcquisitionSpool (Python side)", lambda: AcquisitionSpool(scratch / "acq.sqlite"),
+             lambda h, it: h.add(acquisition("sentinel-2", it)))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 def tree_digest(root: Path) -> str:
     import hashlib
 
@@ -215,6 +266,7 @@ def main() -> None:
     ap.add_argument("--drop-thumbnails", action="store_true",
                     help="with --reduce: items without their thumbnail asset (the events' items.parquet gets one "
                          "struct field per linked thumbnail: at 100k it, not the reduce, is the peak)")
+    ap.add_argument("--held", type=int, help="what the reduce keeps per item, at this item count (tracemalloc)")
     ap.add_argument("--reduce-child", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--outputs", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, help=argparse.SUPPRESS)
@@ -222,6 +274,8 @@ def main() -> None:
     a.workdir.mkdir(parents=True, exist_ok=True)
     if a.reduce_child:
         return reduce_child(a.outputs, a.reduce_child, a.out, a.drop_thumbnails)
+    if a.held:
+        return run_held(a.workdir, a.held)
     if a.reduce:
         return run_reduce(a.workdir, [int(x) for x in a.reduce.split(",")], a.before, a.drop_thumbnails)
     events, samples = inputs(a.workdir, a.copies)

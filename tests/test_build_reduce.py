@@ -20,20 +20,21 @@ import pytest
 
 from stac_mmtp.build import build, reduce_tree
 from stac_mmtp.build.labels import dataset_hook
-from stac_mmtp.build.spool import ItemSpool
+from stac_mmtp.build.spool import AcquisitionSpool, ItemSpool, LinkedEvents
 from stac_mmtp.dataset.inventory import load_inventory
 from stac_mmtp.paths import default_events_dir
 from stac_mmtp.sources.registry import get_source
 from stac_mmtp.sources.sentinel2.samples import write_product
 from stac_mmtp.stac import MMTP
 from stac_mmtp.stac.events import (
+    acquisition,
     events_bundle,
     link_acquisitions,
     root_catalog_metadata,
     sample_collection_metadata,
 )
 from stac_mmtp.stac.synthetic import mark_catalog, mark_collection
-from stac_mmtp.stac.tree import CollectionBundle, ItemStats, set_extent, write_tree
+from stac_mmtp.stac.tree import CollectionBundle, ItemStats, dumps_bytes, set_extent, write_tree
 
 GJERDRUM = "gjerdrum-landslide-2020"
 # row groups (and rustac batches) of 100 items: the parquet buffers the same at both sizes of the memory test
@@ -176,3 +177,86 @@ def test_reduce_memory_does_not_grow_with_the_items(setting: tuple[Path, list[di
     assert would > 50 * 2**20  # the items are heavy enough for the difference to show
     assert grown < 0.1 * would
     assert peaks[2000] < 0.5 * held[2000]
+
+
+def test_event_keeps_one_thumbnail_per_role_and_collection(tmp_path: Path) -> None:
+    """Six S2 acquisitions of Gjerdrum (event 2020-12-30): the event item links all six, and keeps one thumbnail
+    per (role, collection), the acquisition nearest the event: the latest before it, the earliest after it,
+    ties by item id."""
+    events = tmp_path / "events"
+    events.mkdir()
+    shutil.copy(default_events_dir() / f"{GJERDRUM}.geojson", events)
+    ev = load_inventory(events)[0]
+    assert ev.start.date().isoformat() == "2020-12-30"
+    products = tmp_path / "products"
+    for day, sat in [("2020-12-20", "S2A"), ("2020-12-25", "S2B"), ("2020-12-25", "S2A"),  # pre-event
+                     ("2021-01-02", "S2B"),  # first-post-event: the first after it
+                     ("2021-01-12", "S2B"), ("2021-01-07", "S2A")]:  # post-event
+        write_product(products, ev, datetime.fromisoformat(f"{day}T10:44:41+00:00"), "L2A", sat)
+    report = build(events, [products], tmp_path / "catalog")
+    assert report.ok and report.collections == {"events": 1, "sentinel-2": 6}, report.failures
+
+    def item_id(day: str, sat: str) -> str:
+        return f"{GJERDRUM}_{sat}_MSIL2A_{day.replace('-', '')}T104441_N0510_R008_T32VPM_{day.replace('-', '')}T120141"
+
+    s2 = tmp_path / "catalog" / "sentinel-2"
+    item = json.loads((tmp_path / "catalog" / "events" / GJERDRUM / f"{GJERDRUM}.json").read_text())
+    links = [(lk["rel"], lk["href"]) for lk in item["links"] if lk["rel"] not in (*STRUCTURAL, "about", "cite-as")]
+    assert links == [(rel, f"../../sentinel-2/{item_id(d, s)}/{item_id(d, s)}.json") for rel, d, s in [
+        ("pre-event", "2020-12-20", "S2A"), ("pre-event", "2020-12-25", "S2A"), ("pre-event", "2020-12-25", "S2B"),
+        ("first-post-event", "2021-01-02", "S2B"),
+        ("post-event", "2021-01-07", "S2A"), ("post-event", "2021-01-12", "S2B")]]
+    chosen = {"thumbnail-pre-event-sentinel-2": item_id("2020-12-25", "S2A"),  # the tie at 12-25: S2A < S2B
+              "thumbnail-first-post-event-sentinel-2": item_id("2021-01-02", "S2B"),
+              "thumbnail-post-event-sentinel-2": item_id("2021-01-07", "S2A")}
+    assert list(item["assets"]) == list(chosen)
+    for key, iid in chosen.items():
+        acq = json.loads((s2 / iid / f"{iid}.json").read_text())
+        thumb = item["assets"][key]
+        assert thumb["href"] == f"../../sentinel-2/{iid}/thumbnail.png"
+        assert thumb["title"] == f"{key.removeprefix('thumbnail-').removesuffix('-sentinel-2')}: " \
+                                 f"{acq['properties']['title']}"
+        assert thumb["file:checksum"] == acq["assets"]["thumbnail"]["file:checksum"]
+        assert thumb["roles"] == ["thumbnail"] and thumb["type"] == "image/png"
+        assert (s2 / iid / "thumbnail.png").is_file()
+    # the events' items.parquet: one assets field per key, not one per acquisition
+    import pyarrow.parquet as pq
+
+    schema = pq.read_schema(tmp_path / "catalog" / "events" / "items.parquet")
+    assert sorted(schema.field("assets").type.names) == sorted(chosen)
+
+
+def test_linked_events_from_sqlite_are_the_in_memory_links(setting: tuple[Path, list[dict[str, Any]]],
+                                                           tmp_path: Path) -> None:
+    """The facts read back from SQLite link each event item as the in-memory path does, ties included: the same
+    time and id in two collections (in the order found), the same time under two ids, items of no thumbnail."""
+    events_dir, templates = setting
+    pre, post = sorted(templates, key=lambda t: t["properties"]["mmtp:temporal_role"] != "pre-event")
+    found = []
+    for coll in ("sentinel-2", "sentinel-1"):  # one id in two collections: the order found breaks the tie
+        for k, t in enumerate([pre, post, pre, post]):
+            it = copy.deepcopy(t)
+            if k >= 2:  # the same datetime as the first two, a later id
+                it["id"] += "-b"
+            if coll == "sentinel-1" and k == 3:
+                del it["assets"]["thumbnail"]
+            found.append(acquisition(coll, it))
+    assert len(found) == 8 and all(a is not None for a in found)
+    bundle = events_bundle(load_inventory(events_dir))
+    with AcquisitionSpool(tmp_path / "acq.sqlite") as spool:
+        spool.extend(found)
+        assert len(spool) == 8
+        streamed = list(LinkedEvents(copy.deepcopy(bundle.items), spool))
+    link_acquisitions(bundle, [], found)
+    assert [it["id"] for it in streamed] == sorted(it["id"] for it in bundle.items)
+    by_id = {it["id"]: it for it in bundle.items}
+    assert [dumps_bytes(it) for it in streamed] == [dumps_bytes(by_id[it["id"]]) for it in streamed]
+    ev = next(it for it in streamed if it["id"] == GJERDRUM)
+    hrefs = [lk["href"].split("/")[3] for lk in ev["links"] if lk["rel"] in ("pre-event", "first-post-event")]
+    p, q = pre["id"], post["id"]
+    assert hrefs == [p, p, f"{p}-b", f"{p}-b", q, q, f"{q}-b", f"{q}-b"]
+    assert [lk["href"].split("/")[2] for lk in ev["links"] if lk["rel"] == "pre-event"] == \
+        ["sentinel-2", "sentinel-1", "sentinel-2", "sentinel-1"]
+    assert {k: v["href"].split("/")[3] for k, v in ev["assets"].items()} == {
+        "thumbnail-pre-event-sentinel-1": p, "thumbnail-pre-event-sentinel-2": p,
+        "thumbnail-first-post-event-sentinel-1": q, "thumbnail-first-post-event-sentinel-2": q}

@@ -16,7 +16,7 @@ from typing import Any
 from stac_mmtp.atomic import staged_dir
 from stac_mmtp.build.executor import Progress, run_tasks
 from stac_mmtp.build.plan import Selection, plan, temporal_role
-from stac_mmtp.build.spool import ItemSpool, is_stream
+from stac_mmtp.build.spool import AcquisitionSpool, ItemSpool, LinkedEvents, is_stream
 from stac_mmtp.build.state import WorkDir, task_key
 from stac_mmtp.build.tasks import ROLE_WORDS, TaskResult, item_title, run_task
 from stac_mmtp.dataset.inventory import Event, load_inventory
@@ -25,11 +25,9 @@ from stac_mmtp.sources.base import BuildOptions, ProductMeta, Task
 from stac_mmtp.sources.registry import discover, get_source
 from stac_mmtp.stac import MMTP
 from stac_mmtp.stac.events import (
-    Acquisition,
     acquisition,
     acquisitions,
     events_bundle,
-    link_acquisitions,
     root_catalog_metadata,
     sample_collection_metadata,
 )
@@ -208,6 +206,7 @@ def _write(out: Path, events: list[Event], tasks: list[Task], report: BuildRepor
 
 
 SPOOL = ".stac-mmtp-items"  # the reduce step's item spool, in the stage until the tree is written
+ACQUISITIONS = "acquisitions.sqlite"  # in the spool: the facts of the events' links
 
 
 def _reduce_in_stage(stage: Path, events: list[Event], tasks: list[Task], report: BuildReport, options: BuildOptions,
@@ -233,39 +232,41 @@ def reduce_tree(stage: Path, events: list[Event], sources: list[str], spool: Ite
     """The reduce step: the catalog tree of the spooled items of `sources` (family names) written into `stage`;
     returns the items per collection. It streams: one pass over each collection's items, read back from the
     spool, reduces what needs them all (extent, summaries, synthetic counts, the events' links to their
-    acquisitions), then `write_tree` reads them back once more, one at a time. `extra_bundles` (the dataset
+    acquisitions: their facts go to SQLite in the spool, and each event item is linked as it is written), then
+    `write_tree` reads them back once more, one at a time. `extra_bundles` (the dataset
     step, build/labels.py) sees the collections' items as re-iterable streams and edits them by mapping."""
     bundles = [events_bundle(events)]
-    found: list[Acquisition] = []  # the events' links need these facts of every item, not the items
-    counts: dict[str, tuple[int, int]] = {}  # collection -> (synthetic, items)
-    for src_name in sources:
-        source = get_source(src_name)
-        cid = source.collection_id
-        if not spool.count(cid) or cid in {b.id for b in bundles}:  # local and remote S2 share one
-            continue
-        items = spool.items(cid)
-        stats = ItemStats()  # one pass: the collection's metadata is reduced, not read off a list
-        for it in items:
-            stats.add(it)
-            if (a := acquisition(cid, it)) is not None:
-                found.append(a)
-        coll = source.collection(stats)
-        mark_collection(coll, stats, sample_collection_metadata(cid))
-        set_extent(coll, stats)
-        bundles.append(CollectionBundle(coll, items))
-        counts[cid] = (stats.synthetic, stats.count)
-    if extra_bundles:
-        extras = extra_bundles(events, bundles, stage)
-        bundles += extras
-        found += acquisitions(b for b in extras if not is_stream(b.items))
-    link_acquisitions(bundles[0], [], found)
-    synthetic = total = 0
-    for b in bundles:
-        n, m = counts[b.id] if is_stream(b.items) else (sum(is_synthetic_item(it) for it in b.items), len(b.items))
-        synthetic, total = synthetic + n, total + m
-    catalog = root_catalog_metadata()
-    mark_catalog(catalog, (synthetic, total), MMTP)
-    written = write_tree(stage, catalog, bundles, geoparquet=True, rows_per_group=rows_per_group)
+    with AcquisitionSpool(spool.root / ACQUISITIONS) as found:  # the facts of the events' links, not in memory
+        counts: dict[str, tuple[int, int]] = {}  # collection -> (synthetic, items)
+        for src_name in sources:
+            source = get_source(src_name)
+            cid = source.collection_id
+            if not spool.count(cid) or cid in {b.id for b in bundles}:  # local and remote S2 share one
+                continue
+            items = spool.items(cid)
+            stats = ItemStats()  # one pass: the collection's metadata is reduced, not read off a list
+            for it in items:
+                stats.add(it)
+                if (a := acquisition(cid, it)) is not None:
+                    found.add(a)
+            coll = source.collection(stats)
+            mark_collection(coll, stats, sample_collection_metadata(cid))
+            set_extent(coll, stats)
+            bundles.append(CollectionBundle(coll, items))
+            counts[cid] = (stats.synthetic, stats.count)
+        if extra_bundles:
+            extras = extra_bundles(events, bundles, stage)
+            bundles += extras
+            found.extend(acquisitions(b for b in extras if not is_stream(b.items)))
+        synthetic = total = 0
+        for b in bundles:
+            n, m = counts[b.id] if is_stream(b.items) else (sum(is_synthetic_item(it) for it in b.items), len(b.items))
+            synthetic, total = synthetic + n, total + m
+        # each event item gets its links as write_tree reads it (the links do not change what it counted)
+        bundles[0].items = LinkedEvents(bundles[0].items, found)
+        catalog = root_catalog_metadata()
+        mark_catalog(catalog, (synthetic, total), MMTP)
+        written = write_tree(stage, catalog, bundles, geoparquet=True, rows_per_group=rows_per_group)
     return {b.id: written.items[b.id] for b in bundles}
 
 

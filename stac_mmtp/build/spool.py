@@ -3,6 +3,7 @@ as it arrives, and read back one at a time, in ascending id order, by every pass
 
 A build holds no item dict: the task results keep their small facts (collection, item id, role, ...),
 the spool keeps each item's bytes, and per item only its id and where its bytes are (about 150 bytes).
+The facts of the events' links (one `Acquisition` per item) go to SQLite beside them (`AcquisitionSpool`).
 Items are stored as compact JSON (orjson; json where the two would differ: NaN, integers past 64
 bits, non-string keys), which round-trips to the same dict as the work directory's own JSON records.
 """
@@ -11,12 +12,15 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 from array import array
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import orjson
+
+from stac_mmtp.stac.events import LINK_ORDER, Acquisition, linked_event
 
 
 def _encode(item: dict[str, Any]) -> tuple[bytes, bool]:
@@ -143,3 +147,83 @@ class MappedItems:
 def is_stream(items: object) -> bool:
     """A bundle's items that are not a list: read from disk on each pass, never to be edited in place."""
     return not isinstance(items, list)
+
+
+class AcquisitionSpool:
+    """The facts of the events' links (`stac.events.Acquisition`, one per item that links to an event) in a
+    SQLite file under the spool's scratch directory, read back per event in `link_order`: the reduce holds
+    none of them (about 1 kB per item in a list)."""
+
+    BATCH = 5_000
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.unlink(missing_ok=True)  # scratch: what a previous reduce on the same spool left is not ours
+        self._db = sqlite3.connect(self.path)
+        self._db.execute("PRAGMA journal_mode=OFF")  # scratch: a crashed build's file is removed with the spool
+        self._db.execute("PRAGMA synchronous=OFF")
+        self._db.execute("CREATE TABLE acq (event_id TEXT NOT NULL, rel INTEGER NOT NULL, at TEXT NOT NULL, "
+                         "item_id TEXT NOT NULL, seq INTEGER NOT NULL, collection TEXT NOT NULL, title TEXT NOT NULL, "
+                         "thumbnail TEXT)")
+        self._rows: list[tuple[Any, ...]] = []
+        self._seq = 0
+        self._indexed = False
+
+    def add(self, a: Acquisition) -> None:
+        # seq: the order they were found in, the last key of link_order's stable sort
+        self._rows.append((a.event_id, LINK_ORDER.index(a.rel), a.when, a.item_id, self._seq, a.collection, a.title,
+                           None if a.thumbnail is None else json.dumps(a.thumbnail)))
+        self._seq += 1
+        if len(self._rows) >= self.BATCH:
+            self._flush()
+
+    def extend(self, found: Iterable[Acquisition]) -> None:
+        for a in found:
+            self.add(a)
+
+    def _flush(self) -> None:
+        if self._rows:
+            self._db.executemany("INSERT INTO acq VALUES (?, ?, ?, ?, ?, ?, ?, ?)", self._rows)
+            self._rows.clear()
+            self._indexed = False
+
+    def __len__(self) -> int:
+        self._flush()
+        return self._db.execute("SELECT count(*) FROM acq").fetchone()[0]
+
+    def of_event(self, event_id: str) -> Iterator[Acquisition]:
+        """The acquisitions of one event in `link_order` (SQLite compares text as UTF-8 bytes: code point
+        order, as Python does), then in the order they were added."""
+        self._flush()
+        if not self._indexed:
+            self._db.execute("CREATE INDEX IF NOT EXISTS acq_order ON acq (event_id, rel, at, item_id, seq)")
+            self._indexed = True
+        rows = self._db.execute("SELECT rel, at, collection, item_id, title, thumbnail FROM acq WHERE event_id = ? "
+                                "ORDER BY rel, at, item_id, seq", (event_id,))
+        for rel, at, coll, iid, title, thumb in rows:
+            yield Acquisition(event_id, at, coll, iid, LINK_ORDER[rel], title, None if thumb is None else json.loads(thumb))
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> AcquisitionSpool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class LinkedEvents:
+    """The event items, each linked to its acquisitions (`stac.events.linked_event`) as it is read, in ascending
+    id order: a re-iterable stream for stac.tree.write_tree that holds one event's links at a time. The
+    items written are those of `link_acquisitions` on the same facts."""
+
+    def __init__(self, items: list[dict[str, Any]], facts: AcquisitionSpool) -> None:
+        self.items, self.facts = sorted(items, key=lambda it: it["id"]), facts
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for ev in self.items:
+            yield linked_event(ev, self.facts.of_event(ev["id"]))
+
+    def __len__(self) -> int:
+        return len(self.items)

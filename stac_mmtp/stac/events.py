@@ -159,27 +159,63 @@ def acquisitions(bundles: Iterable[CollectionBundle]) -> list[Acquisition]:
             if (a := acquisition(b.id, it)) is not None]
 
 
+# The order of an event item's acquisition links: by relation (temporal role, then the annotations), then
+# by time and item id (then in the order they were found).
+LINK_ORDER = (*TEMPORAL_ROLES, REL_ANNOTATION)
+
+
+def link_order(a: Acquisition) -> tuple[int, str, str]:
+    return LINK_ORDER.index(a.rel), a.when, a.item_id
+
+
+def _nearer(a: Acquisition, best: Acquisition) -> bool:
+    """Is `a` nearer the event than `best` (the same role): the latest before it, else the earliest; ties by id."""
+    if a.when != best.when:
+        return a.when > best.when if a.rel == "pre-event" else a.when < best.when
+    return a.item_id < best.item_id
+
+
+def linked_event(ev: dict[str, Any], found: Iterable[Acquisition]) -> dict[str, Any]:
+    """The event item `ev` with its links to `found` (its acquisitions, in `link_order`) and their thumbnails.
+
+    One link per acquisition; one thumbnail per (temporal role, collection), `thumbnail-<role>-<collection>`,
+    the one of the acquisition nearest the event: the asset keys are the same across the collection's
+    items (as STAC has them, and the events' `items.parquet` gets one struct field per key, not one per
+    acquisition)."""
+    links: list[dict[str, Any]] = []
+    nearest: dict[tuple[int, str], Acquisition] = {}
+    for a in found:
+        links.append({"rel": a.rel, "href": item_href(a.collection, a.item_id), "type": "application/geo+json",
+                      "title": a.title})
+        if a.thumbnail is not None:
+            key = (LINK_ORDER.index(a.rel), a.collection)
+            if (best := nearest.get(key)) is None or _nearer(a, best):
+                nearest[key] = a
+    ev = {**ev, "links": [*ev["links"], *links]}
+    if nearest:
+        thumbs = {}
+        for (_, coll), a in sorted(nearest.items(), key=lambda kv: kv[0]):
+            thumb = a.thumbnail or {}
+            thumbs[f"thumbnail-{a.rel}-{coll}"] = {
+                **thumb, "href": f"../../{coll}/{a.item_id}/{thumb['href'].removeprefix('./')}",
+                "title": f"{a.rel}: {a.title}", "roles": ["thumbnail"]}
+        ev["assets"] = {**ev.get("assets", {}), **thumbs}
+        if any("file:checksum" in t for t in thumbs.values()) and FILE not in ev["stac_extensions"]:
+            ev["stac_extensions"] = [*ev["stac_extensions"], FILE]
+    return ev
+
+
 def link_acquisitions(events: CollectionBundle, bundles: list[CollectionBundle],
                       found: Iterable[Acquisition] | None = None) -> None:
-    """Link each event item to what the build made of it, so that its page lists them by name: the acquisitions
-    under one link relation per temporal role (with their thumbnails as assets), and the annotations (label items).
-    `found`: their `Acquisition` facts, in bundle order, instead of reading them off `bundles`' items (a build
-    streams its items: it gathers the facts in its one pass over them)."""
+    """Link each event item (in place) to what the build made of it, so that its page lists them by name: the
+    acquisitions under one link relation per temporal role (with thumbnails as assets: `linked_event`), and the
+    annotations (label items). `found`: their `Acquisition` facts, in bundle order, instead of reading them
+    off `bundles`' items. The build's reduce keeps them in SQLite instead (build/spool.py `LinkedEvents`):
+    the same items, without every item's facts in memory."""
     by_event: dict[str, list[Acquisition]] = {}
     for a in acquisitions(bundles) if found is None else found:
         by_event.setdefault(a.event_id, []).append(a)
     for ev in events.items:
-        links, thumbs = [], {}
-        for a in sorted(by_event.get(ev["id"], []), key=lambda a: (a.when, a.item_id)):
-            coll, iid, rel, title = a.collection, a.item_id, a.rel, a.title
-            links.append({"rel": rel, "href": item_href(coll, iid), "type": "application/geo+json", "title": title})
-            if a.thumbnail is not None:
-                thumbs[f"thumbnail-{coll}-{iid}"] = {
-                    **a.thumbnail, "href": f"../../{coll}/{iid}/{a.thumbnail['href'].removeprefix('./')}",
-                    "title": f"{rel}: {title}", "roles": ["thumbnail"]}
-        links.sort(key=lambda lk: (TEMPORAL_ROLES + (REL_ANNOTATION,)).index(lk["rel"]))
-        ev["links"] = [*ev["links"], *links]
-        if thumbs:
-            ev["assets"] = {**ev.get("assets", {}), **thumbs}
-            if any("file:checksum" in a for a in thumbs.values()) and FILE not in ev["stac_extensions"]:
-                ev["stac_extensions"] = [*ev["stac_extensions"], FILE]
+        linked = linked_event(ev, sorted(by_event.get(ev["id"], []), key=link_order))
+        ev.clear()
+        ev.update(linked)
