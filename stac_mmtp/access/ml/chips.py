@@ -63,13 +63,7 @@ def _on_lattice(entry: Entry, key: str, grid: Grid) -> bool:
     asset = entry.assets[key]
     code = asset.get("proj:code") or entry.properties.get("proj:code")
     t = asset.get("proj:transform") or entry.properties.get("proj:transform")
-    if code != grid.crs or not t or t[1] or t[3]:
-        return False
-    a, _, c, _, e, f = grid.transform
-    if not (math.isclose(t[0], a) and math.isclose(t[4], e)):
-        return False
-    col, row = (c - t[2]) / t[0], (f - t[5]) / t[4]
-    return abs(col - round(col)) < 1e-6 and abs(row - round(row)) < 1e-6
+    return bool(t) and not (t[1] or t[3]) and reader.grid_offset(code, t, grid) is not None
 
 
 def _proj_bbox(entry: Entry, key: str, crs: str) -> tuple[float, float, float, float] | None:

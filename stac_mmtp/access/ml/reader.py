@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import os
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -231,10 +232,18 @@ def lattice_offset(h: Any, grid: Grid, band: int) -> tuple[int, int] | None:
     """The column and row, in the file of header `h`, of the grid's origin when the grid lies on the
     file's pixel lattice (same CRS and pixel size, whole-pixel offset) and the file has `band`; None
     otherwise: the tile reader cannot cut the grid as a window of the file."""
-    if h is None or h.crs != grid.crs or band > h.samples:
+    if h is None or band > h.samples:
+        return None
+    return grid_offset(h.crs, h.transform, grid)
+
+
+def grid_offset(crs: str | None, transform: Sequence[float], grid: Grid) -> tuple[int, int] | None:
+    """The column and row, on the lattice of (`crs`, north-up affine `transform`), of the grid's origin
+    when the grid lies on that lattice (same CRS and pixel size, whole-pixel offset); else None."""
+    if crs != grid.crs:
         return None
     a, _, c, _, e, f = grid.transform
-    sa, _, sc, _, se, sf = h.transform
+    sa, _, sc, _, se, sf = transform[:6]
     if not (math.isclose(sa, a) and math.isclose(se, e)):
         return None
     col, row = (c - sc) / sa, (f - sf) / se
