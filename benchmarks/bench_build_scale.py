@@ -138,17 +138,17 @@ def reduce_child(outputs: Path, n: int, out: Path, drop_thumbnails: bool = False
     from stac_mmtp.build.labels import dataset_hook
     from stac_mmtp.build.tasks import TaskResult
 
-    def runner(tasks, stage, jobs, progress, on_result=None):  # noqa: ANN001, ANN202 - executor.run_tasks
-        results = []
+    def runner(tasks, stage, jobs, progress, on_result=None, results=None):  # noqa: ANN001, ANN202 - executor.run_tasks
+        results = [] if results is None else results  # the build's own ResultLog: the stand-in keeps nothing itself
         for i in range(n):
             item = json.loads((outputs / f"{i:07d}.json").read_bytes())
             if drop_thumbnails:
                 item["assets"].pop("thumbnail", None)
             r = TaskResult(item["properties"]["mmtp:event_id"], item["id"], "sentinel-2", item["id"],
                            item["properties"]["mmtp:temporal_role"], True, 0.0, item=item, worker="bench")
-            results.append(r)
             if on_result:
                 on_result(tasks[0], r)
+            results.append(r)
         return results
 
     events = load_inventory(default_events_dir())

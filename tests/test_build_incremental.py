@@ -182,3 +182,45 @@ def test_cli_build_is_incremental_by_default(inputs: tuple[Path, Path], tmp_path
     assert [i["item"] for i in second["items"]] == [i["item"] for i in first["items"]]
     only = run("--event", EDITED, "--dry-run")
     assert {p["item"].split("_")[0] for p in only["planned"]} == {EDITED}
+
+
+def test_results_past_the_spill_size_are_on_disk_and_read_the_same(inputs: tuple[Path, Path], tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A build's results past results.SPILL go to a temporary SQLite file: the report reads the same from it
+    (order, counts, per worker, failures), and the file goes with the log."""
+    import os
+
+    import stac_mmtp.build.results as results_mod
+    from stac_mmtp.build.results import ResultLog
+    from stac_mmtp.build.tasks import TaskResult
+
+    events, samples = inputs
+    work = tmp_path / "work"
+    kept = build(events, [samples], tmp_path / "kept", BuildOptions(jobs=2), work=work)
+    monkeypatch.setattr(results_mod, "SPILL", 4)
+    spilled = build(events, [samples], tmp_path / "spilled", BuildOptions(jobs=2))
+    again = build(events, [samples], tmp_path / "again", BuildOptions(jobs=2), work=work)  # every task reused
+    assert spilled.results.spilled and again.results.spilled and not kept.results.spilled
+    on_disk = sorted(p.parent.relative_to(tmp_path / "spilled").as_posix() for p in (tmp_path / "spilled").glob("*/*/*.json")
+                     if p.parent.parent.name != "events")
+    fields = [(r.collection, r.item_id, r.event_id, r.role, r.ok) for r in kept.results]
+    assert [f"{c}/{i}" for c, i, *_ in fields] == on_disk and len(fields) == 18
+    assert [(r.collection, r.item_id, r.event_id, r.role, r.ok) for r in spilled.results] == fields
+    assert [(r.collection, r.item_id, r.reused, r.ok) for r in again.results] == [(c, i, True, True) for c, i, *_ in fields]
+    assert (spilled.ran, spilled.reused, again.ran, again.reused) == (18, 0, 0, 18) and spilled.ok and again.ok
+    assert sum(n for n, _ in spilled.per_worker().values()) == 18 and again.per_worker() == {}
+    assert all(r.item is None and isinstance(r.ok, bool) and r.worker for r in spilled.results)
+
+    log = ResultLog(spill=2)
+    for k, (coll, ok) in enumerate([("s2", True), ("s1", False), ("s2", False), ("s1", True)]):
+        log.append(TaskResult("ev", f"p{k}", coll, f"item-{k % 2}", "pre-event", ok, 1.5, message="" if ok else f"bad {k}",
+                              worker=f"host:{k % 2}"))
+    assert log.spilled and len(log) == 4
+    assert [(r.collection, r.item_id, r.product) for r in log] == [("s1", "item-1", "p1"), ("s1", "item-1", "p3"),
+                                                                   ("s2", "item-0", "p0"), ("s2", "item-0", "p2")]
+    assert [r.message for r in log.failed()] == ["bad 1", "bad 2"]
+    assert log.per_worker() == {"host:0": (2, 1), "host:1": (2, 1)} and log.counts() == (4, 0)
+    scratch = log._dir
+    assert scratch and os.path.isdir(scratch)
+    log.close()
+    assert not os.path.exists(scratch)

@@ -260,3 +260,60 @@ def test_linked_events_from_sqlite_are_the_in_memory_links(setting: tuple[Path, 
     assert {k: v["href"].split("/")[3] for k, v in ev["assets"].items()} == {
         "thumbnail-pre-event-sentinel-1": p, "thumbnail-pre-event-sentinel-2": p,
         "thumbnail-first-post-event-sentinel-1": q, "thumbnail-first-post-event-sentinel-2": q}
+
+
+def test_spool_index_is_on_disk_in_id_order_ties_as_they_came(tmp_path: Path) -> None:
+    """The spool's index (SQLite): items and their (id, event id) come back in code point order of the ids,
+    equal ids in arrival order, and adding items keeps no Python memory per item."""
+    with ItemSpool(tmp_path / "spool") as spool:
+        arrivals = [("b", "ev-1", 1), ("é", None, 2), ("a", "ev-2", 3), ("B", "ev-1", 4), ("a", "ev-3", 5)]
+        for iid, eid, n in arrivals:
+            spool.add("sentinel-2", {"id": iid, "properties": {"mmtp:event_id": eid} if eid else {}, "n": n})
+        spool.add("sentinel-1", {"id": "z", "properties": {}, "n": 6})
+        # "B" (0x42) < "a" (0x61) < "b" < "é" (0xe9); the two "a" in the order they arrived
+        assert [it["n"] for it in spool.items("sentinel-2")] == [4, 3, 5, 1, 2]
+        assert list(spool.items("sentinel-2").keys()) == [("B", "ev-1"), ("a", "ev-2"), ("a", "ev-3"), ("b", "ev-1"),
+                                                          ("é", None)]
+        assert spool.count("sentinel-2") == 5 and spool.count("sentinel-1") == 1 and spool.count("none") == 0
+        assert spool.collections() == ["sentinel-1", "sentinel-2"] and list(spool.items("none")) == []
+        grown = {}
+        for n in (10_000, 40_000):
+            tracemalloc.start()
+            for i in range(n):
+                spool.add(f"c{n}", {"id": f"item-{i:07d}-{'x' * 60}", "properties": {"mmtp:event_id": "ev"}})
+            next(iter(spool.items(f"c{n}")))
+            grown[n] = tracemalloc.get_traced_memory()[0]
+            tracemalloc.stop()
+        # 30,000 more items: their ids alone (~110 bytes each) would be 3.3 MB
+        assert grown[40_000] - grown[10_000] < 100_000, grown
+
+
+def test_manifest_streamed_is_the_manifest_text(setting: tuple[Path, list[dict[str, Any]]]) -> None:
+    """splits.json written from id streams is byte for byte the dumps_json of manifest(): non-ASCII ids, an
+    empty split, and collections one of whose ids is a prefix of another's ("/" sorts after "-")."""
+    import io
+
+    from stac_mmtp.atomic import dumps_json
+    from stac_mmtp.dataset.splits import SPLITS, assign_splits, manifest, write_manifest
+
+    events_dir, _ = setting
+    evs = load_inventory(events_dir)
+    assignment = assign_splits(evs, (0.8, 0.2, 0.0), "seed-1", 5000.0)
+    assert set(assignment.values()) == {"train", "validate"}  # "test" stays empty
+    eids = sorted(assignment)
+    items = [(coll, {"id": f"{name}-{k}", "properties": {"ml-aoi:split": assignment[eids[k % len(eids)]]}})
+             for k in range(60) for coll, name in [("sentinel-2", "s2"), ("sentinel-2-l1c", "l1c"),
+                                                   ("sentinel-2", "Glacier-Ødegaard")]]
+    items.append(("sentinel-2", {"id": "no-split", "properties": {}}))
+    expected = dumps_json(manifest(items, assignment, evs, (0.8, 0.2, 0.0), "seed-1", 5000.0))
+
+    def per_split(s: str) -> Any:
+        return iter(sorted(f"{c}/{it['id']}" for c, it in items if it["properties"].get("ml-aoi:split") == s))
+
+    out = io.StringIO()
+    write_manifest(out, per_split, assignment, evs, (0.8, 0.2, 0.0), "seed-1", 5000.0)
+    assert out.getvalue() == expected
+    man = json.loads(expected)
+    assert man["items"]["test"] == [] and list(man["items"]) == list(SPLITS)
+    assert "sentinel-2-l1c/l1c-0" in man["items"]["train"] + man["items"]["validate"]
+    assert "Ødegaard" in expected  # written as UTF-8, not escaped

@@ -16,6 +16,7 @@ from typing import Any
 from stac_mmtp.atomic import staged_dir
 from stac_mmtp.build.executor import Progress, run_tasks
 from stac_mmtp.build.plan import Selection, plan, temporal_role
+from stac_mmtp.build.results import ResultLog
 from stac_mmtp.build.spool import AcquisitionSpool, ItemSpool, LinkedEvents, is_stream
 from stac_mmtp.build.state import WorkDir, task_key
 from stac_mmtp.build.tasks import ROLE_WORDS, TaskResult, item_title, run_task
@@ -48,7 +49,7 @@ ExtraBundles = Callable[[list[Event], list[CollectionBundle], Path], list[Collec
 class BuildReport:
     out: Path
     events: int = 0
-    results: list[TaskResult] = field(default_factory=list)
+    results: ResultLog = field(default_factory=ResultLog)  # sorted by (collection, item id); on disk past a size
     failures: list[str] = field(default_factory=list)  # product-level problems, each naming its file
     warnings: list[str] = field(default_factory=list)  # worth saying, not a failure (e.g. an allowed empty input)
     collections: dict[str, int] = field(default_factory=dict)
@@ -57,24 +58,19 @@ class BuildReport:
 
     @property
     def ran(self) -> int:
-        return sum(1 for r in self.results if not r.reused)
+        return self.results.counts()[0]
 
     @property
     def reused(self) -> int:
-        return sum(1 for r in self.results if r.reused)
+        return self.results.counts()[1]
 
     def per_worker(self) -> dict[str, tuple[int, int]]:
         """host:pid -> (tasks run, tasks failed), for the tasks this build ran."""
-        out: dict[str, tuple[int, int]] = {}
-        for r in self.results:
-            if not r.reused:
-                ran, failed = out.get(r.worker, (0, 0))
-                out[r.worker] = (ran + 1, failed + (not r.ok))
-        return out
+        return self.results.per_worker()
 
     @property
     def ok(self) -> bool:
-        return not self.failures and all(r.ok for r in self.results)
+        return not self.failures and not self.results.failed()
 
 
 # Written at the root of every build: `build` replaces an existing directory only when it holds this
@@ -217,9 +213,10 @@ def _reduce_in_stage(stage: Path, events: list[Event], tasks: list[Task], report
             spool.add(r.collection, r.item)
         r.item = None
 
-    results = runner(tasks, stage, options.jobs, progress, on_result=arrived) if work is None else \
-        _run_incremental(tasks, stage, work, options.jobs, progress, runner, spool)
-    report.results = sorted(results, key=lambda r: (r.collection, r.item_id))
+    if work is None:
+        runner(tasks, stage, options.jobs, progress, on_result=arrived, results=report.results)
+    else:
+        _run_incremental(tasks, stage, work, options.jobs, progress, runner, spool, report.results)
     for d in stage.iterdir():  # a collection whose every task failed leaves no empty directory
         if d.is_dir() and d.name != SPOOL and not any(d.iterdir()):
             d.rmdir()
@@ -278,7 +275,7 @@ def _open_work(work: Path | str) -> Any:
 
 
 EXECUTORS = ("local", "dask")
-Runner = Callable[..., list[TaskResult]]  # executor.run_tasks(tasks, stage, jobs, progress, on_result=None)
+Runner = Callable[..., Any]  # executor.run_tasks(tasks, stage, jobs, progress, on_result=None, results=None)
 
 
 def _runner(executor: str, scheduler: str | None) -> Runner:
@@ -307,16 +304,16 @@ def _dry_run(tasks: list[Task], work: Path | str | None) -> list[tuple[str, str,
     return out
 
 
-def _run_incremental(tasks: list[Task], stage: Path, work: Any, jobs: int,
-                     progress: Progress | None, runner: Runner, spool: ItemSpool) -> list[TaskResult]:
+def _run_incremental(tasks: list[Task], stage: Path, work: Any, jobs: int, progress: Progress | None, runner: Runner,
+                     spool: ItemSpool, results: ResultLog) -> None:
     """Reuse every finished task whose key is unchanged; run the others into the work directory (or
     store), recording each as it finishes; then place all outputs into the stage (hard links locally,
     downloads checked against their digests from a store). Each finished task's item goes to `spool`
-    as it comes (from its record: a store's worker returns none), and no result keeps it."""
+    as it comes (from its record: a store's worker returns none), and no result keeps it; each result goes to
+    `results`."""
     work.begin()
     cache: dict[Path, str] = {}
     keys = {id(t): task_key(t, get_source(t.product.source), cache) for t in tasks}
-    results: list[TaskResult] = []
     todo: list[Task] = []
     for t in tasks:
         done = work.finished(keys[id(t)])
@@ -340,5 +337,4 @@ def _run_incremental(tasks: list[Task], stage: Path, work: Any, jobs: int,
                 spool.add(r.collection, r.item if r.item is not None else done.item)
         r.item = None
 
-    results += runner(todo, lambda t: work.target(keys[id(t)]), jobs, progress, on_result=finished)
-    return results
+    runner(todo, lambda t: work.target(keys[id(t)]), jobs, progress, on_result=finished, results=results)

@@ -16,8 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from stac_mmtp.build.executor import Done, Progress, threads_per_worker
-from stac_mmtp.build.tasks import TaskResult, run_task
+from stac_mmtp.build.executor import Done, Progress, Results, threads_per_worker
+from stac_mmtp.build.tasks import run_task
 from stac_mmtp.errors import InputError
 from stac_mmtp.raster.cog import THREADS_ENV
 from stac_mmtp.sources.base import Task
@@ -87,11 +87,13 @@ def scheduler_address(scheduler: str | None) -> str | None:
 
 
 def run_tasks(tasks: list[Task], stage: Path | Callable[[Task], Any], jobs: int, progress: Progress | None,
-              on_result: Done | None = None, scheduler: str | None = None) -> list[TaskResult]:
+              on_result: Done | None = None, scheduler: str | None = None, results: Results | None = None) -> Any:
     """Run every task on the cluster at `scheduler` (or DASK_SCHEDULER_ADDRESS); without an address, on a
-    LocalCluster of `jobs` single-threaded worker processes (0 = all cores). Results in completion order."""
+    LocalCluster of `jobs` single-threaded worker processes (0 = all cores). Returns `results` (a new list by
+    default) with each result appended in completion order."""
+    results = [] if results is None else results
     if not tasks:
-        return []
+        return results
     try:
         from distributed import Client, LocalCluster, as_completed
     except ModuleNotFoundError:
@@ -109,7 +111,7 @@ def run_tasks(tasks: list[Task], stage: Path | Callable[[Task], Any], jobs: int,
             client = Client(cluster)
     except OSError as exc:  # no scheduler there: one line, not a traceback
         raise InputError(f"cannot reach the dask scheduler ({exc})", Path(address or "LocalCluster")) from None
-    results: list[TaskResult] = []
+    finished = 0
     try:
         info = client.scheduler_info().get("workers", {})
         client.register_plugin(GdalSettings(gdal_settings(), host_threads(info)), name=GdalSettings.name)
@@ -123,11 +125,15 @@ def run_tasks(tasks: list[Task], stage: Path | Callable[[Task], Any], jobs: int,
             futures[fut] = t
         for fut in as_completed(futures):
             r = fut.result()
-            results.append(r)
+            # popped (and the future released): the cluster keeps a task's result while the client holds its future
+            t = futures.pop(fut)
+            fut.release()
+            finished += 1
             if on_result:
-                on_result(futures[fut], r)
+                on_result(t, r)
+            results.append(r)
             if progress:
-                progress("convert", len(results), len(tasks))
+                progress("convert", finished, len(tasks))
     finally:
         client.close()
         if cluster is not None:

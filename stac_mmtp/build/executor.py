@@ -7,7 +7,7 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from stac_mmtp.build.tasks import TaskResult, run_task
 from stac_mmtp.raster.cog import THREADS_ENV
@@ -43,25 +43,35 @@ def threads_per_worker(workers: int) -> str:
 Done = Callable[[Task, TaskResult], None]  # called in this process as each task finishes
 
 
+class Results(Protocol):
+    """Where a runner puts each result: a list, or the build's `results.ResultLog` (on disk past a size)."""
+
+    def append(self, r: TaskResult, /) -> None: ...
+
+
 def run_tasks(tasks: list[Task], stage: Path | Callable[[Task], Any], jobs: int, progress: Progress | None,
-              on_result: Done | None = None) -> list[TaskResult]:
-    """Run every task, in `jobs` processes (0 = all cores); results in completion order.
+              on_result: Done | None = None, results: Results | None = None) -> Any:
+    """Run every task, in `jobs` processes (0 = all cores); returns `results` (a new list by default) with
+    each result appended in completion order.
 
     `stage` is the directory the outputs go to, or a function giving each task its own (the work
     directory of an incremental build, or a target on object storage); `on_result` sees each result as it arrives (to record it).
     """
+    results = [] if results is None else results
     if not tasks:
-        return []
+        return results
     jobs = jobs or os.cpu_count() or 1
     where = stage if callable(stage) else (lambda t: stage)
-    results: list[TaskResult] = []
+    finished = 0
 
     def done(t: Task, r: TaskResult) -> None:
-        results.append(r)
+        nonlocal finished
+        finished += 1
         if on_result:
             on_result(t, r)
+        results.append(r)
         if progress:
-            progress("convert", len(results), len(tasks))
+            progress("convert", finished, len(tasks))
 
     if jobs == 1 or len(tasks) == 1:
         for t in tasks:
@@ -75,5 +85,5 @@ def run_tasks(tasks: list[Task], stage: Path | Callable[[Task], Any], jobs: int,
                              initargs=(threads_per_worker(workers),)) as pool:
         futures = {pool.submit(run_task, t, where(t)): t for t in tasks}
         for fut in as_completed(futures):
-            done(futures[fut], fut.result())
+            done(futures.pop(fut), fut.result())  # popped: a finished future no longer holds its result
     return results

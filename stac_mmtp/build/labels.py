@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import heapq
+from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,7 @@ def dataset_hook(annotations_dir: Path | None, events_dir: Path, ratios: tuple[f
         MANIFEST,
         assign_splits,
         clip_footprints,
-        manifest,
+        write_manifest,
     )
 
     events = load_inventory(events_dir)
@@ -51,7 +52,7 @@ def dataset_hook(annotations_dir: Path | None, events_dir: Path, ratios: tuple[f
     gap = DEFAULT_GAP_M if gap_m is None else gap_m
 
     def extra(evs: list[Event], bundles: list, stage: Path) -> list:
-        from stac_mmtp.atomic import write_json
+        from stac_mmtp.atomic import staged_file
         from stac_mmtp.build.spool import MappedItems, is_stream
         from stac_mmtp.stac.labels import annotations_bundle
 
@@ -62,18 +63,20 @@ def dataset_hook(annotations_dir: Path | None, events_dir: Path, ratios: tuple[f
         every = [*bundles, *extra_bundles]
         # One pass over every item (a streamed bundle's are read back from disk, one at a time): the clips
         # (deduplicated per event: the split groups depend only on which outlines meet), and, of a streamed
-        # bundle, its items' ids and event ids (the manifest and its split summary, without the items).
+        # bundle, its event ids (its split summary). The manifest reads a stream's ids off the spool's index.
         clips: dict[str, dict[bytes, Any]] = {}
-        streamed: dict[str, list[tuple[str, str | None]]] = {}
+        streamed: dict[str, Any] = {}  # bundle id -> its stream, as the reduce gave it (before the splits' mapping)
+        event_ids: dict[str, set[str | None]] = {}
         for b in every:
-            ids = streamed.setdefault(b.id, []) if is_stream(b.items) else None
+            if is_stream(b.items):
+                streamed[b.id], seen = b.items, event_ids.setdefault(b.id, set())
             for it in b.items:
                 for eid, outlines in clip_footprints([it]).items():
                     mine = clips.setdefault(eid, {})
                     for g in outlines:
                         mine.setdefault(shapely.to_wkb(g), g)
-                if ids is not None:
-                    ids.append((it["id"], it["properties"].get("mmtp:event_id")))
+                if b.id in streamed:
+                    seen.add(it["properties"].get("mmtp:event_id"))
         clip_lists = {eid: list(gs.values()) for eid, gs in clips.items()}  # events whose written clips overlap share a split
         assignment = assign_splits(evs, ratios, seed, gap, clip_lists)
         for b in every:
@@ -82,19 +85,24 @@ def dataset_hook(annotations_dir: Path | None, events_dir: Path, ratios: tuple[f
                 found = sorted({it["properties"]["ml-aoi:split"] for it in b.items if "ml-aoi:split" in it["properties"]})
             else:
                 b.items = MappedItems(b.items, partial(_with_split, assignment=assignment))
-                found = sorted({assignment[eid] for _, eid in streamed[b.id] if eid in assignment})
+                found = sorted({assignment[eid] for eid in event_ids[b.id] if eid in assignment})
             if found:  # which splits a collection holds, without reading its items
                 b.collection.setdefault("summaries", {})["ml-aoi:split"] = found
 
-        def everything() -> Iterator[tuple[str, dict[str, Any]]]:
-            for b in every:
-                if b.id in streamed:  # what manifest() reads of an item: its id and split
-                    for iid, eid in streamed[b.id]:
-                        yield b.id, {"id": iid, "properties": {"ml-aoi:split": assignment[eid]} if eid in assignment else {}}
-                else:
-                    yield from ((b.id, it) for it in b.items)
+        keys = {bid: _ids_and_events(items) for bid, items in streamed.items()}
 
-        write_json(stage / MANIFEST, manifest(everything(), assignment, evs, ratios, seed, gap, clip_lists))  # type: ignore[arg-type]
+        def per_split(s: str) -> Iterator[str]:
+            """Split s's "collection/item" ids in ascending order: each bundle's stream is in ascending id order,
+            so the key with its collection's prefix is too, and the bundles' are merged."""
+            def run(b: Any) -> Iterator[str]:
+                if b.id in keys:
+                    return (f"{b.id}/{iid}" for iid, eid in keys[b.id]() if assignment.get(eid) == s)
+                return iter(sorted(f"{b.id}/{it['id']}" for it in b.items if it["properties"].get("ml-aoi:split") == s))
+
+            return heapq.merge(*(run(b) for b in every))
+
+        with staged_file(stage / MANIFEST) as tmp, open(tmp, "w", encoding="utf-8") as f:
+            write_manifest(f, per_split, assignment, evs, ratios, seed, gap, clip_lists)
         return extra_bundles
 
     return extra
@@ -103,3 +111,12 @@ def dataset_hook(annotations_dir: Path | None, events_dir: Path, ratios: tuple[f
 def _with_split(item: dict[str, Any], assignment: dict[str, str]) -> dict[str, Any]:
     apply_splits([item], assignment)
     return item
+
+
+def _ids_and_events(items: Iterable[dict[str, Any]]) -> Callable[[], Iterator[tuple[str, str | None]]]:
+    """(id, mmtp:event_id) of a stream's items in its order, as often as asked: off the spool's index
+    (build/spool.py SpooledItems.keys) without reading an item, else read once and kept."""
+    if callable(getattr(items, "keys", None)):
+        return items.keys  # type: ignore[attr-defined,no-any-return]
+    kept = [(it["id"], it["properties"].get("mmtp:event_id")) for it in items]
+    return lambda: iter(kept)

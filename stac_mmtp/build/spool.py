@@ -1,8 +1,8 @@
 """The reduce step's items on disk: each finished task's item is appended to its collection's spool file
 as it arrives, and read back one at a time, in ascending id order, by every pass that needs them.
 
-A build holds no item dict: the task results keep their small facts (collection, item id, role, ...),
-the spool keeps each item's bytes, and per item only its id and where its bytes are (about 150 bytes).
+A build holds no item dict: the spool keeps each item's bytes, and its index (id, event id, where its bytes
+are) is in SQLite beside them.
 The facts of the events' links (one `Acquisition` per item) go to SQLite beside them (`AcquisitionSpool`).
 Items are stored as compact JSON (orjson; json where the two would differ: NaN, integers past 64
 bits, non-string keys), which round-trips to the same dict as the work directory's own JSON records.
@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from array import array
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -37,27 +36,28 @@ def _encode(item: dict[str, Any]) -> tuple[bytes, bool]:
     return data, False
 
 
-class _Index:
-    """Where each spooled item of one collection is: its id, offset, length, and its encoder."""
-
-    __slots__ = ("ids", "json", "lengths", "offsets", "order")
-
-    def __init__(self) -> None:
-        self.ids: list[str] = []
-        self.offsets = array("Q")
-        self.lengths = array("Q")
-        self.json = bytearray()
-        self.order: array | None = None  # indices in ascending id order, computed once
-
-
 class ItemSpool:
-    """Append-only item files under `root` (a scratch directory the caller removes), one per collection."""
+    """Append-only item files under `root` (a scratch directory the caller removes), one per collection,
+    and their index in SQLite beside them: where each item's bytes are, its id and event id. Nothing is
+    kept in memory per item (a Python index was about 180 bytes per item)."""
+
+    BATCH = 5_000
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self._files: dict[str, BinaryIO] = {}
-        self._index: dict[str, _Index] = {}
+        self._counts: dict[str, int] = {}
+        index = self.root / "index.sqlite"
+        index.unlink(missing_ok=True)  # scratch: what a previous build on the same spool left is not ours
+        self._db = sqlite3.connect(index)
+        self._db.execute("PRAGMA journal_mode=OFF")  # scratch: a crashed build's file is removed with the spool
+        self._db.execute("PRAGMA synchronous=OFF")
+        # seq: the order of arrival, which breaks ties between equal ids as a stable sort would
+        self._db.execute("CREATE TABLE items (seq INTEGER PRIMARY KEY, collection TEXT NOT NULL, id TEXT NOT NULL, "
+                         "event_id TEXT, offset INTEGER NOT NULL, length INTEGER NOT NULL, json INTEGER NOT NULL)")
+        self._rows: list[tuple[Any, ...]] = []
+        self._indexed = False
 
     def _path(self, collection: str) -> str:
         return os.path.join(str(self.root), f"{collection}.jsonl")
@@ -66,46 +66,64 @@ class ItemSpool:
         f = self._files.get(collection)
         if f is None:
             f = self._files[collection] = open(self._path(collection), "ab")  # noqa: SIM115 (closed by close())
-            self._index[collection] = _Index()
-        idx = self._index[collection]
+            self._counts[collection] = 0
         data, by_json = _encode(item)
-        idx.ids.append(item["id"])
-        idx.offsets.append(f.tell())
-        idx.lengths.append(len(data))
-        idx.json.append(by_json)
-        idx.order = None
+        self._rows.append((collection, item["id"], (item.get("properties") or {}).get("mmtp:event_id"), f.tell(),
+                           len(data), by_json))
+        self._counts[collection] += 1
         f.write(data)
         f.write(b"\n")
+        if len(self._rows) >= self.BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._rows:
+            self._db.executemany("INSERT INTO items (collection, id, event_id, offset, length, json) "
+                                 "VALUES (?, ?, ?, ?, ?, ?)", self._rows)
+            self._db.commit()
+            self._rows.clear()
+            self._indexed = False
 
     def collections(self) -> list[str]:
-        return sorted(self._index)
+        return sorted(self._counts)
 
     def count(self, collection: str) -> int:
-        idx = self._index.get(collection)
-        return len(idx.ids) if idx else 0
+        return self._counts.get(collection, 0)
 
     def items(self, collection: str) -> SpooledItems:
         """The items of `collection`, re-iterable: each pass reads them back from the file."""
         return SpooledItems(self, collection)
 
+    def _ordered(self, collection: str, columns: str) -> Iterator[tuple[Any, ...]]:
+        """Index rows of `collection` in ascending id order (SQLite compares text as UTF-8 bytes: code
+        point order, as Python does), ties in the order they arrived."""
+        self._flush()
+        if not self._indexed:
+            self._db.execute("CREATE INDEX IF NOT EXISTS items_order ON items (collection, id, seq)")
+            self._indexed = True
+        yield from self._db.execute(f"SELECT {columns} FROM items WHERE collection = ? ORDER BY id, seq", (collection,))
+
     def _iter(self, collection: str) -> Iterator[dict[str, Any]]:
-        idx = self._index.get(collection)
-        if idx is None:
+        if collection not in self._files:
             return
         self._files[collection].flush()
-        if idx.order is None:
-            ids = idx.ids
-            idx.order = array("Q", sorted(range(len(ids)), key=ids.__getitem__))
         with open(self._path(collection), "rb") as f:
-            for i in idx.order:
-                f.seek(idx.offsets[i])
-                data = f.read(idx.lengths[i])
-                yield json.loads(data) if idx.json[i] else orjson.loads(data)
+            for offset, length, by_json in self._ordered(collection, "offset, length, json"):
+                f.seek(offset)
+                data = f.read(length)
+                yield json.loads(data) if by_json else orjson.loads(data)
+
+    def keys(self, collection: str) -> Iterator[tuple[str, str | None]]:
+        """(id, mmtp:event_id) of each item of `collection`, in the order `items` gives them, read off the
+        index: no item is read."""
+        if collection in self._files:
+            yield from self._ordered(collection, "id, event_id")
 
     def close(self) -> None:
         for f in self._files.values():
             f.close()
         self._files.clear()
+        self._db.close()
 
     def __enter__(self) -> ItemSpool:
         return self
@@ -126,6 +144,10 @@ class SpooledItems:
 
     def __len__(self) -> int:
         return self.spool.count(self.collection)
+
+    def keys(self) -> Iterator[tuple[str, str | None]]:
+        """(id, mmtp:event_id) of each item, in iteration order, without reading the items."""
+        return self.spool.keys(self.collection)
 
 
 class MappedItems:

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import IO, Any
 
 import shapely
 from shapely.geometry import box
@@ -144,7 +145,7 @@ def assign_splits(events: list[Event], ratios: tuple[float, float, float] = DEFA
     return out
 
 
-def manifest(items: list[tuple[str, dict[str, Any]]], assignment: dict[str, str], events: list[Event],
+def manifest(items: Iterable[tuple[str, dict[str, Any]]], assignment: dict[str, str], events: list[Event],
              ratios: tuple[float, float, float], seed: str, gap_m: float,
              clips: dict[str, list[shapely.Geometry]] | None = None) -> dict[str, Any]:
     """Ids per split (collection/item), the groups, and a sha256 over the id lists to pin a release."""
@@ -163,3 +164,37 @@ def manifest(items: list[tuple[str, dict[str, Any]]], assignment: dict[str, str]
         "items": per_split,
         "sha256": digest,
     }
+
+
+def write_manifest(out: IO[str], per_split: Callable[[str], Iterator[str]], assignment: dict[str, str],
+                   events: list[Event], ratios: tuple[float, float, float], seed: str, gap_m: float,
+                   clips: dict[str, list[shapely.Geometry]] | None = None) -> None:
+    """The same text as `dumps_json(manifest(...))`, written to `out` without holding the id lists:
+    `per_split(s)` yields split s's "collection/item" ids in ascending order, and is called once per
+    split for the digest, then once per split for the lists (a million ids are about 150 MB as a list)."""
+    digest = hashlib.sha256(b"{")
+    for i, s in enumerate(sorted(SPLITS)):  # json.dumps(per_split, sort_keys=True, separators=(",", ":"))
+        digest.update((b"," if i else b"") + json.dumps(s).encode() + b":[")
+        for j, key in enumerate(per_split(s)):
+            digest.update((b"," if j else b"") + json.dumps(key).encode())
+        digest.update(b"]")
+    digest.update(b"}")
+    marks = {s: f"\0split:{s}\0" for s in SPLITS}  # placeholders no id can hold (JSON escapes NUL)
+    head = {
+        "ratios": dict(zip(SPLITS, ratios, strict=True)),
+        "seed": seed,
+        "gap_m": gap_m,
+        "groups": [{"split": assignment[g[0]], "events": g} for g in split_groups(events, gap_m, clips)],
+        "items": marks,
+        "sha256": digest.hexdigest(),
+    }
+    text = json.dumps(head, indent=2, ensure_ascii=False) + "\n"
+    for s in SPLITS:
+        before, text = text.split(json.dumps(marks[s]), 1)
+        out.write(before)
+        n = 0
+        for key in per_split(s):
+            out.write(("[\n      " if not n else ",\n      ") + json.dumps(key, ensure_ascii=False))
+            n += 1
+        out.write("\n    ]" if n else "[]")
+    out.write(text)
