@@ -184,3 +184,39 @@ def test_item_stats_reduce_a_stream_to_what_the_lists_give() -> None:
     with pytest.raises(MmtpError, match="more than 3 distinct values"):
         small.summarise(["mixed"])
     assert small.summarise(["eo:cloud_cover"]) == summarise(items, ["eo:cloud_cover"])  # a range needs no set
+
+
+def test_parquet_chunks_and_row_groups_are_bounded_by_bytes_too(tmp_path: Path) -> None:
+    """Items of very different sizes (an event item links every acquisition of its event): a spill ends when
+    its items' JSON reaches `chunk_bytes` and a row group when its arrow tables reach `group_bytes`, whatever
+    the counts; the rows are those of one rustac write of all the items."""
+    import rustac
+
+    from stac_mmtp.stac.geoparquet import ParquetStream
+
+    def big(i: int) -> dict:
+        it = expected_item(i)
+        it["links"] += [{"rel": "related", "href": f"../../s2/acq-{i}-{k:05d}/acq-{i}-{k:05d}.json",
+                         "type": "application/geo+json", "title": f"acquisition {k} of thing {i}"} for k in range(2000)]
+        return it
+
+    items = [big(i) if i % 5 == 0 else expected_item(i) for i in range(40)]
+    blobs = [dumps_bytes(it) for it in items]
+    assert all(len(b) > 200_000 for b in blobs[::5]) and max(len(b) for b in blobs[1::5]) < 2_000
+    (tmp_path / "c").mkdir()
+    stream = ParquetStream(tmp_path / "c", rows_per_group=1000, chunk=1000, chunk_bytes=400_000, group_bytes=600_000)
+    spilled: list[int] = []
+    for b in blobs:
+        stream.add(b)
+        spilled.append(len(stream.spills))
+    # a spill each time two big items (2 x ~250 kB) are in the batch: after items 5, 15, 25, 35, never 1000 items
+    assert [i for i in range(1, 40) if spilled[i] > spilled[i - 1]] == [5, 15, 25, 35] and spilled[0] == 0
+    path = stream.close()
+    ref = tmp_path / "reference.parquet"
+    rustac.write_sync(str(ref), [parquet_ready(it) for it in items])
+    ours = pq.ParquetFile(path)
+    assert ours.metadata.num_rows == 40 and ours.metadata.num_row_groups > 1
+    assert max(ours.metadata.row_group(g).num_rows for g in range(ours.metadata.num_row_groups)) < 40
+    assert ours.read().to_pylist() == pq.read_table(ref).to_pylist()
+    stream.discard()  # what write_tree does after close
+    assert [p.name for p in (tmp_path / "c").iterdir()] == ["items.parquet"]

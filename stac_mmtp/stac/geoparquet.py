@@ -90,21 +90,31 @@ def export_items(items: list[dict[str, Any]], collection_dir: Path) -> Path:
     return path
 
 
+# Bounds on what one step of the parquet writer holds, whatever the items' size: the JSON of a spill's items
+# (1,000 S2 items are 12.5 MB) and the arrow tables of a row group (20,000 S2 items are 119 MiB).
+CHUNK_BYTES = 16 << 20
+GROUP_BYTES = 128 << 20
+
+
 class ParquetStream:
-    """`items.parquet` written as the items come, in row groups of `rows_per_group`, in bounded memory.
+    """`items.parquet` written as the items come, in row groups of `rows_per_group` (fewer when their arrow
+    tables reach `group_bytes`), in bounded memory.
 
     Items are added as their JSON bytes (the item file's, so the parquet row is made from exactly what was
-    written). Every `chunk` items go to a spill file written by rustac (its stac-geoparquet conversion and
+    written). Every `chunk` items (fewer when their JSON reaches `chunk_bytes`) go to a spill file written by rustac (its stac-geoparquet conversion and
     geo metadata); a collection that fits one chunk is that file, renamed: the bytes `export_items` writes.
     Larger ones are merged at `close`: one arrow schema unified over every chunk (a column or struct field
     absent from a chunk is null there), so it stays the same across row groups, and the geo metadata merged
     (geometry types, bbox)."""
 
-    def __init__(self, collection_dir: Path, rows_per_group: int = 20_000, chunk: int = 1_000) -> None:
+    def __init__(self, collection_dir: Path, rows_per_group: int = 20_000, chunk: int = 1_000,
+                 chunk_bytes: int = CHUNK_BYTES, group_bytes: int = GROUP_BYTES) -> None:
         self.dir = collection_dir
         self.rows_per_group = max(1, rows_per_group)
         self.chunk = max(1, min(chunk, self.rows_per_group))
+        self.chunk_bytes, self.group_bytes = chunk_bytes, group_bytes
         self.batch: list[dict[str, Any]] = []
+        self.batch_bytes = 0
         self.spills: list[Path] = []
         self.rows = 0
 
@@ -115,7 +125,9 @@ class ParquetStream:
             it = json.loads(item_json)
         self.batch.append(_parquet_fix(it))
         self.rows += 1
-        if len(self.batch) >= self.chunk:
+        self.batch_bytes += len(item_json)
+        # by bytes too: an event item links every acquisition of its event (6,000 links each at 1M items)
+        if len(self.batch) >= self.chunk or self.batch_bytes >= self.chunk_bytes:
             self._spill()
 
     def _spill(self) -> None:
@@ -125,7 +137,7 @@ class ParquetStream:
         path = self.dir / f".items.part-{len(self.spills):06d}.parquet"
         rustac.write_sync(str(path), self.batch)
         self.spills.append(path)
-        self.batch = []
+        self.batch, self.batch_bytes = [], 0
 
     def close(self) -> Path:
         """Write `items.parquet` (atomically) and return its path."""
@@ -136,7 +148,7 @@ class ParquetStream:
             if len(self.spills) == 1:
                 os.replace(self.spills.pop(), tmp)
             else:
-                _merge(self.spills, tmp, self.rows_per_group)
+                _merge(self.spills, tmp, self.rows_per_group, self.group_bytes)
         return path
 
     def discard(self) -> None:
@@ -145,7 +157,7 @@ class ParquetStream:
         self.spills = []
 
 
-def _merge(spills: list[Path], dst: Path, rows_per_group: int) -> None:
+def _merge(spills: list[Path], dst: Path, rows_per_group: int, group_bytes: int = 1 << 62) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -176,7 +188,7 @@ def _merge(spills: list[Path], dst: Path, rows_per_group: int) -> None:
     empty = schema.empty_table()
     with pq.ParquetWriter(str(dst), schema, compression=codec) as writer:
         group: list[Any] = []
-        rows = 0
+        rows = size = 0
 
         def flush() -> None:
             # each chunk is brought to the unified schema (missing columns and struct fields as nulls)
@@ -186,10 +198,10 @@ def _merge(spills: list[Path], dst: Path, rows_per_group: int) -> None:
         for p in spills:
             t = pq.read_table(p)
             group.append(t)
-            rows += t.num_rows
-            if rows >= rows_per_group:
+            rows, size = rows + t.num_rows, size + t.nbytes
+            if rows >= rows_per_group or size >= group_bytes:
                 flush()
-                group, rows = [], 0
+                group, rows, size = [], 0, 0
         if group:
             flush()
 
