@@ -11,10 +11,11 @@ import shutil
 import sqlite3
 import tempfile
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import fields
 from typing import Any
 
+from stac_mmtp.build.spool import scratch_db
 from stac_mmtp.build.tasks import TaskResult
 
 SPILL = 50_000  # results kept as objects up to this many, then moved to SQLite
@@ -26,7 +27,7 @@ class ResultLog:
     """Append-only task results, iterated sorted. `spill` is the count past which they go to SQLite
     (a file in the system's temporary directory, removed when the log is closed or collected)."""
 
-    def __init__(self, results: Iterable[TaskResult] = (), spill: int | None = None) -> None:
+    def __init__(self, spill: int | None = None) -> None:
         self._spill = SPILL if spill is None else spill
         self._mem: list[TaskResult] = []
         self._rows: list[tuple[Any, ...]] = []
@@ -35,8 +36,6 @@ class ResultLog:
         self._indexed = False
         self._dir: str | None = None
         self._finalizer: weakref.finalize | None = None
-        for r in results:
-            self.append(r)
 
     def append(self, r: TaskResult) -> None:
         self._n += 1
@@ -52,19 +51,13 @@ class ResultLog:
         if len(self._rows) >= BATCH:
             self._flush()
 
-    def extend(self, results: Iterable[TaskResult]) -> None:
-        for r in results:
-            self.append(r)
-
     @staticmethod
     def _row(r: TaskResult) -> tuple[Any, ...]:
         return tuple(getattr(r, c) for c in _COLUMNS)
 
     def _open(self) -> None:
         self._dir = tempfile.mkdtemp(prefix="stac-mmtp-results-")
-        self._db = sqlite3.connect(os.path.join(self._dir, "results.sqlite"))
-        self._db.execute("PRAGMA journal_mode=OFF")  # scratch, removed with its directory
-        self._db.execute("PRAGMA synchronous=OFF")
+        self._db = scratch_db(os.path.join(self._dir, "results.sqlite"))
         self._db.execute(f"CREATE TABLE results (seq INTEGER PRIMARY KEY, {', '.join(_COLUMNS)})")
         self._finalizer = weakref.finalize(self, _remove, self._db, self._dir)
 

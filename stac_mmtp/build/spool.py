@@ -36,6 +36,17 @@ def _encode(item: dict[str, Any]) -> tuple[bytes, bool]:
     return data, False
 
 
+def scratch_db(path: Path | str) -> sqlite3.Connection:
+    """A SQLite file for the build's scratch facts (spool index, link facts, results): any file already at
+    `path` is a previous run's and is replaced; no journal, no fsync (a crashed build's file is removed
+    with its directory)."""
+    Path(path).unlink(missing_ok=True)
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA journal_mode=OFF")
+    db.execute("PRAGMA synchronous=OFF")
+    return db
+
+
 class ItemSpool:
     """Append-only item files under `root` (a scratch directory the caller removes), one per collection,
     and their index in SQLite beside them: where each item's bytes are, its id and event id. Nothing is
@@ -48,11 +59,7 @@ class ItemSpool:
         self.root.mkdir(parents=True, exist_ok=True)
         self._files: dict[str, BinaryIO] = {}
         self._counts: dict[str, int] = {}
-        index = self.root / "index.sqlite"
-        index.unlink(missing_ok=True)  # scratch: what a previous build on the same spool left is not ours
-        self._db = sqlite3.connect(index)
-        self._db.execute("PRAGMA journal_mode=OFF")  # scratch: a crashed build's file is removed with the spool
-        self._db.execute("PRAGMA synchronous=OFF")
+        self._db = scratch_db(self.root / "index.sqlite")
         # seq: the order of arrival, which breaks ties between equal ids as a stable sort would
         self._db.execute("CREATE TABLE items (seq INTEGER PRIMARY KEY, collection TEXT NOT NULL, id TEXT NOT NULL, "
                          "event_id TEXT, offset INTEGER NOT NULL, length INTEGER NOT NULL, json INTEGER NOT NULL)")
@@ -180,10 +187,7 @@ class AcquisitionSpool:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.unlink(missing_ok=True)  # scratch: what a previous reduce on the same spool left is not ours
-        self._db = sqlite3.connect(self.path)
-        self._db.execute("PRAGMA journal_mode=OFF")  # scratch: a crashed build's file is removed with the spool
-        self._db.execute("PRAGMA synchronous=OFF")
+        self._db = scratch_db(self.path)
         self._db.execute("CREATE TABLE acq (event_id TEXT NOT NULL, rel INTEGER NOT NULL, at TEXT NOT NULL, "
                          "item_id TEXT NOT NULL, seq INTEGER NOT NULL, collection TEXT NOT NULL, title TEXT NOT NULL, "
                          "thumbnail TEXT)")

@@ -157,7 +157,7 @@ class ParquetStream:
         self.spills = []
 
 
-def _merge(spills: list[Path], dst: Path, rows_per_group: int, group_bytes: int = 1 << 62) -> None:
+def _merge(spills: list[Path], dst: Path, rows_per_group: int, group_bytes: int) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
