@@ -154,3 +154,52 @@ def test_gdal_threads_are_each_workers_share_of_the_cores() -> None:
         assert sorted(seen.values()) == [str(max(1, cores // 2))] * 2
         client.register_plugin(GdalSettings({THREADS_ENV: "3"}, host_threads(info)), name=GdalSettings.name)
         assert set(client.run(lambda: os.environ.get(THREADS_ENV)).values()) == {"3"}
+
+
+def test_workers_get_back_glibcs_thresholds_for_gdal() -> None:
+    """dask's nanny starts each worker with MALLOC_TRIM_THRESHOLD_=65536, which fixes glibc's mmap
+    threshold at 128 KiB: every buffer of GDAL's compression threads was a fresh mmap (a 2-thread COG write
+    2x slower in a worker than in the build's process). After the build's worker plugin, a 1 MiB malloc
+    comes from the heap again (mallinfo2's count of mmapped blocks does not grow)."""
+    try:
+        import distributed
+    except ModuleNotFoundError:
+        unavailable("distributed is not installed (pip install 'stac-mmtp[dask]')")
+    from stac_mmtp.build.dask_executor import GdalSettings
+
+    def mmapped_by_two_mallocs() -> tuple[str | None, int]:
+        import ctypes
+
+        class Mallinfo2(ctypes.Structure):
+            _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                       "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+        libc = ctypes.CDLL(None)
+        libc.mallinfo2.restype = Mallinfo2
+        libc.malloc.restype = ctypes.c_void_p
+        libc.malloc.argtypes = [ctypes.c_size_t]
+        libc.free.argtypes = [ctypes.c_void_p]
+        grew = 0
+        for _ in range(2):  # glibc's dynamic threshold rises past 1 MiB once a 1 MiB mmapped block is freed
+            before = libc.mallinfo2().hblks
+            p = libc.malloc(1 << 20)
+            grew += libc.mallinfo2().hblks - before
+            libc.free(p)
+        return os.environ.get("MALLOC_TRIM_THRESHOLD_"), grew
+
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as c, \
+            distributed.Client(c) as client:
+        assert client.submit(mmapped_by_two_mallocs, pure=False).result() == ("65536", 2)
+        client.register_plugin(GdalSettings({}, {}), name=GdalSettings.name)
+        assert client.submit(mmapped_by_two_mallocs, pure=False).result() == ("65536", 0)
+
+
+@pytest.mark.parametrize(("env", "changed"), [({}, False), ({"MALLOC_TRIM_THRESHOLD_": "65536"}, True),
+                                              ({"MALLOC_TRIM_THRESHOLD_": "65536", "MALLOC_MMAP_THRESHOLD_": "131072"},
+                                               False)])
+def test_malloc_thresholds_are_left_to_a_user_who_chose_both(env: dict[str, str], changed: bool) -> None:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    out = subprocess.run([sys.executable, "-c", "from stac_mmtp.build.executor import malloc_for_gdal; "
+                          "print(malloc_for_gdal())"], env={**clean, **env, "PYTHONPATH": str(ROOT)},
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == str(changed)

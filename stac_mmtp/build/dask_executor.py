@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from stac_mmtp.build.executor import Done, Progress, Results, threads_per_worker
+from stac_mmtp.build.executor import Done, Progress, Results, malloc_for_gdal, threads_per_worker
 from stac_mmtp.build.tasks import run_task
 from stac_mmtp.errors import InputError
 from stac_mmtp.raster.cog import THREADS_ENV
@@ -60,7 +60,8 @@ except ModuleNotFoundError:  # run_tasks says what to install
 class GdalSettings(WorkerPlugin):
     """Applies the build's GDAL settings on each worker (also on one that joins the cluster later), and
     GDAL threads of the worker's share of its machine's cores: `host_threads` is the number of task
-    threads of all the workers on each host (dask's own default for OpenMP/MKL is 1 thread)."""
+    threads of all the workers on each host (dask's own default for OpenMP/MKL is 1 thread); and glibc's
+    large-allocation thresholds, which dask's nanny fixes (executor.malloc_for_gdal)."""
 
     name = "stac-mmtp-gdal-settings"
 
@@ -69,6 +70,7 @@ class GdalSettings(WorkerPlugin):
         self.host_threads = host_threads or {}
 
     def setup(self, worker: Any) -> None:
+        malloc_for_gdal()
         os.environ.update(self.settings)
         if THREADS_ENV not in self.settings and not os.environ.get(THREADS_ENV):
             host = _host(str(getattr(worker, "address", "")))
