@@ -15,6 +15,7 @@ import posixpath
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from contextlib import contextmanager
 from http import HTTPStatus
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from stac_mmtp.atomic import staged_dir
@@ -289,6 +291,18 @@ class _Handler(SimpleHTTPRequestHandler):
         self._remaining = None
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True  # Ctrl-C does not wait for a browser's open connections
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A browser drops connections mid-file all the time (a COG range read cut short, a page left): not
+        an error, and a traceback per drop would fill the stderr of whoever reads it (a full pipe blocks the
+        server). Anything else is printed as socketserver does."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
+
 def make_server(mounts: dict[str, Path], port: int = 0, cors: bool = False, redirect_root: str | None = None,
                 host: str = "127.0.0.1") -> ThreadingHTTPServer:
     """A server of directories under URL prefixes (e.g. {"/catalog/": build}), bound but not yet serving.
@@ -297,10 +311,9 @@ def make_server(mounts: dict[str, Path], port: int = 0, cors: bool = False, redi
     """
     handler = type("Handler", (_Handler,), {"mounts": dict(mounts), "cors": cors, "redirect_root": redirect_root})
     try:
-        server = ThreadingHTTPServer((host, port), handler)
+        server = _Server((host, port), handler)
     except OSError as exc:
         raise InputError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
-    server.daemon_threads = True
     return server
 
 
