@@ -115,8 +115,9 @@ class CdseServer:
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)
                     return
-                self.wfile.write(data[start:end + 1])
+                # recorded before the body: a client that has every byte may read the log at once
                 self._rec(206 if rng else 200, end - start + 1, authorised)
+                self.wfile.write(data[start:end + 1])
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True

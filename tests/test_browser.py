@@ -289,7 +289,10 @@ def test_preview_command(tools, stac_browser, sample_catalog, tmp_path: Path) ->
     log = tmp_path / "preview.stderr"
     with open(log, "w") as err:
         proc = subprocess.Popen([sys.executable, "-m", "stac_mmtp", "preview", str(sample_catalog), "--port", "0"],
-                                stdout=subprocess.PIPE, stderr=err, text=True, env=env)
+                                stdout=subprocess.PIPE, stderr=err, text=True, env=env,
+                                # a shell's background job (`.ci/run &`) ignores SIGINT, and Python keeps an
+                                # ignored SIGINT: Ctrl-C would never reach the preview
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         url = proc.stdout.readline().strip() if proc.stdout else ""
         assert url.startswith("http://127.0.0.1:"), log.read_text()
