@@ -561,7 +561,7 @@ def test_overview_page_draws_offline(tools, sample_catalog: Path, tmp_path: Path
 
 def test_a_dropped_connection_is_no_error(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     """A browser drops connections mid-file (a COG range read cut short, a page left): the server goes on
-    and writes nothing (a traceback per drop filled the stderr of `stac-mmtp preview`)."""
+    and writes nothing (socketserver printed a traceback per drop to the stderr of `stac-mmtp preview`)."""
     import socket
     import struct
 
